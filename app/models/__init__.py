@@ -1,0 +1,29 @@
+"""Every model, imported so that `Base.metadata` knows all tables."""
+
+from app.models.automation import AutomationConfig, AutomationRun, RunEvent
+from app.models.billing import CreditCostConfig, CreditTransaction, SiteAIBudgetAllocation
+from app.models.planner import Cluster, ContentIdea, Keyword
+from app.models.publishing import PublishingIntegration, PublishingSettings
+from app.models.tenancy import Account, ApiKey, Site, User
+from app.models.writer import Content, Image, Task
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "AutomationConfig",
+    "AutomationRun",
+    "Cluster",
+    "Content",
+    "ContentIdea",
+    "CreditCostConfig",
+    "CreditTransaction",
+    "Image",
+    "Keyword",
+    "PublishingIntegration",
+    "PublishingSettings",
+    "RunEvent",
+    "Site",
+    "SiteAIBudgetAllocation",
+    "Task",
+    "User",
+]
