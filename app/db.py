@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import BigInteger, DateTime, MetaData, func
+from sqlalchemy import BigInteger, DateTime, MetaData, Select, func, select
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -71,3 +74,12 @@ async def unit_of_work(
         except BaseException:
             await session.rollback()
             raise
+
+
+async def fetch_page(
+    session: AsyncSession, stmt: Select[tuple[T]], *, limit: int, offset: int
+) -> tuple[list[T], int]:
+    """One page of a query's rows and the count of all its rows."""
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = await session.scalars(stmt.limit(limit).offset(offset))
+    return list(rows), total or 0

@@ -1,0 +1,77 @@
+"""Request dependencies: the database session, the caller, the caller's site."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.schemas import Pagination, pagination
+from app.config import Settings
+from app.errors import Unauthorized
+from app.models.tenancy import Site
+from app.tenancy import service as tenancy
+from app.tenancy.usage import note_key_used
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ak_...`")
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the endpoint returns, rolled back on error."""
+    async with request.app.state.session_factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": the commit happens before the answer is sent, so a failed commit is an error.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_redis(request: Request) -> Redis:
+    redis: Redis = request.app.state.redis
+    return redis
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+RedisDep = Annotated[Redis, Depends(get_redis)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_principal(
+    session: SessionDep,
+    redis: RedisDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> tenancy.Principal:
+    if credentials is None:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    principal = await tenancy.authenticate(session, credentials.credentials)
+    await note_key_used(redis, principal.api_key_id, datetime.now(UTC))
+    return principal
+
+
+PrincipalDep = Annotated[tenancy.Principal, Depends(get_principal)]
+
+
+async def get_site_from_query(
+    session: SessionDep,
+    principal: PrincipalDep,
+    site_id: Annotated[int, Query(description="The site's id.", ge=1)],
+) -> Site:
+    return await tenancy.get_site(session, principal.account_id, site_id)
+
+
+SiteDep = Annotated[Site, Depends(get_site_from_query)]
+PageDep = Annotated[Pagination, Depends(pagination)]

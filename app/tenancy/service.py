@@ -1,0 +1,172 @@
+"""Accounts, users, sites and API keys. Services flush; the caller's unit of work commits."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.credits.ledger import top_up
+from app.db import fetch_page
+from app.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from app.models.tenancy import Account, ApiKey, Site, User
+from app.tenancy.security import (
+    generate_api_key,
+    hash_password,
+    key_matches,
+    key_prefix,
+    verify_password,
+)
+
+# Verified against when the email is unknown, so that both failures take the same time.
+_DUMMY_HASH = hash_password("not-a-real-password")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's user and account."""
+
+    user_id: int
+    account_id: int
+    api_key_id: int
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    account: Account
+    user: User
+    site: Site | None
+    api_key: str
+
+
+def validate_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"unknown time zone {name!r}: use an IANA name such as 'Europe/Berlin'",
+            details={"field": "timezone"},
+        ) from None
+    return name
+
+
+async def issue_api_key(session: AsyncSession, user: User, name: str) -> str:
+    new = generate_api_key()
+    session.add(
+        ApiKey(
+            user_id=user.id,
+            account_id=user.account_id,
+            name=name,
+            prefix=new.prefix,
+            secret_hash=new.secret_hash,
+        )
+    )
+    await session.flush()
+    return new.key
+
+
+async def create_account(
+    session: AsyncSession,
+    *,
+    name: str,
+    email: str,
+    password: str,
+    credits: Decimal = Decimal(0),
+    site_name: str | None = None,
+    site_url: str = "",
+    site_timezone: str = "UTC",
+) -> NewAccount:
+    email = email.strip().lower()
+    if await session.scalar(select(User.id).where(func.lower(User.email) == email)):
+        raise Conflict(f"a user with email {email} already exists", code="email_taken")
+    account = Account(name=name)
+    session.add(account)
+    await session.flush()
+    user = User(account_id=account.id, email=email, password_hash=hash_password(password))
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"a user with email {email} already exists", code="email_taken") from None
+    site = None
+    if site_name:
+        site = await create_site(
+            session, account.id, name=site_name, url=site_url, timezone=site_timezone
+        )
+    if credits > 0:
+        await top_up(
+            session,
+            account_id=account.id,
+            amount=credits,
+            idempotency_key=f"signup:{account.id}",
+            description="Initial credits",
+        )
+    key = await issue_api_key(session, user, "default")
+    await session.refresh(account)
+    return NewAccount(account=account, user=user, site=site, api_key=key)
+
+
+async def login(session: AsyncSession, email: str, password: str) -> tuple[str, User]:
+    user = await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+    if user is None:
+        verify_password(_DUMMY_HASH, password)
+        raise Unauthorized("wrong email or password")
+    if not verify_password(user.password_hash, password) or not user.is_active:
+        raise Unauthorized("wrong email or password")
+    return await issue_api_key(session, user, "login"), user
+
+
+async def authenticate(session: AsyncSession, key: str) -> Principal:
+    prefix = key_prefix(key)
+    row = None
+    if prefix is not None:
+        row = await session.scalar(
+            select(ApiKey)
+            .join(User, User.id == ApiKey.user_id)
+            .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None), User.is_active)
+        )
+    if row is None or not key_matches(key, row.secret_hash):
+        raise Unauthorized("invalid API key")
+    return Principal(user_id=row.user_id, account_id=row.account_id, api_key_id=row.id)
+
+
+async def get_account(session: AsyncSession, account_id: int) -> Account:
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} not found")
+    return account
+
+
+async def create_site(
+    session: AsyncSession, account_id: int, *, name: str, url: str = "", timezone: str = "UTC"
+) -> Site:
+    site = Site(account_id=account_id, name=name, url=url, timezone=validate_timezone(timezone))
+    session.add(site)
+    await session.flush()
+    return site
+
+
+async def get_site(session: AsyncSession, account_id: int, site_id: int) -> Site:
+    """The account's site; another account's site is as missing as one that never existed."""
+    site = await session.scalar(
+        select(Site).where(Site.id == site_id, Site.account_id == account_id)
+    )
+    if site is None:
+        raise NotFound(f"site {site_id} not found")
+    return site
+
+
+async def list_sites(
+    session: AsyncSession, account_id: int, *, limit: int, offset: int
+) -> tuple[list[Site], int]:
+    stmt = select(Site).where(Site.account_id == account_id).order_by(Site.id)
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
+
+
+def topup_key() -> str:
+    return f"topup:{uuid.uuid4()}"

@@ -1,0 +1,108 @@
+"""Writer logic: listing tasks, articles and images; reviewing articles by hand."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import fetch_page
+from app.errors import InvalidTransition, NotFound
+from app.models.tenancy import Site
+from app.models.writer import Content, ContentStatus, Image, ImageType, SiteStatus, Task
+
+# Review by hand: which article statuses each decision may be taken from.
+REVIEW_TRANSITIONS: dict[ContentStatus, frozenset[ContentStatus]] = {
+    ContentStatus.APPROVED: frozenset({ContentStatus.REVIEW, ContentStatus.REJECTED}),
+    ContentStatus.REJECTED: frozenset({ContentStatus.REVIEW, ContentStatus.APPROVED}),
+}
+# Once publishing has started, a decision can no longer be taken back.
+_LOCKED_SITE_STATUSES = {SiteStatus.PUBLISHING.value, SiteStatus.PUBLISHED.value}
+
+
+async def list_tasks(
+    session: AsyncSession, site: Site, *, limit: int, offset: int, status: str | None = None
+) -> tuple[list[Task], int]:
+    stmt = select(Task).where(Task.site_id == site.id)
+    if status is not None:
+        stmt = stmt.where(Task.status == status)
+    return await fetch_page(session, stmt.order_by(Task.id), limit=limit, offset=offset)
+
+
+async def list_content(
+    session: AsyncSession,
+    site: Site,
+    *,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    site_status: str | None = None,
+) -> tuple[list[Content], int]:
+    stmt = select(Content).where(Content.site_id == site.id)
+    if status is not None:
+        stmt = stmt.where(Content.status == status)
+    if site_status is not None:
+        stmt = stmt.where(Content.site_status == site_status)
+    return await fetch_page(session, stmt.order_by(Content.id), limit=limit, offset=offset)
+
+
+async def list_images(
+    session: AsyncSession,
+    site: Site,
+    *,
+    limit: int,
+    offset: int,
+    content_id: int | None = None,
+    status: str | None = None,
+) -> tuple[list[Image], int]:
+    stmt = select(Image).where(Image.site_id == site.id)
+    if content_id is not None:
+        stmt = stmt.where(Image.content_id == content_id)
+    if status is not None:
+        stmt = stmt.where(Image.status == status)
+    order = (Image.content_id, Image.image_type != ImageType.FEATURED.value, Image.position)
+    return await fetch_page(session, stmt.order_by(*order), limit=limit, offset=offset)
+
+
+async def get_content(session: AsyncSession, account_id: int, content_id: int) -> Content:
+    content = await session.scalar(
+        select(Content).where(Content.id == content_id, Content.account_id == account_id)
+    )
+    if content is None:
+        raise NotFound(f"content {content_id} not found")
+    return content
+
+
+async def content_images(session: AsyncSession, content: Content) -> list[Image]:
+    rows = await session.scalars(
+        select(Image)
+        .where(Image.content_id == content.id)
+        .order_by(Image.image_type != ImageType.FEATURED.value, Image.position)
+    )
+    return list(rows)
+
+
+async def review(
+    session: AsyncSession, account_id: int, content_id: int, decision: ContentStatus
+) -> Content:
+    """Approve or reject an article by hand; a rejected article leaves the publishing queue."""
+    content = await session.scalar(
+        select(Content)
+        .where(Content.id == content_id, Content.account_id == account_id)
+        .with_for_update()
+    )
+    if content is None:
+        raise NotFound(f"content {content_id} not found")
+    allowed = REVIEW_TRANSITIONS[decision]
+    if content.status not in allowed or content.site_status in _LOCKED_SITE_STATUSES:
+        raise InvalidTransition(
+            f"content {content_id} is {content.status} (site status {content.site_status}) "
+            f"and cannot be {decision.value}",
+            details={"status": content.status, "site_status": content.site_status},
+        )
+    content.status = decision.value
+    if decision is ContentStatus.REJECTED:
+        content.site_status = SiteStatus.NOT_PUBLISHED.value
+        content.scheduled_publish_at = None
+    await session.flush()
+    await session.refresh(content)
+    return content

@@ -1,0 +1,150 @@
+"""Fixtures on real PostgreSQL and Redis.
+
+TEST_DATABASE_URL / TEST_REDIS_URL name servers to use; where unset, embedded servers are started
+for the test session. Each pytest-xdist worker gets its own database (built by `alembic upgrade
+head`) and its own Redis database number; every test starts from empty tables and an empty Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import async_url, create_engine, create_session_factory
+from app.embedded import EmbeddedServices
+from app.main import create_app
+from app.migrate import upgrade
+
+# Tables whose rows come from migrations, not from tests.
+SEEDED_TABLES = {"alembic_version", "credit_cost_configs"}
+
+
+def _worker_number() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker.removeprefix("gw"))
+
+
+def redis_url_with_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(db)
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[tuple[str, str]]:
+    """(database server URL, redis server URL): given by the environment, or embedded."""
+    database_url = os.environ.get("TEST_DATABASE_URL")
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    embedded = None
+    if not database_url or not redis_url:
+        folder = Path(tempfile.mkdtemp(prefix="ca-test-"))
+        embedded = EmbeddedServices(folder, database="postgres")
+        database_url = database_url or embedded.start_postgres()
+        redis_url = redis_url or embedded.start_redis()
+    yield database_url, redis_url
+    if embedded is not None:
+        embedded.stop()
+        shutil.rmtree(embedded.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def database_url(servers: tuple[str, str]) -> AsyncIterator[str]:
+    """A fresh database for this worker, migrated to head; dropped at the end."""
+    server_url = make_url(async_url(servers[0]))
+    name = f"test_{_worker_number()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server_url.render_as_string(hide_password=False))
+    async with admin.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server_url.set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade, url)
+    yield url
+    async with admin.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers: tuple[str, str]) -> str:
+    return redis_url_with_db(servers[1], 1 + _worker_number() % 15)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        log_json=False,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def _tables(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        )
+        return sorted(r[0] for r in rows if r[0] not in SEEDED_TABLES)
+
+
+@pytest.fixture(autouse=True)
+async def clean_state(engine: AsyncEngine, redis: Redis, _tables: list[str]) -> None:
+    """Every test starts with no rows (but the seeded ones) and an empty Redis database."""
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(_tables)} RESTART IDENTITY CASCADE"))
+    await redis.flushdb()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c

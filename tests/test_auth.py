@@ -1,0 +1,134 @@
+"""API keys, login and the caller's identity."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.models.tenancy import ApiKey
+from tests.factories import create_tenant
+
+
+class TestApiKeys:
+    async def test_no_key_is_401_with_the_error_body(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/api/v1/me")
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+        assert response.headers["www-authenticate"] == "Bearer"
+
+    @pytest.mark.parametrize(
+        "header",
+        [
+            "Bearer nonsense",
+            "Bearer ak_000000000000_secret",
+            "Basic dXNlcjpwYXNz",
+            "Bearer ",
+        ],
+    )
+    async def test_bad_key_is_401(self, client: httpx.AsyncClient, header: str) -> None:
+        response = await client.get("/api/v1/me", headers={"Authorization": header})
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+
+    async def test_right_prefix_wrong_secret_is_401(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        forged = tenant.api_key[:-4] + "AAAA"
+        response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"})
+        assert response.status_code == 401
+
+    async def test_key_is_stored_hashed_with_a_visible_prefix(
+        self, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        async with session_factory() as session:
+            row = await session.scalar(select(ApiKey).where(ApiKey.user_id == tenant.user_id))
+        assert row is not None
+        assert tenant.api_key.startswith(row.prefix + "_")
+        assert tenant.api_key not in row.secret_hash
+        assert len(row.secret_hash) == 64
+
+    async def test_revoked_key_is_401(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        async with session_factory() as session, session.begin():
+            row = await session.scalar(select(ApiKey).where(ApiKey.user_id == tenant.user_id))
+            assert row is not None
+            row.revoked_at = row.created_at
+        response = await client.get("/api/v1/me", headers=tenant.headers)
+        assert response.status_code == 401
+
+
+class TestMe:
+    async def test_me_shows_the_user_and_account_with_credits(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory, name="Acme", email="Ann@Example.com")
+        response = await client.get("/api/v1/me", headers=tenant.headers)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["user"] == {"id": tenant.user_id, "email": "ann@example.com"}
+        assert body["account"] == {"id": tenant.account_id, "name": "Acme", "credits": 100.0}
+
+
+class TestLogin:
+    async def test_login_returns_a_working_key(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        response = await client.post(
+            "/api/v1/auth/login",
+            json={"email": tenant.email.upper(), "password": tenant.password},
+        )
+        assert response.status_code == 200
+        body = response.json()
+        assert body["account_id"] == tenant.account_id
+        me = await client.get(
+            "/api/v1/me", headers={"Authorization": f"Bearer {body['api_key']}"}
+        )
+        assert me.json()["user"]["id"] == tenant.user_id
+
+    @pytest.mark.parametrize("email", ["user@example.com", "nobody@example.com"])
+    async def test_wrong_password_or_unknown_email_is_the_same_401(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        email: str,
+    ) -> None:
+        await create_tenant(session_factory, email="user@example.com")
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": email, "password": "wrong"}
+        )
+        assert response.status_code == 401
+        assert response.json()["error"]["message"] == "wrong email or password"
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"email": "not-an-email", "password": "x"}, "email"),
+            ({"email": "a@example.com"}, "password"),
+            ({"email": "a@example.com", "password": "x", "extra": 1}, "extra"),
+            ({"email": "a@example.com", "password": "x\u0000y"}, "password"),
+        ],
+    )
+    async def test_bad_login_body_is_400_naming_the_field(
+        self, client: httpx.AsyncClient, body: dict[str, object], field: str
+    ) -> None:
+        response = await client.post("/api/v1/auth/login", json=body)
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["code"] == "invalid_input"
+        assert field in error["message"]
+
+    async def test_malformed_json_is_400(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            "/api/v1/auth/login",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "invalid_input"
