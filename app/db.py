@@ -36,9 +36,7 @@ class IdMixin:
 
 
 class TimestampMixin:
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -77,7 +75,7 @@ async def unit_of_work(
 
 
 async def fetch_page(
-    session: AsyncSession, stmt: Select[tuple[T]], *, limit: int, offset: int
+    session: AsyncSession, stmt: Select[T], *, limit: int, offset: int
 ) -> tuple[list[T], int]:
     """One page of a query's rows and the count of all its rows."""
     total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))

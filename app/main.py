@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from app.api import auth, ops, planner, sites, writer
 from app.api.errors import install_error_handlers
+from app.api.openapi import build_openapi
 from app.config import Settings, get_settings
 from app.db import create_engine, create_session_factory
 from app.observability import RequestMetrics, configure_logging
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(RequestMetrics)
     for module in (ops, auth, sites, planner, writer):

@@ -87,9 +87,7 @@ class TestLogin:
         assert response.status_code == 200
         body = response.json()
         assert body["account_id"] == tenant.account_id
-        me = await client.get(
-            "/api/v1/me", headers={"Authorization": f"Bearer {body['api_key']}"}
-        )
+        me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['api_key']}"})
         assert me.json()["user"]["id"] == tenant.user_id
 
     @pytest.mark.parametrize("email", ["user@example.com", "nobody@example.com"])

@@ -50,7 +50,9 @@ class MeOut(OutputModel):
     account: AccountOut
 
 
-@router.post("/auth/login", response_model=LoginOut, summary="Exchange email and password for a key")
+@router.post(
+    "/auth/login", response_model=LoginOut, summary="Exchange email and password for a key"
+)
 async def login(body: LoginIn, session: SessionDep) -> LoginOut:
     key, user = await tenancy.login(session, body.email, body.password)
     return LoginOut(api_key=key, account_id=user.account_id)
@@ -60,6 +62,4 @@ async def login(body: LoginIn, session: SessionDep) -> LoginOut:
 async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
     user = await session.get(User, principal.user_id)
     account = await tenancy.get_account(session, principal.account_id)
-    return MeOut(
-        user=UserOut.model_validate(user), account=AccountOut.model_validate(account)
-    )
+    return MeOut(user=UserOut.model_validate(user), account=AccountOut.model_validate(account))

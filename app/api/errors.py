@@ -56,9 +56,7 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [
-        {"field": _field_name(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()
-    ]
+    problems = [{"field": _field_name(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
     fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
     return error_response(400, "invalid_input", f"invalid input: {fields}", problems)
 

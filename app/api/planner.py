@@ -93,9 +93,7 @@ async def update_keyword(
     principal: PrincipalDep,
     session: SessionDep,
 ) -> KeywordOut:
-    keyword = await service.set_disabled(
-        session, principal.account_id, keyword_id, body.disabled
-    )
+    keyword = await service.set_disabled(session, principal.account_id, keyword_id, body.disabled)
     return KeywordOut.model_validate(keyword)
 
 

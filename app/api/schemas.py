@@ -12,9 +12,7 @@ T = TypeVar("T")
 
 MAX_LIMIT = 500
 
-CreditAmount = Annotated[
-    Decimal, PlainSerializer(float, return_type=float, when_used="json")
-]
+CreditAmount = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
 class InputModel(BaseModel):

@@ -38,9 +38,7 @@ async def list_tasks(
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.get(
-    "/content/", response_model=Page[ContentSummaryOut], summary="List a site's articles"
-)
+@router.get("/content/", response_model=Page[ContentSummaryOut], summary="List a site's articles")
 async def list_content(
     site: SiteDep,
     session: SessionDep,

@@ -107,9 +107,7 @@ class AutomationConfig(IdMixin, TimestampMixin, Base):
     )
     enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     frequency: Mapped[str] = enum_column(Frequency.DAILY)
-    scheduled_time: Mapped[time] = mapped_column(
-        Time, default=time(2, 0), server_default="02:00"
-    )
+    scheduled_time: Mapped[time] = mapped_column(Time, default=time(2, 0), server_default="02:00")
     weekly_day: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     monthly_day: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     stage_1_batch_size: Mapped[int] = _batch_size(1)
@@ -134,9 +132,7 @@ class AutomationConfig(IdMixin, TimestampMixin, Base):
     max_content_per_run: Mapped[int] = _limit()
     max_images_per_run: Mapped[int] = _limit()
     max_approvals_per_run: Mapped[int] = _limit()
-    max_credits_per_run: Mapped[Credits] = mapped_column(
-        default=Decimal("0"), server_default="0"
-    )
+    max_credits_per_run: Mapped[Credits] = mapped_column(default=Decimal("0"), server_default="0")
     ai_concurrency: Mapped[int] = mapped_column(Integer, default=4, server_default="4")
     max_in_article_images: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -171,9 +167,7 @@ class AutomationRun(IdMixin, Base):
     trigger_type: Mapped[str] = enum_column(TriggerType.MANUAL)
     status: Mapped[str] = enum_column(RunStatus.RUNNING)
     current_stage: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
-    started_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

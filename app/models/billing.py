@@ -111,9 +111,7 @@ class CreditTransaction(IdMixin, Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(String(500), default="", server_default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 def _percentage(operation: Operation) -> Mapped[Decimal]:
@@ -138,9 +136,7 @@ class SiteAIBudgetAllocation(IdMixin, TimestampMixin, Base):
     site_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("sites.id", ondelete="CASCADE"), unique=True
     )
-    use_global_defaults: Mapped[bool] = mapped_column(
-        Boolean, default=True, server_default="true"
-    )
+    use_global_defaults: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     clustering_percentage: Mapped[Decimal] = _percentage(Operation.CLUSTERING)
     idea_generation_percentage: Mapped[Decimal] = _percentage(Operation.IDEA_GENERATION)
     content_generation_percentage: Mapped[Decimal] = _percentage(Operation.CONTENT_GENERATION)

@@ -42,13 +42,15 @@ class IdeaStatus(StrEnum):
 class Keyword(IdMixin, TimestampMixin, Base):
     __tablename__ = "keywords"
     __table_args__ = (
-        Index("uq_keywords_site_id_keyword_lower", "site_id", func.lower(text("keyword")),
-              unique=True),
+        Index(
+            "uq_keywords_site_id_keyword_lower", "site_id", func.lower(text("keyword")), unique=True
+        ),
         Index("ix_keywords_site_id_status", "site_id", "status"),
         one_of("status", KeywordStatus),
         CheckConstraint("volume IS NULL OR volume >= 0", name="volume_not_negative"),
-        CheckConstraint("difficulty IS NULL OR difficulty BETWEEN 0 AND 100",
-                        name="difficulty_range"),
+        CheckConstraint(
+            "difficulty IS NULL OR difficulty BETWEEN 0 AND 100", name="difficulty_range"
+        ),
         CheckConstraint("keyword = btrim(keyword) AND keyword <> ''", name="keyword_trimmed"),
     )
 
@@ -94,9 +96,7 @@ class ContentIdea(IdMixin, TimestampMixin, Base):
     )
     title: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
-    outline: Mapped[list[dict[str, Any]]] = mapped_column(
-        JSONB, default=list, server_default="[]"
-    )
+    outline: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     content_type: Mapped[str] = mapped_column(String(50), default="post", server_default="post")
     content_structure: Mapped[str] = mapped_column(
         String(50), default="article", server_default="article"

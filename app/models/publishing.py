@@ -49,9 +49,7 @@ class PublishingSettings(IdMixin, TimestampMixin, Base):
     auto_approval_enabled: Mapped[bool] = mapped_column(
         Boolean, default=True, server_default="true"
     )
-    auto_publish_enabled: Mapped[bool] = mapped_column(
-        Boolean, default=True, server_default="true"
-    )
+    auto_publish_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     scheduling_mode: Mapped[str] = enum_column(SchedulingMode.TIME_SLOTS)
     publish_days: Mapped[list[str]] = mapped_column(
         JSONB,
@@ -69,14 +67,10 @@ class PublishingSettings(IdMixin, TimestampMixin, Base):
     stagger_end_time: Mapped[time] = mapped_column(
         Time, default=time(18, 0), server_default="18:00"
     )
-    stagger_interval_minutes: Mapped[int] = mapped_column(
-        Integer, default=15, server_default="15"
-    )
+    stagger_interval_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
     daily_publish_target: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     weekly_publish_target: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
-    monthly_publish_target: Mapped[int] = mapped_column(
-        Integer, default=50, server_default="50"
-    )
+    monthly_publish_target: Mapped[int] = mapped_column(Integer, default=50, server_default="50")
     queue_limit: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
 
 

@@ -80,8 +80,9 @@ class Content(IdMixin, TimestampMixin, Base):
     __tablename__ = "contents"
     __table_args__ = (
         Index("ix_contents_site_id_status", "site_id", "status"),
-        Index("ix_contents_site_status_scheduled_publish_at", "site_status",
-              "scheduled_publish_at"),
+        Index(
+            "ix_contents_site_status_scheduled_publish_at", "site_status", "scheduled_publish_at"
+        ),
         one_of("status", ContentStatus),
         one_of("site_status", SiteStatus),
         CheckConstraint("word_count >= 0", name="word_count_not_negative"),

@@ -39,7 +39,7 @@ def read_csv(data: bytes) -> list[RawRow]:
         raise InvalidInput("the file is not a CSV file (it holds binary data)", code="invalid_file")
     if not text.strip():
         raise InvalidInput("the file is empty", code="invalid_file")
-    reader = csv.reader(io.StringIO(text, newline=""), dialect=_dialect(text))
+    reader = csv.reader(io.StringIO(text, newline=""), dialect=_dialect(text), strict=True)
     try:
         header = next(reader)
         positions = _positions(header)
@@ -48,8 +48,7 @@ def read_csv(data: bytes) -> list[RawRow]:
             if not any(cell.strip() for cell in cells):
                 continue
             values = {
-                name: (cells[i].strip() if i < len(cells) else "")
-                for name, i in positions.items()
+                name: (cells[i].strip() if i < len(cells) else "") for name, i in positions.items()
             }
             rows.append(
                 RawRow(

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -171,7 +171,7 @@ async def set_disabled(
 async def list_clusters(
     session: AsyncSession, site: Site, *, limit: int, offset: int, status: str | None = None
 ) -> tuple[list[Cluster], int]:
-    stmt: Select[tuple[Cluster]] = select(Cluster).where(Cluster.site_id == site.id)
+    stmt = select(Cluster).where(Cluster.site_id == site.id)
     if status is not None:
         stmt = stmt.where(Cluster.status == status)
     return await fetch_page(session, stmt.order_by(Cluster.id), limit=limit, offset=offset)

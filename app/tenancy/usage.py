@@ -30,13 +30,14 @@ return removed
 
 
 async def note_key_used(redis: Redis, api_key_id: int, at: datetime) -> None:
-    await redis.hset(USAGE_KEY, str(api_key_id), at.isoformat())
+    # redis-py types its asyncio methods as sync-or-async; they are coroutines here.
+    await redis.hset(USAGE_KEY, str(api_key_id), at.isoformat())  # type: ignore[misc]
 
 
 async def flush_key_usage(session: AsyncSession, redis: Redis) -> dict[str, str]:
     """Write the noted times to the database. Returns what it wrote; call `forget_flushed` after
     the transaction commits."""
-    noted: dict[bytes | str, bytes | str] = await redis.hgetall(USAGE_KEY)
+    noted: dict[bytes | str, bytes | str] = await redis.hgetall(USAGE_KEY)  # type: ignore[misc]
     flushed = {_text(k): _text(v) for k, v in noted.items()}
     for key_id, at in flushed.items():
         when = datetime.fromisoformat(at)
