@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from redis.asyncio import Redis
 
 from app.api import auth, ops, planner, sites, writer
 from app.api.errors import install_error_handlers
@@ -15,6 +14,7 @@ from app.api.openapi import build_openapi
 from app.config import Settings, get_settings
 from app.db import create_engine, create_session_factory
 from app.observability import RequestMetrics, configure_logging
+from app.redis import create_redis
 
 DESCRIPTION = """
 Turns a site's keywords into published, illustrated articles through a seven-stage AI pipeline.
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(database_url, settings.db_pool_size)
-        redis = Redis.from_url(redis_url)
+        redis = create_redis(redis_url)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
         app.state.redis = redis

@@ -8,7 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.schemas import Pagination, pagination
@@ -17,6 +19,8 @@ from app.errors import Unauthorized
 from app.models.tenancy import Site
 from app.tenancy import service as tenancy
 from app.tenancy.usage import note_key_used
+
+log = structlog.get_logger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ak_...`")
 
@@ -58,7 +62,11 @@ async def get_principal(
     if credentials is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     principal = await tenancy.authenticate(session, credentials.credentials)
-    await note_key_used(redis, principal.api_key_id, datetime.now(UTC))
+    try:
+        await note_key_used(redis, principal.api_key_id, datetime.now(UTC))
+    except RedisError as exc:
+        # Bookkeeping only: a Redis outage must not fail requests that do not need Redis.
+        log.warning("could not note API key use", error=str(exc))
     return principal
 
 

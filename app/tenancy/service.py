@@ -49,7 +49,7 @@ def validate_timezone(name: str) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(
-            f"unknown time zone {name!r}: use an IANA name such as 'Europe/Berlin'",
+            f"timezone: unknown time zone {name!r}; use an IANA name such as 'Europe/Berlin'",
             details={"field": "timezone"},
         ) from None
     return name

@@ -1,0 +1,63 @@
+"""The API and an arq worker (with its cron) in one process and one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import uvicorn
+from arq.worker import Worker
+
+from app.config import Settings
+from app.main import create_app
+from app.workers.worker import worker_options
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class ServerStartFailed(RuntimeError):
+    """The HTTP server could not start (address in use, startup of the app failed)."""
+
+
+async def serve_api_and_worker(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM, or until either part stops; then stop both cleanly.
+
+    Raises what made a part stop on its own.
+    """
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None
+    )
+    server = uvicorn.Server(config)
+    # The signals are ours to handle: the worker is stopped by `close()`, not by its own handler.
+    worker = Worker(**worker_options(settings), handle_signals=False)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    parts = [
+        asyncio.create_task(_serve_http(server), name="api"),
+        asyncio.create_task(worker.async_run(), name="worker"),
+    ]
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([*parts, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        server.should_exit = True
+        # Cancels the jobs in flight, which arq puts back on the queue for another worker.
+        await worker.close()
+        await asyncio.wait(parts)
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+    for part in parts:
+        if not part.cancelled() and (error := part.exception()) is not None:
+            raise error
+
+
+async def _serve_http(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exc:
+        # uvicorn exits the process when it cannot start; the worker must be stopped first.
+        address = f"{server.config.host}:{server.config.port}"
+        raise ServerStartFailed(f"the HTTP server could not start on {address}") from exc
