@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -15,6 +18,9 @@ from app.config import Settings, get_settings
 from app.db import create_engine, create_session_factory
 from app.observability import RequestMetrics, configure_logging
 from app.redis import create_redis
+
+# The dashboard, built from frontend/ by `make web` (Vite writes it here).
+WEB_DIR = Path(__file__).resolve().parent / "web"
 
 DESCRIPTION = """
 Turns a site's keywords into published, illustrated articles through a seven-stage AI pipeline.
@@ -61,4 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     media = settings.media_path
     media.mkdir(parents=True, exist_ok=True)
     app.mount(settings.media_url, StaticFiles(directory=media), name="media")
+    if (WEB_DIR / "index.html").is_file():
+        app.frontend("/", directory=WEB_DIR, fallback="index.html")
+    else:
+        structlog.get_logger(__name__).warning(
+            "dashboard not built: run `make web` to serve it", directory=str(WEB_DIR)
+        )
     return app

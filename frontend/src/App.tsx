@@ -1,0 +1,61 @@
+import { Navigate, NavLink, Route, Routes } from "react-router-dom";
+import { SessionProvider, useSession } from "./session";
+import { ContentDetailPage } from "./pages/ContentDetail";
+import { ContentPage } from "./pages/Content";
+import { KeywordsPage } from "./pages/Keywords";
+import { LoginPage } from "./pages/Login";
+import { SitesPage } from "./pages/Sites";
+
+export function App() {
+  return (
+    <SessionProvider>
+      <Shell />
+    </SessionProvider>
+  );
+}
+
+function Shell() {
+  const session = useSession();
+  if (!session.signedIn) return <LoginPage />;
+  return (
+    <div className="shell">
+      <header className="topbar">
+        <strong className="brand">Content automation</strong>
+        <nav>
+          <NavLink to="/keywords">Keywords</NavLink>
+          <NavLink to="/content">Content</NavLink>
+          <NavLink to="/sites">Sites</NavLink>
+        </nav>
+        <label className="site-picker">
+          Site
+          <select
+            aria-label="Site"
+            value={session.siteId ?? ""}
+            onChange={(e) => session.setSiteId(Number(e.target.value))}
+          >
+            {session.sites.map((site) => (
+              <option key={site.id} value={site.id}>
+                {site.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <span className="account" data-testid="credits">
+          {session.me ? `${session.me.account.name} · ${session.me.account.credits} credits` : ""}
+        </span>
+        <button type="button" className="link" onClick={session.signOut}>
+          Sign out
+        </button>
+      </header>
+      <main>
+        <Routes>
+          <Route path="/keywords" element={<KeywordsPage />} />
+          <Route path="/content" element={<ContentPage />} />
+          <Route path="/content/:contentId" element={<ContentDetailPage />} />
+          <Route path="/sites" element={<SitesPage />} />
+          <Route path="*" element={<Navigate to="/keywords" replace />} />
+        </Routes>
+      </main>
+    </div>
+  );
+}

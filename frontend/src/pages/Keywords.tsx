@@ -1,0 +1,216 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState, type FormEvent } from "react";
+import { api, unwrap, type Schemas } from "../api/client";
+import { ErrorNote, NoSite, Pager } from "../components/ui";
+import { useSession } from "../session";
+
+const PAGE = 50;
+type Status = Schemas["KeywordStatus"];
+
+export function KeywordsPage() {
+  const { siteId } = useSession();
+  if (siteId === null) return <NoSite />;
+  return (
+    <>
+      <h1>Keywords</h1>
+      <AddKeywords siteId={siteId} />
+      <KeywordList siteId={siteId} />
+    </>
+  );
+}
+
+function ImportSummary({ result }: { result: Schemas["ImportResult"] }) {
+  return (
+    <div className="summary" data-testid="import-result">
+      <p>
+        {result.created} added, {result.duplicates} duplicates, {result.errors.length} rows in error
+      </p>
+      {result.errors.length > 0 && (
+        <ul className="row-errors">
+          {result.errors.map((e) => (
+            <li key={e.row}>
+              Row {e.row}: {e.message}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function AddKeywords({ siteId }: { siteId: number }) {
+  const queryClient = useQueryClient();
+  const [text, setText] = useState("");
+  const [file, setFile] = useState<File | null>(null);
+  const done = () => queryClient.invalidateQueries({ queryKey: ["keywords", siteId] });
+
+  const paste = useMutation({
+    mutationFn: () => {
+      const keywords = text
+        .split("\n")
+        .map((line) => line.trim())
+        .filter(Boolean)
+        .map((keyword) => ({ keyword }));
+      return unwrap(
+        api.POST("/api/v1/planner/keywords/", {
+          params: { query: { site_id: siteId } },
+          body: { keywords },
+        }),
+      );
+    },
+    onSuccess: () => {
+      setText("");
+      return done();
+    },
+  });
+
+  const upload = useMutation({
+    mutationFn: (csv: File) =>
+      unwrap(
+        api.POST("/api/v1/planner/keywords/import/", {
+          params: { query: { site_id: siteId } },
+          body: { file: csv as unknown as string },
+          bodySerializer: () => {
+            const form = new FormData();
+            form.append("file", csv);
+            return form;
+          },
+        }),
+      ),
+    onSuccess: done,
+  });
+
+  function submitPaste(event: FormEvent) {
+    event.preventDefault();
+    paste.mutate();
+  }
+
+  function submitFile(event: FormEvent) {
+    event.preventDefault();
+    if (file) upload.mutate(file);
+  }
+
+  return (
+    <section className="grid2">
+      <form className="card" onSubmit={submitPaste}>
+        <h2>Paste keywords</h2>
+        <textarea
+          aria-label="Keywords, one per line"
+          rows={5}
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          placeholder="one keyword per line"
+        />
+        <button type="submit" disabled={!text.trim() || paste.isPending}>
+          Add keywords
+        </button>
+        <ErrorNote error={paste.error} />
+        {paste.data && <ImportSummary result={paste.data} />}
+      </form>
+      <form className="card" onSubmit={submitFile}>
+        <h2>Import CSV</h2>
+        <p className="hint">Header row: keyword, volume, difficulty, intent. UTF-8, up to 5 MB.</p>
+        <input
+          type="file"
+          aria-label="CSV file"
+          accept=".csv,text/csv"
+          onChange={(e) => setFile(e.target.files?.[0] ?? null)}
+        />
+        <button type="submit" disabled={!file || upload.isPending}>
+          Import
+        </button>
+        <ErrorNote error={upload.error} />
+        {upload.data && <ImportSummary result={upload.data} />}
+      </form>
+    </section>
+  );
+}
+
+function KeywordList({ siteId }: { siteId: number }) {
+  const queryClient = useQueryClient();
+  const [offset, setOffset] = useState(0);
+  const [status, setStatus] = useState<Status | "">("");
+  const [search, setSearch] = useState("");
+  const query = {
+    site_id: siteId,
+    limit: PAGE,
+    offset,
+    ...(status ? { status } : {}),
+    ...(search ? { search } : {}),
+  };
+  const keywords = useQuery({
+    queryKey: ["keywords", siteId, query],
+    queryFn: () => unwrap(api.GET("/api/v1/planner/keywords/", { params: { query } })),
+  });
+  const toggle = useMutation({
+    mutationFn: (k: Schemas["KeywordOut"]) =>
+      unwrap(
+        api.PATCH("/api/v1/planner/keywords/{keyword_id}/", {
+          params: { path: { keyword_id: k.id } },
+          body: { disabled: !k.disabled },
+        }),
+      ),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["keywords", siteId] }),
+  });
+
+  return (
+    <section className="card">
+      <div className="filters">
+        <select
+          aria-label="Status"
+          value={status}
+          onChange={(e) => {
+            setStatus(e.target.value as Status | "");
+            setOffset(0);
+          }}
+        >
+          <option value="">All statuses</option>
+          <option value="new">New</option>
+          <option value="mapped">Mapped</option>
+        </select>
+        <input
+          type="search"
+          aria-label="Search keywords"
+          placeholder="Search"
+          value={search}
+          onChange={(e) => {
+            setSearch(e.target.value);
+            setOffset(0);
+          }}
+        />
+      </div>
+      <ErrorNote error={keywords.error ?? toggle.error} />
+      <table>
+        <thead>
+          <tr>
+            <th>Keyword</th>
+            <th>Volume</th>
+            <th>Difficulty</th>
+            <th>Intent</th>
+            <th>Status</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {keywords.data?.items.map((k) => (
+            <tr key={k.id} className={k.disabled ? "muted" : undefined}>
+              <td>{k.keyword}</td>
+              <td>{k.volume ?? "–"}</td>
+              <td>{k.difficulty ?? "–"}</td>
+              <td>{k.intent ?? "–"}</td>
+              <td>{k.disabled ? "disabled" : k.status}</td>
+              <td>
+                <button type="button" className="link" onClick={() => toggle.mutate(k)}>
+                  {k.disabled ? "Enable" : "Disable"}
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {keywords.data && (
+        <Pager total={keywords.data.total} limit={PAGE} offset={offset} onChange={setOffset} />
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,45 @@
+import { useMutation } from "@tanstack/react-query";
+import { useState, type FormEvent } from "react";
+import { api, unwrap } from "../api/client";
+import { ErrorNote } from "../components/ui";
+import { useSession } from "../session";
+
+export function LoginPage() {
+  const { signIn } = useSession();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const login = useMutation({
+    mutationFn: () => unwrap(api.POST("/api/v1/auth/login", { body: { email, password } })),
+    onSuccess: (data) => signIn(data.api_key),
+  });
+
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    login.mutate();
+  }
+
+  return (
+    <main className="login">
+      <h1>Content automation</h1>
+      <form onSubmit={submit} className="card">
+        <label>
+          Email
+          <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} required />
+        </label>
+        <label>
+          Password
+          <input
+            type="password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+          />
+        </label>
+        <button type="submit" disabled={login.isPending}>
+          Sign in
+        </button>
+        <ErrorNote error={login.error} />
+      </form>
+    </main>
+  );
+}

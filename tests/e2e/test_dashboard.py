@@ -1,0 +1,122 @@
+"""What a person does in the dashboard: sign in, feed keywords, review an article."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db import unit_of_work
+from app.models.writer import Content, Image
+from tests.factories import Tenant, create_tenant
+
+
+@pytest.fixture
+async def tenant(session_factory: async_sessionmaker[AsyncSession]) -> Tenant:
+    return await create_tenant(session_factory, name="Acme")
+
+
+async def sign_in(page: Page, live_server: str, tenant: Tenant) -> None:
+    await page.goto(f"{live_server}/keywords")
+    await page.get_by_label("Email").fill(tenant.email)
+    await page.get_by_label("Password").fill(tenant.password)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_test_id("credits")).to_have_text("Acme · 100 credits")
+
+
+class TestSignIn:
+    async def test_wrong_password_shows_the_error(
+        self, page: Page, live_server: str, tenant: Tenant
+    ) -> None:
+        await page.goto(live_server)
+        await page.get_by_label("Email").fill(tenant.email)
+        await page.get_by_label("Password").fill("not it")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("alert")).to_contain_text("wrong email or password")
+
+    async def test_sign_in_then_reload_a_deep_link_keeps_the_session(
+        self, page: Page, live_server: str, tenant: Tenant
+    ) -> None:
+        await sign_in(page, live_server, tenant)
+        await page.goto(f"{live_server}/sites")
+        await expect(page.get_by_role("heading", name="Sites")).to_be_visible()
+        await expect(page.get_by_role("cell", name="Main site")).to_be_visible()
+
+
+class TestKeywords:
+    async def test_paste_and_import_keywords_then_list_them(
+        self, page: Page, live_server: str, tenant: Tenant
+    ) -> None:
+        await sign_in(page, live_server, tenant)
+        await page.get_by_label("Keywords, one per line").fill("alpha\nbeta\nALPHA\n")
+        await page.get_by_role("button", name="Add keywords").click()
+        await expect(page.get_by_test_id("import-result").first).to_contain_text(
+            "2 added, 1 duplicates, 0 rows in error"
+        )
+        await page.get_by_label("CSV file").set_input_files(
+            files=[
+                {
+                    "name": "keywords.csv",
+                    "mimeType": "text/csv",
+                    "buffer": b"keyword,volume\ngamma,10\nbad,lots\n",
+                }
+            ]
+        )
+        await page.get_by_role("button", name="Import").click()
+        result = page.get_by_test_id("import-result").last
+        await expect(result).to_contain_text("1 added, 0 duplicates, 1 rows in error")
+        await expect(result).to_contain_text("Row 3: volume must be a whole number")
+        for keyword in ("alpha", "beta", "gamma"):
+            await expect(page.get_by_role("cell", name=keyword, exact=True)).to_be_visible()
+        await expect(page.get_by_text("1–3 of 3")).to_be_visible()
+
+    async def test_disable_a_keyword(self, page: Page, live_server: str, tenant: Tenant) -> None:
+        await sign_in(page, live_server, tenant)
+        await page.get_by_label("Keywords, one per line").fill("solo")
+        await page.get_by_role("button", name="Add keywords").click()
+        await page.get_by_role("button", name="Disable").click()
+        await expect(page.get_by_role("cell", name="disabled")).to_be_visible()
+        await expect(page.get_by_role("button", name="Enable")).to_be_visible()
+
+
+class TestReview:
+    async def test_open_an_article_in_review_and_approve_it(
+        self,
+        page: Page,
+        live_server: str,
+        tenant: Tenant,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        async with unit_of_work(session_factory) as session:
+            content = Content(
+                account_id=tenant.account_id,
+                site_id=tenant.site_id,
+                title="How to choose running shoes",
+                html="<h2>Fit</h2><p>Start with the fit.</p>",
+                word_count=5,
+                meta_title="Choosing running shoes",
+                meta_description="A short guide.",
+                status="review",
+            )
+            session.add(content)
+            await session.flush()
+            session.add(
+                Image(
+                    account_id=tenant.account_id,
+                    site_id=tenant.site_id,
+                    content_id=content.id,
+                    image_type="featured",
+                    prompt="a pair of running shoes",
+                    status="pending",
+                )
+            )
+        await sign_in(page, live_server, tenant)
+        await page.get_by_role("link", name="Content").click()
+        await page.get_by_role("link", name="How to choose running shoes").click()
+        await expect(page.get_by_role("heading", name="How to choose running shoes")).to_be_visible()
+        preview = page.frame_locator("iframe[title='Article preview']")
+        await expect(preview.get_by_role("heading", name="Fit")).to_be_visible()
+        await expect(page.get_by_text("Featured")).to_be_visible()
+        await page.get_by_role("button", name="Approve").click()
+        await expect(page.get_by_text("5 words · approved")).to_be_visible()
+        await expect(page.get_by_role("button", name="Approve")).to_be_disabled()
