@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Application log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stdout (false: console).")
     max_upload_bytes: int = Field(5 * 1024 * 1024, description="Largest accepted CSV upload.")
+    max_request_bytes: int = Field(
+        6 * 1024 * 1024, description="Largest accepted request body (an upload and its form)."
+    )
     db_pool_size: int = Field(10, ge=1, description="Connections per process in the pool.")
     demo_password: SecretStr = Field(
         SecretStr("demo-password"),

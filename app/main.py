@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import structlog
-
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.api import auth, ops, planner, sites, writer
 from app.api.errors import install_error_handlers
+from app.api.limits import BodySizeLimit
 from app.api.openapi import build_openapi
 from app.config import Settings, get_settings
 from app.db import create_engine, create_session_factory
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
     for module in (ops, auth, sites, planner, writer):
         app.include_router(module.router)

@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 
 def create_redis(url: str) -> Redis:
     """A client that retries a command three times with backoff when the connection drops."""
-    return Redis.from_url(
+    client: Redis = Redis.from_url(
         url,
         socket_connect_timeout=5,
         socket_timeout=10,
@@ -18,3 +18,4 @@ def create_redis(url: str) -> Redis:
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
         retry_on_error=[ConnectionError, TimeoutError],
     )
+    return client

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -316,6 +318,35 @@ class TestImportCsv:
         assert response.status_code == 413
         assert response.json()["error"]["code"] == "payload_too_large"
         assert await keyword_rows(session_factory, tenant.site_id) == []
+
+    async def test_body_far_over_the_limit_is_refused_before_it_is_read(
+        self,
+        client: httpx.AsyncClient,
+        tenant: Tenant,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        data = b"keyword\n" + b"x" * (7 * 1024 * 1024)
+        response = await upload(client, tenant, data)
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "payload_too_large"
+        assert await keyword_rows(session_factory, tenant.site_id) == []
+
+    async def test_streamed_body_without_length_over_the_limit_is_413(
+        self, client: httpx.AsyncClient, tenant: Tenant
+    ) -> None:
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: sent chunked
+            yield b'{"keywords": ['
+            for _ in range(7000):
+                yield b'{"keyword": "' + b"k" * 1000 + b'"},'
+            yield b'{"keyword": "last"}]}'
+
+        response = await client.post(
+            KEYWORDS,
+            params={"site_id": tenant.site_id},
+            content=chunks(),
+            headers={**tenant.headers, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 413
 
     async def test_missing_file_field_is_400(
         self, client: httpx.AsyncClient, tenant: Tenant

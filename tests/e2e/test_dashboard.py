@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import unit_of_work
@@ -54,13 +54,11 @@ class TestKeywords:
             "2 added, 1 duplicates, 0 rows in error"
         )
         await page.get_by_label("CSV file").set_input_files(
-            files=[
-                {
-                    "name": "keywords.csv",
-                    "mimeType": "text/csv",
-                    "buffer": b"keyword,volume\ngamma,10\nbad,lots\n",
-                }
-            ]
+            files=FilePayload(
+                name="keywords.csv",
+                mimeType="text/csv",
+                buffer=b"keyword,volume\ngamma,10\nbad,lots\n",
+            )
         )
         await page.get_by_role("button", name="Import").click()
         result = page.get_by_test_id("import-result").last
@@ -68,7 +66,7 @@ class TestKeywords:
         await expect(result).to_contain_text("Row 3: volume must be a whole number")
         for keyword in ("alpha", "beta", "gamma"):
             await expect(page.get_by_role("cell", name=keyword, exact=True)).to_be_visible()
-        await expect(page.get_by_text("1–3 of 3")).to_be_visible()
+        await expect(page.get_by_text("1\u20133 of 3")).to_be_visible()
 
     async def test_disable_a_keyword(self, page: Page, live_server: str, tenant: Tenant) -> None:
         await sign_in(page, live_server, tenant)
@@ -113,7 +111,9 @@ class TestReview:
         await sign_in(page, live_server, tenant)
         await page.get_by_role("link", name="Content").click()
         await page.get_by_role("link", name="How to choose running shoes").click()
-        await expect(page.get_by_role("heading", name="How to choose running shoes")).to_be_visible()
+        await expect(
+            page.get_by_role("heading", name="How to choose running shoes")
+        ).to_be_visible()
         preview = page.frame_locator("iframe[title='Article preview']")
         await expect(preview.get_by_role("heading", name="Fit")).to_be_visible()
         await expect(page.get_by_text("Featured")).to_be_visible()
