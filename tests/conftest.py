@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -29,6 +30,7 @@ from app.db import async_url, create_engine, create_session_factory
 from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.migrate import upgrade
+from app.tenancy import security
 
 
 def _worker_number() -> int:
@@ -43,6 +45,16 @@ def redis_url_with_db(url: str, db: int) -> str:
         query["db"] = str(db)
         return urlunsplit(parts._replace(query=urlencode(query)))
     return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """Production argon2 parameters cost ~0.1 s a hash; tests create hundreds of users.
+    Verification reads the parameters from the hash, so only the cost changes."""
+    standard = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    security._hasher = standard
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.schemas import Pagination, pagination
+from app.api.schemas import Pagination, id_query, pagination
 from app.config import Settings
 from app.errors import Unauthorized
 from app.models.tenancy import Site
@@ -76,7 +76,7 @@ PrincipalDep = Annotated[tenancy.Principal, Depends(get_principal)]
 async def get_site_from_query(
     session: SessionDep,
     principal: PrincipalDep,
-    site_id: Annotated[int, Query(description="The site's id.", ge=1)],
+    site_id: Annotated[int, id_query("The site's id.")],
 ) -> Site:
     return await tenancy.get_site(session, principal.account_id, site_id)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, SiteDep
 from app.api.errors import ERROR_RESPONSES, ErrorBody
-from app.api.schemas import Page
+from app.api.schemas import Page, id_path, id_query
 from app.errors import PayloadTooLarge
 from app.models.planner import ClusterStatus, IdeaStatus, KeywordStatus
 from app.planner import service
@@ -68,7 +68,7 @@ async def list_keywords(
     session: SessionDep,
     page: PageDep,
     status: KeywordStatus | None = None,
-    cluster_id: Annotated[int | None, Query(ge=1)] = None,
+    cluster_id: Annotated[int | None, id_query("Only this cluster's items.")] = None,
     disabled: bool | None = None,
     search: Annotated[str | None, Query(max_length=200, description="Part of the keyword.")] = None,
 ) -> Page[KeywordOut]:
@@ -88,7 +88,7 @@ async def list_keywords(
 
 @router.patch("/keywords/{keyword_id}/", response_model=KeywordOut, summary="Disable a keyword")
 async def update_keyword(
-    keyword_id: Annotated[int, Path(ge=1)],
+    keyword_id: Annotated[int, id_path("The keyword's id.")],
     body: KeywordPatch,
     principal: PrincipalDep,
     session: SessionDep,
@@ -114,7 +114,7 @@ async def list_ideas(
     session: SessionDep,
     page: PageDep,
     status: IdeaStatus | None = None,
-    cluster_id: Annotated[int | None, Query(ge=1)] = None,
+    cluster_id: Annotated[int | None, id_query("Only this cluster's items.")] = None,
 ) -> Page[IdeaOut]:
     rows, total = await service.list_ideas(
         session, site, limit=page.limit, offset=page.offset, status=status, cluster_id=cluster_id

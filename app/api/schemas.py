@@ -5,12 +5,23 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 T = TypeVar("T")
 
 MAX_LIMIT = 500
+# Ids are PostgreSQL BIGINTs: a larger number is bad input, not a server error.
+MAX_ID = 2**63 - 1
+
+
+def id_path(description: str) -> Any:
+    return Path(ge=1, le=MAX_ID, description=description)
+
+
+def id_query(description: str) -> Any:
+    return Query(ge=1, le=MAX_ID, description=description)
+
 
 CreditAmount = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, status
 from pydantic import Field
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import InputModel, OutputModel, Page
+from app.api.schemas import InputModel, OutputModel, Page, id_path
 from app.tenancy import service as tenancy
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=ERROR_RESPONSES)
@@ -46,7 +46,7 @@ class SiteOut(OutputModel):
     created_at: datetime
 
 
-SiteIdPath = Annotated[int, Path(ge=1, description="The site's id.")]
+SiteIdPath = Annotated[int, id_path("The site's id.")]
 
 
 @router.get("/", response_model=Page[SiteOut], summary="The account's sites")

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import Page
+from app.api.schemas import Page, id_path, id_query
 from app.models.writer import Content, ContentStatus, ImageStatus, SiteStatus, TaskStatus
 from app.writer import service
 from app.writer.schemas import ContentOut, ContentSummaryOut, ImageOut, TaskOut
 
 router = APIRouter(prefix="/api/v1/writer", tags=["writer"], responses=ERROR_RESPONSES)
 
-ContentIdPath = Annotated[int, Path(ge=1, description="The article's id.")]
+ContentIdPath = Annotated[int, id_path("The article's id.")]
 
 
 async def _detail(session: AsyncSession, content: Content) -> ContentOut:
@@ -95,7 +95,7 @@ async def list_images(
     site: SiteDep,
     session: SessionDep,
     page: PageDep,
-    content_id: Annotated[int | None, Query(ge=1)] = None,
+    content_id: Annotated[int | None, id_query("Only this article's images.")] = None,
     status: ImageStatus | None = None,
 ) -> Page[ImageOut]:
     rows, total = await service.list_images(

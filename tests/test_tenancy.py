@@ -1,0 +1,221 @@
+"""Tenancy: another account's site, keyword or article answers exactly like a missing one."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.builders import PipelineRows, create_pipeline_rows, snapshot
+from tests.factories import Tenant, create_tenant
+
+# An id no row has ever had: the tests below compare answers for it with the foreign ones.
+NEVER_EXISTED = 987_654_321
+
+CSV = b"keyword,volume\nintruder keyword,10\n"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint that names a site, keyword or article; `target` says which id it names."""
+
+    method: str
+    path: str  # the OpenAPI path template
+    target: str  # "site_id", "keyword_id" or "content_id"
+    json: dict[str, Any] | None = None
+    csv: bytes | None = None
+
+    def request(self, ids: dict[str, int]) -> dict[str, Any]:
+        """The httpx request arguments, with the ids filled in (site_id as query if not in path)."""
+        kwargs: dict[str, Any] = {"method": self.method, "url": self.path.format(**ids)}
+        if "{" not in self.path:
+            kwargs["params"] = {"site_id": ids["site_id"]}
+        if self.json is not None:
+            kwargs["json"] = self.json
+        if self.csv is not None:
+            kwargs["files"] = {"file": ("keywords.csv", self.csv, "text/csv")}
+        return kwargs
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/api/v1/sites/{site_id}/", "site_id"),
+    Endpoint("PATCH", "/api/v1/sites/{site_id}/", "site_id", json={"name": "Taken over"}),
+    Endpoint(
+        "POST",
+        "/api/v1/planner/keywords/",
+        "site_id",
+        json={"keywords": [{"keyword": "intruder keyword"}]},
+    ),
+    Endpoint("GET", "/api/v1/planner/keywords/", "site_id"),
+    Endpoint("POST", "/api/v1/planner/keywords/import/", "site_id", csv=CSV),
+    Endpoint(
+        "PATCH", "/api/v1/planner/keywords/{keyword_id}/", "keyword_id", json={"disabled": True}
+    ),
+    Endpoint("GET", "/api/v1/planner/clusters/", "site_id"),
+    Endpoint("GET", "/api/v1/planner/ideas/", "site_id"),
+    Endpoint("GET", "/api/v1/writer/tasks/", "site_id"),
+    Endpoint("GET", "/api/v1/writer/content/", "site_id"),
+    Endpoint("GET", "/api/v1/writer/content/{content_id}/", "content_id"),
+    Endpoint("POST", "/api/v1/writer/content/{content_id}/approve/", "content_id"),
+    Endpoint("POST", "/api/v1/writer/content/{content_id}/reject/", "content_id"),
+    Endpoint("GET", "/api/v1/writer/images/", "site_id"),
+]
+
+
+@dataclass(frozen=True)
+class TwoTenants:
+    owner: Tenant
+    intruder: Tenant
+    rows: PipelineRows
+
+    @property
+    def owner_ids(self) -> dict[str, int]:
+        return {
+            "site_id": self.owner.site_id,
+            "keyword_id": self.rows.keyword_ids[0],
+            "content_id": self.rows.content_id,
+        }
+
+
+@pytest.fixture
+async def tenants(session_factory: async_sessionmaker[AsyncSession]) -> TwoTenants:
+    owner = await create_tenant(session_factory, name="Owner")
+    intruder = await create_tenant(session_factory, name="Intruder")
+    rows = await create_pipeline_rows(session_factory, owner)
+    # The intruder has rows of its own, so a leak would have something to mix in.
+    await create_pipeline_rows(session_factory, intruder)
+    return TwoTenants(owner=owner, intruder=intruder, rows=rows)
+
+
+def _without_id(body: dict[str, Any], row_id: int) -> dict[str, Any]:
+    """The error body with the requested id blanked out of its message."""
+    error = dict(body["error"])
+    error["message"] = re.sub(rf"\b{row_id}\b", "<id>", error["message"])
+    return {"error": error}
+
+
+class TestAnotherAccountsRowsAnswerLikeMissingOnes:
+    @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+    async def test_is_404_like_an_id_that_never_existed_and_changes_nothing(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        tenants: TwoTenants,
+        endpoint: Endpoint,
+    ) -> None:
+        foreign_ids = tenants.owner_ids
+        missing_ids = {**foreign_ids, endpoint.target: NEVER_EXISTED}
+        before = await snapshot(session_factory)
+
+        foreign = await client.request(
+            **endpoint.request(foreign_ids), headers=tenants.intruder.headers
+        )
+        missing = await client.request(
+            **endpoint.request(missing_ids), headers=tenants.intruder.headers
+        )
+
+        assert foreign.status_code == 404, foreign.text
+        assert missing.status_code == 404, missing.text
+        assert foreign.json()["error"]["code"] == "not_found"
+        assert _without_id(foreign.json(), foreign_ids[endpoint.target]) == _without_id(
+            missing.json(), NEVER_EXISTED
+        )
+        assert foreign.headers["content-type"] == missing.headers["content-type"]
+        assert await snapshot(session_factory) == before
+
+    @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+    async def test_the_same_call_by_the_owner_succeeds(
+        self, client: httpx.AsyncClient, tenants: TwoTenants, endpoint: Endpoint
+    ) -> None:
+        # The control: the 404s above come from tenancy, not from a request the API refuses.
+        response = await client.request(
+            **endpoint.request(tenants.owner_ids), headers=tenants.owner.headers
+        )
+        assert response.status_code == 200, response.text
+
+
+class TestEveryEndpointIsChecked:
+    def test_every_endpoint_that_names_a_row_is_in_the_list_above(self, app: FastAPI) -> None:
+        named = {
+            (method.upper(), path)
+            for path, operations in app.openapi()["paths"].items()
+            for method, operation in operations.items()
+            if "{" in path or any(p["name"] == "site_id" for p in operation.get("parameters", []))
+        }
+        covered = {(e.method, e.path) for e in ENDPOINTS}
+        assert named - covered == set(), "add these endpoints to ENDPOINTS in this module"
+
+
+class TestListsShowOnlyTheCallersRows:
+    async def test_each_account_lists_only_its_own_sites(
+        self, client: httpx.AsyncClient, tenants: TwoTenants
+    ) -> None:
+        created = await client.post(
+            "/api/v1/sites/", json={"name": "Second"}, headers=tenants.owner.headers
+        )
+        assert created.status_code == 201
+        owner_sites = await client.get("/api/v1/sites/", headers=tenants.owner.headers)
+        intruder_sites = await client.get("/api/v1/sites/", headers=tenants.intruder.headers)
+
+        assert [s["id"] for s in owner_sites.json()["items"]] == [
+            tenants.owner.site_id,
+            created.json()["id"],
+        ]
+        assert owner_sites.json()["total"] == 2
+        assert [s["id"] for s in intruder_sites.json()["items"]] == [tenants.intruder.site_id]
+        assert intruder_sites.json()["total"] == 1
+
+    @pytest.mark.parametrize(
+        ("path", "filter_name", "row"),
+        [
+            ("/api/v1/writer/images/", "content_id", "content_id"),
+            ("/api/v1/planner/keywords/", "cluster_id", "cluster_id"),
+            ("/api/v1/planner/ideas/", "cluster_id", "cluster_id"),
+        ],
+    )
+    async def test_a_filter_naming_another_accounts_row_finds_nothing(
+        self,
+        client: httpx.AsyncClient,
+        tenants: TwoTenants,
+        path: str,
+        filter_name: str,
+        row: str,
+    ) -> None:
+        foreign_row_id: int = getattr(tenants.rows, row)
+        response = await client.get(
+            path,
+            params={"site_id": tenants.intruder.site_id, filter_name: foreign_row_id},
+            headers=tenants.intruder.headers,
+        )
+        assert response.status_code == 200
+        assert response.json()["items"] == []
+        assert response.json()["total"] == 0
+
+
+class TestIdsOutsideTheDatabaseRange:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/api/v1/sites/9223372036854775808/",
+            "/api/v1/writer/content/9223372036854775808/",
+            "/api/v1/planner/keywords/?site_id=9223372036854775808",
+        ],
+    )
+    async def test_an_id_too_big_for_bigint_is_a_clear_client_error(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        path: str,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        response = await client.get(path, headers=tenant.headers)
+        assert response.status_code in (400, 404), response.text
+        assert response.json()["error"]["code"] in ("invalid_input", "not_found")
