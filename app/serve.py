@@ -6,11 +6,10 @@ import asyncio
 import signal
 
 import uvicorn
-from arq.worker import Worker
 
 from app.config import Settings
 from app.main import create_app
-from app.workers.worker import worker_options
+from app.workers.worker import build_worker, close_worker
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -29,7 +28,7 @@ async def serve_api_and_worker(settings: Settings) -> None:
     )
     server = uvicorn.Server(config)
     # The signals are ours to handle: the worker is stopped by `close()`, not by its own handler.
-    worker = Worker(**worker_options(settings), handle_signals=False)
+    worker = build_worker(settings, handle_signals=False)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in STOP_SIGNALS:
@@ -44,8 +43,7 @@ async def serve_api_and_worker(settings: Settings) -> None:
     finally:
         stopped.cancel()
         server.should_exit = True
-        # Cancels the jobs in flight, which arq puts back on the queue for another worker.
-        await worker.close()
+        await close_worker(worker)
         await asyncio.wait(parts)
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)

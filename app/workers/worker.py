@@ -1,4 +1,4 @@
-"""The arq worker's options and the resources its jobs share.
+"""The arq worker: its options, the resources its jobs share, and how it is started and stopped.
 
 `worker_options(settings)` is the single description of the worker: `WorkerSettings` (for the
 `arq` command), `automation worker` and the in-process worker of `automation serve` use it.
@@ -7,9 +7,13 @@
 from __future__ import annotations
 
 import socket
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.worker import Worker
 
 from app.config import Settings
 from app.db import create_engine, create_session_factory
@@ -51,6 +55,34 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         # One key per host (container), so that a health check tells about this worker only.
         "health_check_key": f"arq:health-check:{socket.gethostname()}",
     }
+
+
+def build_worker(settings: Settings, **overrides: Any) -> Worker:
+    """A worker for these settings; `overrides` (`burst`, `handle_signals`, ...) win.
+
+    Call it inside the event loop that will run the worker: arq binds the worker to it.
+    """
+    return Worker(**{**worker_options(settings), **overrides})
+
+
+def run_worker(settings: Settings) -> None:
+    """Run a worker until SIGINT or SIGTERM (its own handlers), in a new event loop."""
+    with _redis_close_deprecation_ignored():
+        build_worker(settings).run()
+
+
+async def close_worker(worker: Worker) -> None:
+    """Stop the worker (cancelling its jobs in flight, which arq queues again) and close it."""
+    with _redis_close_deprecation_ignored():
+        await worker.close()
+
+
+@contextmanager
+def _redis_close_deprecation_ignored() -> Iterator[None]:
+    # arq 0.28 closes its pool with redis-py's deprecated `close()` (python-arq/arq#418).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
+        yield
 
 
 def _required(value: str | None, name: str) -> str:

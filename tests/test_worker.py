@@ -1,0 +1,238 @@
+"""The arq worker and its cron jobs, on the test Redis and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.worker import Worker, create_worker
+from redis.asyncio import Redis
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings, get_settings
+from app.models.tenancy import ApiKey
+from app.tenancy.usage import USAGE_KEY, note_key_used
+from app.workers.cron import CRON_JOBS, flush_api_key_usage
+from app.workers.worker import build_worker, close_worker, worker_options
+from tests.factories import create_tenant
+
+FLUSH_JOB = "cron:flush_api_key_usage"
+SOME_TIME = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+async def arq_pool(redis_url: str) -> AsyncIterator[ArqRedis]:
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    yield pool
+    await pool.aclose()
+
+
+async def api_key_id(session_factory: async_sessionmaker[AsyncSession], account_id: int) -> int:
+    async with session_factory() as session:
+        key_id = await session.scalar(select(ApiKey.id).where(ApiKey.account_id == account_id))
+    assert key_id is not None
+    return key_id
+
+
+async def last_used_at(
+    session_factory: async_sessionmaker[AsyncSession], key_id: int
+) -> datetime | None:
+    async with session_factory() as session:
+        return await session.scalar(select(ApiKey.last_used_at).where(ApiKey.id == key_id))
+
+
+async def noted_uses(redis: Redis) -> dict[str, str]:
+    """The key uses noted in Redis and not yet flushed: key id -> time."""
+    noted: dict[bytes, bytes] = await redis.hgetall(USAGE_KEY)  # type: ignore[misc]
+    return {k.decode(): v.decode() for k, v in noted.items()}
+
+
+def burst_worker(settings: Settings) -> Worker:
+    return build_worker(settings, burst=True, poll_delay=0, handle_signals=False)
+
+
+class TestFlushApiKeyUsage:
+    async def test_noted_use_is_written_to_the_key_and_forgotten_in_redis(
+        self, session_factory: async_sessionmaker[AsyncSession], redis: Redis
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        key_id = await api_key_id(session_factory, tenant.account_id)
+        await note_key_used(redis, key_id, SOME_TIME)
+
+        flushed = await flush_api_key_usage({"session_factory": session_factory, "redis": redis})
+
+        assert flushed == 1
+        assert await last_used_at(session_factory, key_id) == SOME_TIME
+        assert await noted_uses(redis) == {}
+
+    async def test_nothing_noted_writes_nothing(
+        self, session_factory: async_sessionmaker[AsyncSession], redis: Redis
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        key_id = await api_key_id(session_factory, tenant.account_id)
+
+        flushed = await flush_api_key_usage({"session_factory": session_factory, "redis": redis})
+
+        assert flushed == 0
+        assert await last_used_at(session_factory, key_id) is None
+
+    async def test_use_noted_while_the_flush_runs_stays_for_the_next_one(
+        self,
+        engine: AsyncEngine,
+        session_factory: async_sessionmaker[AsyncSession],
+        redis: Redis,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        key_id = await api_key_id(session_factory, tenant.account_id)
+        await note_key_used(redis, key_id, SOME_TIME)
+        later = SOME_TIME + timedelta(seconds=5)
+
+        # Holding the key's row makes the flush wait after it has read Redis.
+        async with engine.connect() as blocker:
+            await blocker.execute(
+                text("SELECT 1 FROM api_keys WHERE id = :id FOR UPDATE"), {"id": key_id}
+            )
+            flush = asyncio.create_task(
+                flush_api_key_usage({"session_factory": session_factory, "redis": redis})
+            )
+            await wait_until_a_query_waits_for_a_lock(engine)
+            await note_key_used(redis, key_id, later)
+            await blocker.rollback()
+        assert await flush == 1
+
+        assert await last_used_at(session_factory, key_id) == SOME_TIME
+        assert await noted_uses(redis) == {str(key_id): later.isoformat()}
+
+        await flush_api_key_usage({"session_factory": session_factory, "redis": redis})
+        assert await last_used_at(session_factory, key_id) == later
+        assert await noted_uses(redis) == {}
+
+
+async def wait_until_a_query_waits_for_a_lock(engine: AsyncEngine) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(200):
+        async with engine.connect() as conn:
+            if await conn.scalar(query):
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the flush never waited for the locked row")
+
+
+class TestWorkerRunsTheFlush:
+    async def test_worker_runs_the_flush_job_and_the_time_reaches_postgres(
+        self,
+        settings: Settings,
+        session_factory: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        arq_pool: ArqRedis,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        key_id = await api_key_id(session_factory, tenant.account_id)
+        await note_key_used(redis, key_id, SOME_TIME)
+        await arq_pool.enqueue_job(FLUSH_JOB)
+
+        worker = burst_worker(settings)
+        try:
+            assert await worker.run_check() == 1
+        finally:
+            await close_worker(worker)
+
+        assert await last_used_at(session_factory, key_id) == SOME_TIME
+        assert await noted_uses(redis) == {}
+
+    async def test_the_api_marks_the_key_used_and_the_worker_records_it(
+        self,
+        settings: Settings,
+        client: Any,
+        session_factory: async_sessionmaker[AsyncSession],
+        arq_pool: ArqRedis,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        key_id = await api_key_id(session_factory, tenant.account_id)
+        before = datetime.now(UTC)
+        response = await client.get("/api/v1/me", headers=tenant.headers)
+        assert response.status_code == 200
+        await arq_pool.enqueue_job(FLUSH_JOB)
+
+        worker = burst_worker(settings)
+        try:
+            await worker.run_check()
+        finally:
+            await close_worker(worker)
+
+        used = await last_used_at(session_factory, key_id)
+        assert used is not None
+        assert before <= used <= datetime.now(UTC)
+
+
+class TestSchedule:
+    def test_flush_runs_every_minute_once_per_tick_and_not_at_startup(self) -> None:
+        (job,) = CRON_JOBS
+        assert job.name == FLUSH_JOB
+        assert (job.month, job.day, job.weekday, job.hour, job.minute, job.second) == (
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+        )
+        assert job.unique
+        assert not job.run_at_startup
+
+    def test_every_function_has_its_own_timeout(self, settings: Settings) -> None:
+        worker = burst_worker(settings)
+        assert worker.functions
+        for function in worker.functions.values():
+            assert function.timeout_s is not None, function.name
+
+    def test_the_worker_polls_often_enough_to_start_a_job_within_100_ms(
+        self, settings: Settings
+    ) -> None:
+        assert worker_options(settings)["poll_delay"] <= 0.05
+
+
+@pytest.fixture
+def environment(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str
+) -> Iterator[None]:
+    """DATABASE_URL and REDIS_URL in the environment, as a deployed worker has them."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.delitem(sys.modules, "app.workers.settings", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+class TestWorkerSettings:
+    @pytest.mark.usefixtures("environment")
+    async def test_arq_worker_settings_from_the_environment_run_the_flush(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        arq_pool: ArqRedis,
+    ) -> None:
+        worker_settings = importlib.import_module("app.workers.settings").WorkerSettings
+        tenant = await create_tenant(session_factory)
+        key_id = await api_key_id(session_factory, tenant.account_id)
+        await note_key_used(redis, key_id, SOME_TIME)
+        await arq_pool.enqueue_job(FLUSH_JOB)
+
+        worker = create_worker(worker_settings, burst=True, poll_delay=0, handle_signals=False)
+        try:
+            assert await worker.run_check() == 1
+        finally:
+            await close_worker(worker)
+
+        assert await last_used_at(session_factory, key_id) == SOME_TIME
