@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
+import redis.exceptions
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -76,6 +79,30 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
+# What a request meets while PostgreSQL or Redis is down or restarting: the client should
+# retry, not report a bug. (asyncpg raises plain OSErrors when it cannot connect at all.)
+BACKEND_DOWN: tuple[type[Exception], ...] = (
+    OSError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+RETRY_AFTER_SECONDS = 5
+
+
+async def _backend_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("backing service unavailable", path=request.url.path, error=repr(exc))
+    return error_response(
+        503,
+        "unavailable",
+        "the service is briefly unavailable (database or Redis unreachable); retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", path=request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "internal server error")
@@ -85,6 +112,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error in BACKEND_DOWN:
+        app.add_exception_handler(error, _backend_down)
     app.add_exception_handler(Exception, _unexpected)
 
 

