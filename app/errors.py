@@ -43,6 +43,15 @@ class PayloadTooLarge(AppError):
     code = "payload_too_large"
 
 
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after_seconds": retry_after})
+        self.retry_after = retry_after
+
+
 class InvalidTransition(AppError):
     code = "invalid_transition"
 

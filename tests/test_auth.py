@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.tenancy import ApiKey
+from app.tenancy import throttle
 from tests.factories import create_tenant
 
 
@@ -130,3 +131,88 @@ class TestLogin:
         )
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "invalid_input"
+
+
+class TestKeyManagement:
+    async def test_create_list_and_revoke_a_key(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        created = await client.post(
+            "/api/v1/auth/keys/", json={"name": "ci pipeline"}, headers=tenant.headers
+        )
+        assert created.status_code == 201
+        new = created.json()
+        assert new["api_key"].startswith(new["prefix"] + "_")
+        new_headers = {"Authorization": f"Bearer {new['api_key']}"}
+        assert (await client.get("/api/v1/me", headers=new_headers)).status_code == 200
+
+        listing = await client.get("/api/v1/auth/keys/", headers=tenant.headers)
+        keys = listing.json()["items"]
+        assert [(k["name"], k["current"], k["revoked_at"]) for k in keys] == [
+            ("default", True, None),
+            ("ci pipeline", False, None),
+        ]
+        assert all("api_key" not in k and "secret_hash" not in k for k in keys)
+
+        revoked = await client.delete(f"/api/v1/auth/keys/{new['id']}/", headers=tenant.headers)
+        assert revoked.status_code == 204
+        assert (await client.get("/api/v1/me", headers=new_headers)).status_code == 401
+        again = await client.delete(f"/api/v1/auth/keys/{new['id']}/", headers=tenant.headers)
+        assert again.status_code == 204
+        listing = await client.get("/api/v1/auth/keys/", headers=tenant.headers)
+        assert listing.json()["items"][1]["revoked_at"] is not None
+
+    async def test_logout_revokes_the_key_of_the_request_only(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": tenant.email, "password": tenant.password}
+        )
+        session_headers = {"Authorization": f"Bearer {login.json()['api_key']}"}
+        response = await client.post("/api/v1/auth/logout", headers=session_headers)
+        assert response.status_code == 204
+        assert (await client.get("/api/v1/me", headers=session_headers)).status_code == 401
+        assert (await client.get("/api/v1/me", headers=tenant.headers)).status_code == 200
+
+    async def test_key_name_is_required(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        response = await client.post("/api/v1/auth/keys/", json={}, headers=tenant.headers)
+        assert response.status_code == 400
+        assert "name" in response.json()["error"]["message"]
+
+
+class TestLoginThrottle:
+    async def test_ten_failures_block_the_email_even_with_the_right_password(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        wrong = {"email": tenant.email, "password": "guess"}
+        for _ in range(throttle.MAX_FAILURES):
+            assert (await client.post("/api/v1/auth/login", json=wrong)).status_code == 401
+        right = {"email": tenant.email.upper(), "password": tenant.password}
+        blocked = await client.post("/api/v1/auth/login", json=right)
+        assert blocked.status_code == 429
+        assert blocked.json()["error"]["code"] == "too_many_requests"
+        assert 0 < int(blocked.headers["retry-after"]) <= throttle.WINDOW_SECONDS
+        other = await create_tenant(session_factory)
+        allowed = await client.post(
+            "/api/v1/auth/login", json={"email": other.email, "password": other.password}
+        )
+        assert allowed.status_code == 200
+
+    async def test_a_success_clears_earlier_failures(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        wrong = {"email": tenant.email, "password": "guess"}
+        right = {"email": tenant.email, "password": tenant.password}
+        for _ in range(throttle.MAX_FAILURES - 1):
+            await client.post("/api/v1/auth/login", json=wrong)
+        assert (await client.post("/api/v1/auth/login", json=right)).status_code == 200
+        for _ in range(throttle.MAX_FAILURES - 1):
+            await client.post("/api/v1/auth/login", json=wrong)
+        assert (await client.post("/api/v1/auth/login", json=right)).status_code == 200

@@ -1,15 +1,19 @@
-"""Login and the caller's identity."""
+"""Login, the caller's identity, and the caller's API keys."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Response, status
 from pydantic import EmailStr, Field
 
-from app.api.deps import PrincipalDep, SessionDep
-from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import CreditAmount, InputModel, OutputModel
-from app.models.tenancy import User
+from app.api.deps import PageDep, PrincipalDep, RedisDep, SessionDep
+from app.api.errors import ERROR_RESPONSES, ErrorBody
+from app.api.schemas import CreditAmount, InputModel, OutputModel, Page, id_path
+from app.errors import Unauthorized
 from app.tenancy import service as tenancy
+from app.tenancy import throttle
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -50,16 +54,96 @@ class MeOut(OutputModel):
     account: AccountOut
 
 
+class ApiKeyIn(InputModel):
+    """A new API key."""
+
+    name: str = Field(min_length=1, max_length=200, description="What the key is for.")
+
+
+class ApiKeyOut(OutputModel):
+    """One of the user's API keys. Only its prefix is kept; the key itself is shown once."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="Updated about once a minute.")
+    revoked_at: datetime | None
+    current: bool = Field(False, description="The key of this request.")
+
+
+class NewApiKeyOut(ApiKeyOut):
+    """A new API key: `api_key` is shown this once."""
+
+    api_key: str
+
+
+KeyIdPath = Annotated[int, id_path("The API key's id.")]
+
+
 @router.post(
-    "/auth/login", response_model=LoginOut, summary="Exchange email and password for a key"
+    "/auth/login",
+    response_model=LoginOut,
+    responses={429: {"model": ErrorBody, "description": "Too many failed logins"}},
+    summary="Exchange email and password for a key",
 )
-async def login(body: LoginIn, session: SessionDep) -> LoginOut:
-    key, user = await tenancy.login(session, body.email, body.password)
+async def login(body: LoginIn, session: SessionDep, redis: RedisDep) -> LoginOut:
+    await throttle.check_login_allowed(redis, body.email)
+    try:
+        key, user = await tenancy.login(session, body.email, body.password)
+    except Unauthorized:
+        await throttle.note_login_failed(redis, body.email)
+        raise
+    await throttle.note_login_succeeded(redis, body.email)
     return LoginOut(api_key=key, account_id=user.account_id)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Revoke the key of this request",
+)
+async def logout(principal: PrincipalDep, session: SessionDep) -> None:
+    await tenancy.revoke_api_key(session, principal, principal.api_key_id)
 
 
 @router.get("/me", response_model=MeOut, summary="The calling user and its account")
 async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
-    user = await session.get(User, principal.user_id)
+    user = await tenancy.get_user(session, principal)
     account = await tenancy.get_account(session, principal.account_id)
     return MeOut(user=UserOut.model_validate(user), account=AccountOut.model_validate(account))
+
+
+@router.get("/auth/keys/", response_model=Page[ApiKeyOut], summary="The caller's API keys")
+async def list_keys(principal: PrincipalDep, session: SessionDep, page: PageDep) -> Page[ApiKeyOut]:
+    rows, total = await tenancy.list_api_keys(
+        session, principal, limit=page.limit, offset=page.offset
+    )
+    items = [
+        ApiKeyOut.model_validate(r).model_copy(update={"current": r.id == principal.api_key_id})
+        for r in rows
+    ]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "/auth/keys/",
+    response_model=NewApiKeyOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API key (shown once)",
+)
+async def create_key(body: ApiKeyIn, principal: PrincipalDep, session: SessionDep) -> NewApiKeyOut:
+    user = await tenancy.get_user(session, principal)
+    key, row = await tenancy.issue_api_key(session, user, body.name)
+    return NewApiKeyOut(**ApiKeyOut.model_validate(row).model_dump(), api_key=key)
+
+
+@router.delete(
+    "/auth/keys/{key_id}/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Revoke an API key",
+)
+async def revoke_key(key_id: KeyIdPath, principal: PrincipalDep, session: SessionDep) -> None:
+    await tenancy.revoke_api_key(session, principal, key_id)

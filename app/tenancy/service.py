@@ -56,19 +56,46 @@ def validate_timezone(name: str) -> str:
     return name
 
 
-async def issue_api_key(session: AsyncSession, user: User, name: str) -> str:
+async def issue_api_key(session: AsyncSession, user: User, name: str) -> tuple[str, ApiKey]:
+    """A new key for the user: the key itself (shown once, never stored) and its row."""
     new = generate_api_key()
-    session.add(
-        ApiKey(
-            user_id=user.id,
-            account_id=user.account_id,
-            name=name,
-            prefix=new.prefix,
-            secret_hash=new.secret_hash,
-        )
+    row = ApiKey(
+        user_id=user.id,
+        account_id=user.account_id,
+        name=name,
+        prefix=new.prefix,
+        secret_hash=new.secret_hash,
     )
+    session.add(row)
     await session.flush()
-    return new.key
+    await session.refresh(row)
+    return new.key, row
+
+
+async def get_user(session: AsyncSession, principal: Principal) -> User:
+    user = await session.get(User, principal.user_id)
+    if user is None:
+        raise Unauthorized("invalid API key")
+    return user
+
+
+async def list_api_keys(
+    session: AsyncSession, principal: Principal, *, limit: int, offset: int
+) -> tuple[list[ApiKey], int]:
+    stmt = select(ApiKey).where(ApiKey.user_id == principal.user_id).order_by(ApiKey.id)
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
+
+
+async def revoke_api_key(session: AsyncSession, principal: Principal, key_id: int) -> None:
+    """Revoke one of the caller's keys (revoking a revoked key changes nothing)."""
+    row = await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == principal.user_id)
+    )
+    if row is None:
+        raise NotFound(f"API key {key_id} not found")
+    if row.revoked_at is None:
+        row.revoked_at = func.now()
+        await session.flush()
 
 
 async def create_account(
@@ -108,7 +135,7 @@ async def create_account(
             idempotency_key=f"signup:{account.id}",
             description="Initial credits",
         )
-    key = await issue_api_key(session, user, "default")
+    key, _ = await issue_api_key(session, user, "default")
     await session.refresh(account)
     return NewAccount(account=account, user=user, site=site, api_key=key)
 
@@ -121,7 +148,8 @@ async def login(session: AsyncSession, email: str, password: str) -> tuple[str, 
     valid = await asyncio.to_thread(verify_password, stored, password)
     if user is None or not valid or not user.is_active:
         raise Unauthorized("wrong email or password")
-    return await issue_api_key(session, user, "login"), user
+    key, _ = await issue_api_key(session, user, "login")
+    return key, user
 
 
 async def authenticate(session: AsyncSession, key: str) -> Principal:

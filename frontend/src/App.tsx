@@ -2,6 +2,7 @@ import { Navigate, NavLink, Route, Routes } from "react-router-dom";
 import { SessionProvider, useSession } from "./session";
 import { ContentDetailPage } from "./pages/ContentDetail";
 import { ContentPage } from "./pages/Content";
+import { KeysPage } from "./pages/Keys";
 import { KeywordsPage } from "./pages/Keywords";
 import { LoginPage } from "./pages/Login";
 import { SitesPage } from "./pages/Sites";
@@ -25,6 +26,7 @@ function Shell() {
           <NavLink to="/keywords">Keywords</NavLink>
           <NavLink to="/content">Content</NavLink>
           <NavLink to="/sites">Sites</NavLink>
+          <NavLink to="/keys">API keys</NavLink>
         </nav>
         <label className="site-picker">
           Site
@@ -53,6 +55,7 @@ function Shell() {
           <Route path="/content" element={<ContentPage />} />
           <Route path="/content/:contentId" element={<ContentDetailPage />} />
           <Route path="/sites" element={<SitesPage />} />
+          <Route path="/keys" element={<KeysPage />} />
           <Route path="*" element={<Navigate to="/keywords" replace />} />
         </Routes>
       </main>

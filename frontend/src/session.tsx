@@ -39,9 +39,12 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setSignedIn(true);
   }, []);
   const signOut = useCallback(() => {
-    setApiKey(null);
-    setSignedIn(false);
-    queryClient.clear();
+    // Revoke the key on the server too; the local session ends whatever it answers.
+    void api.POST("/api/v1/auth/logout").finally(() => {
+      setApiKey(null);
+      setSignedIn(false);
+      queryClient.clear();
+    });
   }, [queryClient]);
   const setSiteId = useCallback((id: number) => {
     localStorage.setItem(SITE_STORAGE, String(id));

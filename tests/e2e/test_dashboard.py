@@ -51,7 +51,7 @@ class TestKeywords:
         await page.get_by_label("Keywords, one per line").fill("alpha\nbeta\nALPHA\n")
         await page.get_by_role("button", name="Add keywords").click()
         await expect(page.get_by_test_id("import-result").first).to_contain_text(
-            "2 added, 1 duplicates, 0 rows in error"
+            "2 added, 1 duplicate, 0 rows in error"
         )
         await page.get_by_label("CSV file").set_input_files(
             files=FilePayload(
@@ -62,7 +62,7 @@ class TestKeywords:
         )
         await page.get_by_role("button", name="Import").click()
         result = page.get_by_test_id("import-result").last
-        await expect(result).to_contain_text("1 added, 0 duplicates, 1 rows in error")
+        await expect(result).to_contain_text("1 added, 0 duplicates, 1 row in error")
         await expect(result).to_contain_text("Row 3: volume must be a whole number")
         for keyword in ("alpha", "beta", "gamma"):
             await expect(page.get_by_role("cell", name=keyword, exact=True)).to_be_visible()
@@ -120,3 +120,31 @@ class TestReview:
         await page.get_by_role("button", name="Approve").click()
         await expect(page.get_by_text("5 words · approved")).to_be_visible()
         await expect(page.get_by_role("button", name="Approve")).to_be_disabled()
+
+
+class TestApiKeys:
+    async def test_create_a_key_see_it_once_and_revoke_it(
+        self, page: Page, live_server: str, tenant: Tenant
+    ) -> None:
+        await sign_in(page, live_server, tenant)
+        await page.get_by_role("link", name="API keys").click()
+        await page.get_by_label("Name").fill("reporting script")
+        await page.get_by_role("button", name="Create key").click()
+        await expect(page.get_by_test_id("new-key")).to_contain_text("ak_")
+        row = page.get_by_role("row").filter(has_text="reporting script")
+        await row.get_by_role("button", name="Revoke").click()
+        await expect(row).to_contain_text("revoked")
+        session_row = page.get_by_role("row").filter(has_text="this session")
+        await expect(session_row.get_by_role("button", name="Revoke")).to_be_disabled()
+
+    async def test_sign_out_revokes_the_session_key(
+        self, page: Page, live_server: str, tenant: Tenant
+    ) -> None:
+        await sign_in(page, live_server, tenant)
+        key = await page.evaluate("localStorage.getItem('automation.apiKey')")
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        response = await page.request.get(
+            f"{live_server}/api/v1/me", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert response.status == 401

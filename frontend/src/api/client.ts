@@ -39,10 +39,10 @@ api.use(auth);
 
 type Result<T> = { data?: T; error?: unknown; response: Response };
 
-/** The data of a call, or an ApiError built from the error body. */
+/** The data of a call (undefined for 204), or an ApiError built from the error body. */
 export async function unwrap<T>(call: Promise<Result<T>>): Promise<T> {
   const { data, error, response } = await call;
-  if (error !== undefined || data === undefined) {
+  if (!response.ok) {
     const body = (error ?? {}) as Partial<Schemas["ErrorBody"]>;
     if (response.status === 401) setApiKey(null);
     throw new ApiError(
@@ -52,5 +52,5 @@ export async function unwrap<T>(call: Promise<Result<T>>): Promise<T> {
       body.error?.details,
     );
   }
-  return data;
+  return data as T;
 }

@@ -19,11 +19,16 @@ export function KeywordsPage() {
   );
 }
 
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function ImportSummary({ result }: { result: Schemas["ImportResult"] }) {
   return (
     <div className="summary" data-testid="import-result">
       <p>
-        {result.created} added, {result.duplicates} duplicates, {result.errors.length} rows in error
+        {result.created} added, {plural(result.duplicates, "duplicate")},{" "}
+        {plural(result.errors.length, "row")} in error
       </p>
       {result.errors.length > 0 && (
         <ul className="row-errors">
