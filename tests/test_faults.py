@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -28,16 +27,10 @@ from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.migrate import upgrade
 from app.tenancy.usage import USAGE_KEY
+from tests.console import free_port
 from tests.factories import Tenant, create_tenant
 
 READY_TIMEOUT_SECONDS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -105,7 +98,7 @@ async def own_postgres(folder: Path) -> AsyncIterator[tuple[EmbeddedServices, st
 
 @pytest.fixture
 async def own_redis(folder: Path) -> AsyncIterator[RedisProcess]:
-    server = RedisProcess(port=_free_port(), folder=folder)
+    server = RedisProcess(port=free_port(), folder=folder)
     await server.start()
     yield server
     await server.stop()

@@ -6,23 +6,21 @@ import asyncio
 import json
 import re
 import signal
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tests.console import AUTOMATION, bearer, environment_without_settings, run_automation
+from tests.console import (
+    AUTOMATION,
+    bearer,
+    environment_without_settings,
+    free_port,
+    run_automation,
+)
 
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

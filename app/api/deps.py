@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.schemas import Pagination, id_query, pagination
 from app.config import Settings
+from app.db import unit_of_work
 from app.errors import Unauthorized
 from app.models.tenancy import Site
 from app.tenancy import service as tenancy
@@ -27,13 +28,8 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the endpoint returns, rolled back on error."""
-    async with request.app.state.session_factory() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with unit_of_work(request.app.state.session_factory) as session:
+        yield session
 
 
 # scope="function": the commit happens before the answer is sent, so a failed commit is an error.

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, SiteDep
 from app.api.errors import ERROR_RESPONSES, ErrorBody
-from app.api.schemas import Page, id_path, id_query
+from app.api.schemas import Page, id_path, id_query, page_of
 from app.errors import PayloadTooLarge
 from app.models.planner import ClusterStatus, IdeaStatus, KeywordStatus
 from app.planner import service
@@ -82,8 +82,7 @@ async def list_keywords(
         disabled=disabled,
         search=search,
     )
-    items = [KeywordOut.model_validate(r) for r in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(KeywordOut, rows, total, page)
 
 
 @router.patch("/keywords/{keyword_id}/", response_model=KeywordOut, summary="Disable a keyword")
@@ -104,8 +103,7 @@ async def list_clusters(
     rows, total = await service.list_clusters(
         session, site, limit=page.limit, offset=page.offset, status=status
     )
-    items = [ClusterOut.model_validate(r) for r in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(ClusterOut, rows, total, page)
 
 
 @router.get("/ideas/", response_model=Page[IdeaOut], summary="List a site's content ideas")
@@ -119,5 +117,4 @@ async def list_ideas(
     rows, total = await service.list_ideas(
         session, site, limit=page.limit, offset=page.offset, status=status, cluster_id=cluster_id
     )
-    items = [IdeaOut.model_validate(r) for r in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(IdeaOut, rows, total, page)

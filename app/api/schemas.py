@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -55,6 +56,15 @@ class Page(BaseModel, Generic[T]):
 class Pagination(BaseModel):
     limit: int
     offset: int
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def page_of(model: type[M], rows: Sequence[object], total: int, page: Pagination) -> Page[M]:
+    """A page of `rows` (ORM objects) shown as `model`."""
+    items = [model.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 def pagination(

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import InputModel, OutputModel, Page, id_path
+from app.api.schemas import InputModel, OutputModel, Page, id_path, page_of
 from app.tenancy import service as tenancy
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=ERROR_RESPONSES)
@@ -54,8 +54,7 @@ async def list_sites(principal: PrincipalDep, session: SessionDep, page: PageDep
     sites, total = await tenancy.list_sites(
         session, principal.account_id, limit=page.limit, offset=page.offset
     )
-    items = [SiteOut.model_validate(s) for s in sites]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(SiteOut, sites, total, page)
 
 
 @router.post(

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import Page, id_path, id_query
+from app.api.schemas import Page, id_path, id_query, page_of
 from app.models.writer import Content, ContentStatus, ImageStatus, SiteStatus, TaskStatus
 from app.writer import service
 from app.writer.schemas import ContentOut, ContentSummaryOut, ImageOut, TaskOut
@@ -34,8 +34,7 @@ async def list_tasks(
     rows, total = await service.list_tasks(
         session, site, limit=page.limit, offset=page.offset, status=status
     )
-    items = [TaskOut.model_validate(r) for r in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(TaskOut, rows, total, page)
 
 
 @router.get("/content/", response_model=Page[ContentSummaryOut], summary="List a site's articles")
@@ -54,8 +53,7 @@ async def list_content(
         status=status,
         site_status=site_status,
     )
-    items = [ContentSummaryOut.model_validate(r) for r in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(ContentSummaryOut, rows, total, page)
 
 
 @router.get("/content/{content_id}/", response_model=ContentOut, summary="One article")
@@ -101,5 +99,4 @@ async def list_images(
     rows, total = await service.list_images(
         session, site, limit=page.limit, offset=page.offset, content_id=content_id, status=status
     )
-    items = [ImageOut.model_validate(r) for r in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(ImageOut, rows, total, page)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from app.config import Settings
 from app.main import WEB_DIR, create_app
+from tests.console import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without these, Chromium reaches for Google's services, which this network refuses.
@@ -29,19 +29,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 async def live_server(settings: Settings) -> AsyncIterator[str]:
     if not (WEB_DIR / "index.html").is_file():
         pytest.fail("the dashboard is not built: run `make web` (make test does)")
     app = create_app(settings)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
