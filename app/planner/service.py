@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,9 +18,8 @@ from app.models.tenancy import Site
 from app.planner.csv_import import RawRow
 from app.planner.schemas import MAX_KEYWORD_LENGTH, ImportResult, KeywordIn, RowError
 
-# asyncpg allows 32767 parameters per statement; 6 columns a row.
-INSERT_CHUNK = 2000
 _SPACES = re.compile(r"\s+")
+_WHOLE = re.compile(r"\d+(\.0+)?", re.ASCII)
 
 
 @dataclass
@@ -37,7 +37,7 @@ def _parse_int(value: str | None, name: str, low: int, high: int | None) -> int 
     if value is None or value == "":
         return None
     cleaned = value.replace(",", "").replace("_", "").strip()
-    if not re.fullmatch(r"\d+(\.0+)?", cleaned):
+    if not (cleaned.isascii() and cleaned.isdigit()) and not _WHOLE.fullmatch(cleaned):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     number = int(cleaned.split(".")[0])
     if number < low or (high is not None and number > high):
@@ -113,15 +113,17 @@ async def add_keywords(
     """Add keywords; a keyword the site already has (in any case) is a duplicate, not an error."""
     prepared = _prepare(site, entries)
     created = 0
-    for start in range(0, len(prepared.rows), INSERT_CHUNK):
-        chunk = prepared.rows[start : start + INSERT_CHUNK]
+    if prepared.rows:
+        # One statement, executed for many rows: SQLAlchemy sends them in pages of multi-row
+        # VALUES ("insertmanyvalues"), compiled once, with RETURNING of the rows it inserted.
+        # On the table, not the entity: the ORM's bulk path adds nothing here but time.
+        table = cast(Table, Keyword.__table__)
         stmt = (
-            insert(Keyword)
-            .values(chunk)
-            .on_conflict_do_nothing(index_elements=[Keyword.site_id, func.lower(Keyword.keyword)])
-            .returning(Keyword.id)
+            insert(table)
+            .on_conflict_do_nothing(index_elements=[table.c.site_id, func.lower(table.c.keyword)])
+            .returning(table.c.id)
         )
-        created += len((await session.execute(stmt)).all())
+        created = len((await session.execute(stmt, prepared.rows)).all())
     duplicates = prepared.duplicates + len(prepared.rows) - created
     return ImportResult(created=created, duplicates=duplicates, errors=prepared.errors)
 
