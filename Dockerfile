@@ -12,10 +12,10 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
 
 # The dependencies first, from pyproject.toml alone, so that a change of code reuses this layer.
-COPY pyproject.toml ./
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+    && pip install -c constraints.txt -r /tmp/requirements.txt
 
 # An editable install: alembic.ini and migrations/ are found next to the `app` package.
 COPY README.md alembic.ini ./
