@@ -53,7 +53,7 @@ class TestCreateAccount:
             "--name",
             "Acme",
             "--email",
-            "owner@acme.test",
+            "owner@acme.example.com",
             "--password",
             "a long password",
             "--credits",
@@ -73,7 +73,7 @@ class TestCreateAccount:
         assert set(created) == {"account_id", "user_id", "site_id", "api_key"}
         me = await client.get("/api/v1/me", headers=bearer(created["api_key"]))
         assert me.status_code == 200
-        assert me.json()["user"] == {"id": created["user_id"], "email": "owner@acme.test"}
+        assert me.json()["user"] == {"id": created["user_id"], "email": "owner@acme.example.com"}
         assert me.json()["account"]["id"] == created["account_id"]
         assert Decimal(str(me.json()["account"]["credits"])) == 250
         sites = await client.get("/api/v1/sites/", headers=bearer(created["api_key"]))
@@ -89,7 +89,13 @@ class TestCreateAccount:
         self, automation: Automation, client: httpx.AsyncClient
     ) -> None:
         ran = await automation(
-            "create-account", "--name", "Solo", "--email", "solo@example.com", "--password", "pw"
+            "create-account",
+            "--name",
+            "Solo",
+            "--email",
+            "solo@example.com",
+            "--password",
+            "long enough",
         )
 
         assert ran.returncode == 0, ran.stderr
@@ -109,7 +115,7 @@ class TestCreateAccount:
             "--email",
             "Taken@Example.com",
             "--password",
-            "pw",
+            "long enough",
             "--site-name",
             "Another",
             "--json",
@@ -130,7 +136,7 @@ class TestCreateAccount:
             "--email",
             "mars@example.com",
             "--password",
-            "pw",
+            "long enough",
             "--site-name",
             "Base",
             "--site-timezone",
@@ -139,6 +145,29 @@ class TestCreateAccount:
 
         assert ran.returncode == 1
         assert "unknown time zone 'Mars/Olympus'" in ran.stderr
+        assert await count_accounts(session_factory) == 0
+
+    @pytest.mark.parametrize(
+        ("email", "password", "message"),
+        [
+            ("not-an-email", "long enough", "email: 'not-an-email' is not an email address"),
+            ("short@example.com", "short", "password: use at least 8 characters"),
+        ],
+    )
+    async def test_bad_email_or_short_password_exits_1_and_creates_nothing(
+        self,
+        automation: Automation,
+        session_factory: async_sessionmaker[AsyncSession],
+        email: str,
+        password: str,
+        message: str,
+    ) -> None:
+        ran = await automation(
+            "create-account", "--name", "N", "--email", email, "--password", password
+        )
+
+        assert ran.returncode == 1
+        assert message in ran.stderr
         assert await count_accounts(session_factory) == 0
 
 

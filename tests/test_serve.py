@@ -108,7 +108,7 @@ class TestServeDemo:
             # An administrative command shares the embedded database with the running service.
             ran = await run_automation(
                 "create-account",
-                *("--name", "Second", "--email", "second@example.com", "--password", "pw"),
+                *("--name", "Second", "--email", "second@example.com", "--password", "long enough"),
                 "--json",
                 env=env,
                 cwd=tmp_path,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,9 @@ from app.tenancy.security import (
     key_prefix,
     verify_password,
 )
+
+MIN_PASSWORD_LENGTH = 8
+_EMAIL = TypeAdapter(EmailStr)
 
 # Verified against when the email is unknown, so that both failures take the same time.
 _DUMMY_HASH = hash_password("not-a-real-password")
@@ -43,6 +47,15 @@ class NewAccount:
     user: User
     site: Site | None
     api_key: str
+
+
+def _valid_email(email: str) -> str:
+    try:
+        return str(_EMAIL.validate_python(email.strip())).lower()
+    except ValidationError:
+        raise InvalidInput(
+            f"email: {email!r} is not an email address", details={"field": "email"}
+        ) from None
 
 
 def validate_timezone(name: str) -> str:
@@ -109,7 +122,12 @@ async def create_account(
     site_url: str = "",
     site_timezone: str = "UTC",
 ) -> NewAccount:
-    email = email.strip().lower()
+    email = _valid_email(email)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"password: use at least {MIN_PASSWORD_LENGTH} characters",
+            details={"field": "password"},
+        )
     if await session.scalar(select(User.id).where(func.lower(User.email) == email)):
         raise Conflict(f"a user with email {email} already exists", code="email_taken")
     account = Account(name=name)
