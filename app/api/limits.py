@@ -16,12 +16,7 @@ class BodySizeLimit:
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
-
-    def _error(self) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            f"the request body is larger than {self.limit} bytes",
-            details={"limit_bytes": self.limit},
-        )
+        self.message = f"the request body is larger than {limit} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -30,8 +25,12 @@ class BodySizeLimit:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            error = self._error()
-            response = error_response(error.status_code, error.code, error.message, error.details)
+            response = error_response(
+                PayloadTooLarge.status_code,
+                PayloadTooLarge.code,
+                self.message,
+                {"limit_bytes": self.limit},
+            )
             await response(scope, receive, send)
             return
         received = 0
@@ -44,7 +43,7 @@ class BodySizeLimit:
                 if received > self.limit:
                     # Raised inside the endpoint's body read, where FastAPI turns any other
                     # exception into a 400; the HTTPException handler answers 413.
-                    raise HTTPException(413, detail=self._error().message)
+                    raise HTTPException(413, detail=self.message)
             return message
 
         await self.app(scope, counting_receive, send)

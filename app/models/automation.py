@@ -28,7 +28,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, IdMixin, TimestampMixin
 from app.models._types import Credits, account_fk, enum_column, one_of, site_fk
 
-STAGES = range(1, 8)
 BATCHED_STAGES = range(1, 7)
 DEFAULT_BATCH_SIZES = {1: 20, 2: 1, 3: 20, 4: 1, 5: 1, 6: 1}
 PER_RUN_LIMITS = ("keywords", "clusters", "ideas", "tasks", "content", "images", "approvals")
@@ -51,9 +50,6 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
     COMPLETED = "completed"
     FAILED = "failed"
-
-
-ACTIVE_RUN_STATUSES = (RunStatus.RUNNING, RunStatus.PAUSED)
 
 
 class StoppedReason(StrEnum):
