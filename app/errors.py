@@ -59,3 +59,11 @@ class InvalidTransition(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "unavailable"
+
+
+class InsufficientCredits(AppError):
+    code = "insufficient_credits"
+
+
+class AlreadyRunning(AppError):
+    code = "already_running"
