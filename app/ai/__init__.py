@@ -1,0 +1,1 @@
+"""AI providers: one interface, five functions, outputs validated by pydantic models."""

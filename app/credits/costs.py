@@ -1,0 +1,77 @@
+"""What an AI operation costs: a snapshot of the editable `CreditCostConfig` table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ai.schemas import Usage
+from app.models.billing import CreditCostConfig, Operation, Pricing
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Price:
+    operation: Operation
+    pricing: Pricing
+    unit: str
+    unit_size: int
+    credits_per_unit: Decimal
+    credits_per_1k_tokens: Decimal
+    min_credits_per_call: Decimal
+    budget_percentage: Decimal
+
+    def for_units(self, units: int | Decimal) -> Decimal:
+        """Credits for `units` units (keywords, clusters, words, prompts, images), to the cent
+        rounded up: 1 credit per 500 words makes 1,234 words cost 2.47."""
+        raw = Decimal(units) * self.credits_per_unit / self.unit_size
+        return raw.quantize(CENT, rounding=ROUND_CEILING)
+
+    def for_tokens(self, usage: Usage) -> Decimal:
+        raw = Decimal(usage.total_tokens) * self.credits_per_1k_tokens / 1000
+        return max(raw.quantize(CENT, rounding=ROUND_CEILING), self.min_credits_per_call)
+
+    def cost(self, units: int | Decimal, usage: Usage | None) -> Decimal:
+        """The real cost of a call: by tokens where so priced and reported, else by units."""
+        if self.pricing == Pricing.PER_TOKEN and usage is not None:
+            return self.for_tokens(usage)
+        return self.for_units(units)
+
+
+Prices = dict[Operation, Price]
+
+
+async def load_prices(session: AsyncSession) -> Prices:
+    """Every active operation's price; an operation with no active row is free."""
+    rows = await session.scalars(select(CreditCostConfig).where(CreditCostConfig.is_active))
+    prices: Prices = {}
+    for row in rows:
+        operation = Operation(row.operation)
+        prices[operation] = Price(
+            operation=operation,
+            pricing=Pricing(row.pricing),
+            unit=row.unit,
+            unit_size=row.unit_size,
+            credits_per_unit=row.credits_per_unit,
+            credits_per_1k_tokens=row.credits_per_1k_tokens,
+            min_credits_per_call=row.min_credits_per_call,
+            budget_percentage=row.budget_percentage,
+        )
+    return prices
+
+
+def price_of(prices: Prices, operation: Operation) -> Price:
+    return prices.get(operation) or Price(
+        operation=operation,
+        pricing=Pricing.PER_UNIT,
+        unit="call",
+        unit_size=1,
+        credits_per_unit=Decimal(0),
+        credits_per_1k_tokens=Decimal(0),
+        min_credits_per_call=Decimal(0),
+        budget_percentage=Decimal(0),
+    )
