@@ -40,6 +40,15 @@ class Settings(BaseSettings):
         6 * 1024 * 1024, description="Largest accepted request body (an upload and its form)."
     )
     db_pool_size: int = Field(10, ge=1, description="Connections per process in the pool.")
+    ai_provider: Literal["local"] = Field(
+        "local", description="Which AI provider the stages call: `local` (built in, no network)."
+    )
+    local_ai_latency_ms: int = Field(
+        0,
+        ge=0,
+        description="Each call of the local provider takes at least this long, like a real "
+        "provider; for benchmarks and demos.",
+    )
     demo_password: SecretStr = Field(
         SecretStr("demo-password"),
         description="Password of the demo account `make run` creates on first start.",

@@ -184,6 +184,9 @@ class AutomationRun(IdMixin, Base):
     fence: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Which slice of work the run is on: the arq job id is run:{run_id}:slice:{slice}.
     slice: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The current stage's progress: the last row id a finished batch reached, so that items that
+    # failed in this run are not picked again (they keep their pending state for the next run).
+    stage_cursor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class RunEvent(IdMixin, Base):
