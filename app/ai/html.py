@@ -42,6 +42,9 @@ ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 _WORD = re.compile(r"\S*[^\W_]\S*")
 # Text of these elements is never shown to a reader.
 _HIDDEN = frozenset({"script", "style", "template"})
+# Inline tags ("<strong>x</strong>y") join their text to the neighbours; every other tag
+# separates, so "<p>a</p><p>b</p>" is two words.
+_INLINE = frozenset({"a", "b", "i", "em", "strong", "code", "span", "small", "sub", "sup", "u"})
 
 
 def sanitize_html(html: str) -> str:
@@ -67,11 +70,11 @@ def word_count(html: str) -> int:
 
 
 def html_text(html: str) -> str:
-    """The visible text, blocks separated by spaces so "<p>a</p><p>b</p>" is two words."""
+    """The visible text, whitespace collapsed."""
     parser = _TextParser()
     parser.feed(html)
     parser.close()
-    return " ".join(parser.text)
+    return " ".join("".join(parser.text).split())
 
 
 def headings(html: str, tag: str = "h2") -> list[str]:
@@ -92,16 +95,18 @@ class _TextParser(HTMLParser):
         self._hidden_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._separate(tag)
         if tag in _HIDDEN:
             self._hidden_depth += 1
         elif tag == self._collect:
             self._current = []
 
     def handle_endtag(self, tag: str) -> None:
+        self._separate(tag)
         if tag in _HIDDEN:
             self._hidden_depth = max(0, self._hidden_depth - 1)
         elif tag == self._collect and self._current is not None:
-            self.collected.append(" ".join(" ".join(self._current).split()))
+            self.collected.append(" ".join("".join(self._current).split()))
             self._current = None
 
     def handle_data(self, data: str) -> None:
@@ -110,3 +115,9 @@ class _TextParser(HTMLParser):
         self.text.append(data)
         if self._current is not None:
             self._current.append(data)
+
+    def _separate(self, tag: str) -> None:
+        if tag not in _INLINE:
+            self.text.append(" ")
+            if self._current is not None:
+                self._current.append(" ")

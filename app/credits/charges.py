@@ -1,0 +1,187 @@
+"""Reserve, then settle (SPEC §8).
+
+Before an AI call the item's maximum cost is held: `UPDATE accounts SET credits = credits - x
+WHERE credits >= x`, atomic however many runs and workers charge the account at once, so the
+balance never goes negative. After the call, in the same transaction that writes the item's
+result, the hold is released and the real cost settled; a failed call releases its whole hold.
+
+Every movement is a ledger row whose idempotency key is `{item key}:reserve|release|settle`, the
+item key naming the run, the operation and the item: a resumed item reuses its hold, and an item
+whose hold was already released (done, or failed earlier in this run) is never charged again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.errors import InsufficientCredits
+from app.models.billing import CreditTransaction, Operation, TransactionKind
+from app.models.tenancy import Account
+
+
+class HoldState(Enum):
+    HELD = "held"  # credits are held for the item: make the call
+    SPENT = "spent"  # the item's hold was already released in this run: do not call again
+
+
+@dataclass(frozen=True)
+class Charge:
+    """Who pays for one item's AI call, and under which key."""
+
+    account_id: int
+    site_id: int
+    run_pk: int
+    operation: Operation
+    item_key: str
+
+    @property
+    def base(self) -> str:
+        return f"run:{self.run_pk}:{self.operation.value}:{self.item_key}"
+
+    def key(self, kind: TransactionKind) -> str:
+        return f"{self.base}:{kind.value}"
+
+
+@dataclass(frozen=True)
+class Hold:
+    state: HoldState
+    amount: Decimal
+
+
+async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hold:
+    """Hold `amount` credits for the call, or reuse the hold a previous attempt left."""
+    keys = [charge.key(TransactionKind.RESERVE), charge.key(TransactionKind.RELEASE)]
+    rows = {
+        row.kind: row
+        for row in await session.scalars(
+            select(CreditTransaction).where(CreditTransaction.idempotency_key.in_(keys))
+        )
+    }
+    if TransactionKind.RELEASE in rows:
+        return Hold(HoldState.SPENT, Decimal(0))
+    if TransactionKind.RESERVE in rows:
+        return Hold(HoldState.HELD, -rows[TransactionKind.RESERVE].amount)
+    if amount <= 0:
+        return Hold(HoldState.HELD, Decimal(0))
+    balance = await session.scalar(
+        update(Account)
+        .where(Account.id == charge.account_id, Account.credits >= amount)
+        .values(credits=Account.credits - amount)
+        .returning(Account.credits)
+    )
+    if balance is None:
+        current = await session.scalar(
+            select(Account.credits).where(Account.id == charge.account_id)
+        )
+        raise InsufficientCredits(
+            f"insufficient credits: {amount} needed for {charge.operation.value}, "
+            f"{current} available",
+            details={"required": float(amount), "balance": float(current or 0)},
+        )
+    _add_row(session, charge, TransactionKind.RESERVE, -amount, balance)
+    return Hold(HoldState.HELD, amount)
+
+
+async def settle(session: AsyncSession, charge: Charge, hold: Hold, cost: Decimal) -> Decimal:
+    """Release the hold and charge the real cost (never more than was held); returns the cost."""
+    cost = min(cost, hold.amount)
+    if hold.amount <= 0:
+        return Decimal(0)
+    balance = await _credit(session, charge.account_id, hold.amount - cost)
+    _add_row(session, charge, TransactionKind.RELEASE, hold.amount, balance + cost)
+    if cost > 0:
+        _add_row(session, charge, TransactionKind.SETTLE, -cost, balance)
+    return cost
+
+
+async def release(session: AsyncSession, charge: Charge, hold: Hold) -> None:
+    """Give the whole hold back: the call failed."""
+    if hold.amount <= 0:
+        return
+    balance = await _credit(session, charge.account_id, hold.amount)
+    _add_row(session, charge, TransactionKind.RELEASE, hold.amount, balance)
+
+
+async def release_dangling(session: AsyncSession, run_pk: int) -> Decimal:
+    """Release every hold of the run that was never settled or released (its worker died between
+    the hold and the result, and the item was not picked up again). Returns the credits freed."""
+    released = aliased(CreditTransaction)
+    release_key = func.regexp_replace(CreditTransaction.idempotency_key, ":reserve$", ":release")
+    holds = list(
+        await session.scalars(
+            select(CreditTransaction)
+            .where(
+                CreditTransaction.run_pk == run_pk,
+                CreditTransaction.kind == TransactionKind.RESERVE.value,
+                ~exists().where(released.idempotency_key == release_key),
+            )
+            .order_by(CreditTransaction.id)
+        )
+    )
+    total = Decimal(0)
+    for row in holds:
+        amount = -row.amount
+        balance = await _credit(session, row.account_id, amount)
+        base = row.idempotency_key.removesuffix(":" + TransactionKind.RESERVE.value)
+        session.add(
+            CreditTransaction(
+                account_id=row.account_id,
+                site_id=row.site_id,
+                run_pk=row.run_pk,
+                kind=TransactionKind.RELEASE.value,
+                operation=row.operation,
+                amount=amount,
+                balance_after=balance,
+                idempotency_key=f"{base}:{TransactionKind.RELEASE.value}",
+                description="Hold released: its call never finished",
+            )
+        )
+        total += amount
+    await session.flush()
+    return total
+
+
+async def _credit(session: AsyncSession, account_id: int, amount: Decimal) -> Decimal:
+    balance: Decimal | None = await session.scalar(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(credits=Account.credits + amount)
+        .returning(Account.credits)
+    )
+    assert balance is not None, "the paying account exists while its run does"
+    return balance
+
+
+_DESCRIPTIONS = {
+    TransactionKind.RESERVE: "Hold before the call",
+    TransactionKind.RELEASE: "Hold released",
+    TransactionKind.SETTLE: "Charged",
+}
+
+
+def _add_row(
+    session: AsyncSession,
+    charge: Charge,
+    kind: TransactionKind,
+    amount: Decimal,
+    balance_after: Decimal,
+) -> None:
+    session.add(
+        CreditTransaction(
+            account_id=charge.account_id,
+            site_id=charge.site_id,
+            run_pk=charge.run_pk,
+            kind=kind.value,
+            operation=charge.operation.value,
+            amount=amount,
+            balance_after=balance_after,
+            idempotency_key=charge.key(kind),
+            description=f"{_DESCRIPTIONS[kind]}: {charge.operation.value} {charge.item_key}",
+        )
+    )

@@ -1,0 +1,64 @@
+"""A site's automation config: created on first read, changed field by field, rescheduled when its
+schedule changes. Services flush; the caller's unit of work commits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.automation import AutomationConfig
+from app.models.tenancy import Site
+from app.runs.config_schemas import ConfigUpdate
+from app.runs.schedule import next_run_at
+
+# The fields `next_run_at` depends on (besides the site's time zone).
+SCHEDULE_FIELDS = frozenset({"enabled", "frequency", "scheduled_time", "weekly_day", "monthly_day"})
+
+
+async def get_or_create_config(
+    session: AsyncSession, site: Site, *, for_update: bool = False
+) -> AutomationConfig:
+    """The site's config, inserted with the defaults if it has none yet.
+
+    INSERT ... ON CONFLICT DO NOTHING, then SELECT: two first reads racing both end with the one
+    row instead of one of them failing on the unique site_id. A new config is disabled, so its
+    `next_run_at` stays null. `for_update` locks the row for a read-modify-write.
+    """
+    await session.execute(
+        insert(AutomationConfig)
+        .values(account_id=site.account_id, site_id=site.id)
+        .on_conflict_do_nothing(index_elements=[AutomationConfig.site_id])
+    )
+    query = select(AutomationConfig).where(AutomationConfig.site_id == site.id)
+    if for_update:
+        query = query.with_for_update()
+    config = await session.scalar(query.execution_options(populate_existing=True))
+    assert config is not None, "the row was inserted or already there"
+    return config
+
+
+async def update_config(
+    session: AsyncSession, site: Site, changes: ConfigUpdate, *, now: datetime | None = None
+) -> AutomationConfig:
+    """Apply the fields sent; recompute `next_run_at` when the schedule really changed.
+
+    Re-sending the same schedule keeps `next_run_at`, so saving the config dialog does not push
+    back a run that is due (or overdue while a worker was down).
+    """
+    config = await get_or_create_config(session, site, for_update=True)
+    values = changes.changes()
+    rescheduled = any(
+        getattr(config, field) != value
+        for field, value in values.items()
+        if field in SCHEDULE_FIELDS
+    )
+    for field, value in values.items():
+        setattr(config, field, value)
+    if rescheduled or (config.enabled and config.next_run_at is None):
+        config.next_run_at = next_run_at(config, site.timezone, now or datetime.now(UTC))
+    await session.flush()
+    await session.refresh(config)
+    return config

@@ -1,0 +1,139 @@
+"""Automation config shapes: what `config/` answers and what `update_config/` accepts."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import Field, Strict, field_validator
+
+from app.api.schemas import CreditAmount, InputModel, OutputModel
+from app.models.automation import Frequency
+
+MAX_DELAY_SECONDS = 3600
+# Numeric(12, 2): the largest amount the column holds.
+MAX_CREDITS = Decimal("9999999999.99")
+MAX_LIMIT = 1_000_000
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+# Strict: a config dialog sending "20" or "true" has a bug worth a 400, not a silent coercion.
+StrictBool = Annotated[bool, Strict()]
+BatchSize = Annotated[int, Strict(), Field(ge=1, le=1000, description="Items per batch, 1-1000.")]
+Delay = Annotated[int, Strict(), Field(ge=0, le=MAX_DELAY_SECONDS, description="Seconds, 0-3600.")]
+Limit = Annotated[
+    int, Strict(), Field(ge=0, le=MAX_LIMIT, description="Most items per run; 0 = unlimited.")
+]
+ScheduledTime = Annotated[
+    str,
+    Field(
+        pattern=TIME_PATTERN,
+        description="Wall-clock time in the site's time zone, 24-hour `HH:MM`.",
+        examples=["02:00"],
+    ),
+]
+
+
+def format_time(value: time) -> str:
+    return value.strftime("%H:%M")
+
+
+class ConfigOut(OutputModel):
+    """A site's automation config: schedule, batch sizes, delays, stage switches, per-run
+    limits. `next_run_at` is when the scheduler will start the next run (null while disabled)."""
+
+    site_id: int
+    enabled: bool
+    frequency: Frequency
+    scheduled_time: str = Field(description="24-hour `HH:MM` in the site's time zone.")
+    weekly_day: int = Field(description="Weekly runs: 0 = Monday ... 6 = Sunday.")
+    monthly_day: int = Field(description="Monthly runs: day 1-31, the month's last day if shorter.")
+    stage_1_batch_size: int
+    stage_2_batch_size: int
+    stage_3_batch_size: int
+    stage_4_batch_size: int
+    stage_5_batch_size: int
+    stage_6_batch_size: int
+    within_stage_delay: int = Field(description="Seconds between batches.")
+    between_stage_delay: int = Field(description="Seconds between stages.")
+    stage_1_enabled: bool
+    stage_2_enabled: bool
+    stage_3_enabled: bool
+    stage_4_enabled: bool
+    stage_5_enabled: bool
+    stage_6_enabled: bool
+    stage_7_enabled: bool
+    max_keywords_per_run: int = Field(description="0 = unlimited, like every per-run limit.")
+    max_clusters_per_run: int
+    max_ideas_per_run: int
+    max_tasks_per_run: int
+    max_content_per_run: int
+    max_images_per_run: int
+    max_approvals_per_run: int
+    max_credits_per_run: CreditAmount = Field(description="Credits one run may spend; 0 = no cap.")
+    ai_concurrency: int = Field(description="AI calls in flight per run.")
+    max_in_article_images: int = Field(
+        description="In-article images per article (plus 1 featured)."
+    )
+    last_run_at: datetime | None
+    next_run_at: datetime | None
+
+    @field_validator("scheduled_time", mode="before")
+    @classmethod
+    def _as_hh_mm(cls, value: Any) -> Any:
+        return format_time(value) if isinstance(value, time) else value
+
+
+class ConfigUpdate(InputModel):
+    """Config fields to change; the others keep their values. Leave a field out rather than
+    sending null: every field has a value, so null is refused."""
+
+    enabled: StrictBool | None = None
+    frequency: Frequency | None = None
+    scheduled_time: ScheduledTime | None = None
+    weekly_day: Annotated[int, Strict(), Field(ge=0, le=6, description="0 = Monday.")] | None = None
+    monthly_day: Annotated[int, Strict(), Field(ge=1, le=31)] | None = None
+    stage_1_batch_size: BatchSize | None = None
+    stage_2_batch_size: BatchSize | None = None
+    stage_3_batch_size: BatchSize | None = None
+    stage_4_batch_size: BatchSize | None = None
+    stage_5_batch_size: BatchSize | None = None
+    stage_6_batch_size: BatchSize | None = None
+    within_stage_delay: Delay | None = None
+    between_stage_delay: Delay | None = None
+    stage_1_enabled: StrictBool | None = None
+    stage_2_enabled: StrictBool | None = None
+    stage_3_enabled: StrictBool | None = None
+    stage_4_enabled: StrictBool | None = None
+    stage_5_enabled: StrictBool | None = None
+    stage_6_enabled: StrictBool | None = None
+    stage_7_enabled: StrictBool | None = None
+    max_keywords_per_run: Limit | None = None
+    max_clusters_per_run: Limit | None = None
+    max_ideas_per_run: Limit | None = None
+    max_tasks_per_run: Limit | None = None
+    max_content_per_run: Limit | None = None
+    max_images_per_run: Limit | None = None
+    max_approvals_per_run: Limit | None = None
+    max_credits_per_run: (
+        Annotated[Decimal, Field(ge=0, le=MAX_CREDITS, decimal_places=2)] | None
+    ) = None
+    ai_concurrency: Annotated[int, Strict(), Field(ge=1, le=64)] | None = None
+    max_in_article_images: Annotated[int, Strict(), Field(ge=0, le=10)] | None = None
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Validators run on given values only: a left-out field never gets here.
+        if value is None:
+            raise ValueError("must not be null; leave the field out to keep its value")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields sent, as column values."""
+        values = self.model_dump(exclude_unset=True)
+        if "scheduled_time" in values:
+            values["scheduled_time"] = time.fromisoformat(values["scheduled_time"])
+        if "frequency" in values:
+            values["frequency"] = Frequency(values["frequency"]).value
+        return values

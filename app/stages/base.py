@@ -1,0 +1,79 @@
+"""The stage interface: what a stage selects, how it processes a batch, what counts toward its
+per-run limit. The runner (app.stages.runner) drives every stage the same way."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.billing import Operation
+from app.stages.context import StageContext
+
+
+@dataclass(frozen=True)
+class Item:
+    """One row a stage works on: its id, a title for the live card, what the stage needs."""
+
+    id: int
+    title: str
+    data: Any = None
+
+
+class Stage(ABC):
+    number: ClassVar[int]
+    name: ClassVar[str]
+    operation: ClassVar[Operation | None] = None
+    # The config fields for the batch size and the per-run limit (None: the stage has none).
+    batch_size_field: ClassVar[str | None] = None
+    limit_field: ClassVar[str | None] = None
+    # The result counters that count items taken toward the per-run limit.
+    taken_counters: ClassVar[tuple[str, ...]] = ()
+
+    def batch_size(self, ctx: StageContext) -> int:
+        return int(getattr(ctx.config, self.batch_size_field)) if self.batch_size_field else 20
+
+    def limit(self, ctx: StageContext) -> int | None:
+        value = int(getattr(ctx.config, self.limit_field)) if self.limit_field else 0
+        return value or None
+
+    def taken(self, result: dict[str, Any]) -> int:
+        return sum(int(result.get(counter, 0)) for counter in self.taken_counters)
+
+    @abstractmethod
+    async def load(
+        self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int
+    ) -> list[Item]:
+        """The next pending rows with ids above `after_id`, oldest first, at most `limit`."""
+
+    async def process_batch(self, ctx: StageContext, items: list[Item]) -> int:
+        """Process a batch; returns how many items (a prefix of `items`) were started.
+
+        Items run concurrently up to `ai_concurrency`; before each one starts, the stop control
+        is checked, so a pause or cancel takes effect before the next item, never mid-item.
+        """
+        slots = asyncio.Semaphore(ctx.config.ai_concurrency)
+        started = 0
+        async with asyncio.TaskGroup() as group:
+            for item in items:
+                await slots.acquire()
+                if await ctx.control.check() is not None:
+                    slots.release()
+                    break
+                started += 1
+                group.create_task(self._run_item(ctx, item, slots))
+        return started
+
+    async def _run_item(self, ctx: StageContext, item: Item, slots: asyncio.Semaphore) -> None:
+        try:
+            await ctx.live.start(item.id, item.title)
+            await self.process_item(ctx, item)
+            await ctx.live.finish(item.id)
+        finally:
+            slots.release()
+
+    async def process_item(self, ctx: StageContext, item: Item) -> None:
+        raise NotImplementedError(f"stage {self.number} processes whole batches")

@@ -1,0 +1,106 @@
+"""What a stage works with: the run it belongs to (with the fence it holds), the config, the
+provider, prices and budget, the stop control, the live state, and the item transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.ai.base import AIProvider
+from app.config import Settings
+from app.credits.costs import Price, Prices, price_of
+from app.db import unit_of_work
+from app.models.automation import AutomationConfig, AutomationRun
+from app.models.billing import Operation
+from app.runs.events import RunLog
+from app.stages.control import Budget, Control
+from app.stages.live import Live
+from app.stages.results import Number, add_to_result, result_column
+
+
+class LeaseLost(Exception):
+    """The run's fence moved on: another worker has taken the run; this one must stop."""
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """The run as a worker holds it: `fence` is the number its lease was given."""
+
+    id: int
+    run_id: str
+    account_id: int
+    site_id: int
+    fence: int
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What every slice of every run shares in one worker process."""
+
+    session_factory: async_sessionmaker[AsyncSession]
+    redis: Redis
+    provider: AIProvider
+    log: RunLog
+    settings: Settings
+
+    @property
+    def media_path(self) -> Path:
+        return self.settings.media_path
+
+
+@dataclass
+class StageContext:
+    stage: int
+    run: RunHandle
+    config: AutomationConfig
+    engine: Engine
+    prices: Prices
+    control: Control
+    budget: Budget
+    live: Live
+
+    def price(self, operation: Operation) -> Price:
+        return price_of(self.prices, operation)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        async with unit_of_work(self.engine.session_factory) as session:
+            yield session
+
+    async def commit_progress(
+        self, session: AsyncSession, deltas: dict[str, Number], credits: Decimal = Decimal(0)
+    ) -> None:
+        """Add to the stage's counters and the run's credits, if this worker still holds the
+        run: the fence check and the counters are one statement of the item's transaction."""
+        values: dict[str, Any] = {result_column(self.stage).key: add_to_result(self.stage, deltas)}
+        if credits:
+            values["total_credits_used"] = AutomationRun.total_credits_used + credits
+        done = await session.scalar(
+            update(AutomationRun)
+            .where(AutomationRun.id == self.run.id, AutomationRun.fence == self.run.fence)
+            .values(values)
+            .returning(AutomationRun.id)
+        )
+        if done is None:
+            raise LeaseLost(self.run.run_id)
+
+    async def event(
+        self,
+        session: AsyncSession,
+        kind: str,
+        message: str,
+        *,
+        level: str = "info",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        await self.engine.log.record(
+            session, self.run, kind, message, stage=self.stage, level=level, data=data
+        )

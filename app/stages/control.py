@@ -1,0 +1,113 @@
+"""When a slice of work must stop before its next item: a pause or cancel signal, the slice's
+time budget, a lost lease, the credit budget, an empty balance. Checked before every item; it
+never interrupts an item in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from redis.asyncio import Redis
+
+from app.models.automation import RunStatus
+from app.models.billing import Operation
+from app.runs.signals import read_signal
+
+# A delay sleeps in steps this long, so that a pause during a long delay is not kept waiting.
+SLEEP_STEP_SECONDS = 0.25
+
+
+class StopReason(StrEnum):
+    PAUSE = "pause"
+    CANCEL = "cancel"
+    SLICE_END = "slice_end"
+    LEASE_LOST = "lease_lost"
+    RUN_BUDGET = "run_budget"
+    STAGE_BUDGET = "stage_budget"
+    INSUFFICIENT_CREDITS = "insufficient_credits"
+
+
+_FROM_SIGNAL = {"pause": StopReason.PAUSE, "cancel": StopReason.CANCEL}
+
+
+class Control:
+    def __init__(self, redis: Redis, run_id: str, deadline: float) -> None:
+        self.redis = redis
+        self.run_id = run_id
+        self.deadline = deadline
+        self.stop: StopReason | None = None
+
+    def request_stop(self, reason: StopReason) -> None:
+        if self.stop is None:
+            self.stop = reason
+
+    async def check(self) -> StopReason | None:
+        """Why to stop now, or None to go on (one Redis GET)."""
+        if self.stop is None:
+            if time.monotonic() >= self.deadline:
+                self.stop = StopReason.SLICE_END
+            else:
+                signal = await read_signal(self.redis, self.run_id)
+                if signal in _FROM_SIGNAL:
+                    self.stop = _FROM_SIGNAL[signal]
+        return self.stop
+
+    def check_row(self, status: str, fence: int, my_fence: int) -> StopReason | None:
+        """The run row, re-read at a batch boundary: Postgres is the truth if a signal was lost."""
+        if fence != my_fence:
+            self.request_stop(StopReason.LEASE_LOST)
+        elif status == RunStatus.PAUSED:
+            self.request_stop(StopReason.PAUSE)
+        elif status == RunStatus.CANCELLED:
+            self.request_stop(StopReason.CANCEL)
+        return self.stop
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds`, or less if a reason to stop comes up meanwhile."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0 and await self.check() is None:
+            await asyncio.sleep(min(left, SLEEP_STEP_SECONDS))
+
+
+@dataclass
+class Budget:
+    """`max_credits_per_run` and its split by function (SPEC §8). Holds in flight count as spent,
+    so concurrent items cannot together exceed a limit."""
+
+    run_limit: Decimal | None
+    operation_limits: dict[Operation, Decimal]
+    spent: Decimal
+    spent_by_operation: dict[Operation, Decimal]
+    held: Decimal = Decimal(0)
+    held_by_operation: dict[Operation, Decimal] = field(default_factory=dict)
+
+    def hold(self, operation: Operation, amount: Decimal) -> StopReason | None:
+        """Count `amount` as held, or say which limit it would break."""
+        if self.run_limit is not None and self.spent + self.held + amount > self.run_limit:
+            return StopReason.RUN_BUDGET
+        limit = self.operation_limits.get(operation)
+        used = self.spent_by_operation.get(operation, Decimal(0))
+        in_flight = self.held_by_operation.get(operation, Decimal(0))
+        if limit is not None and used + in_flight + amount > limit:
+            return StopReason.STAGE_BUDGET
+        self.held += amount
+        self.held_by_operation[operation] = in_flight + amount
+        return None
+
+    def rehold(self, operation: Operation, counted: Decimal, actual: Decimal) -> None:
+        """Replace a hold counted as `counted` by the `actual` one."""
+        self.held += actual - counted
+        self.held_by_operation[operation] = (
+            self.held_by_operation.get(operation, Decimal(0)) + actual - counted
+        )
+
+    def done(self, operation: Operation, held: Decimal, cost: Decimal) -> None:
+        self.held -= held
+        self.held_by_operation[operation] = self.held_by_operation.get(operation, Decimal(0)) - held
+        self.spent += cost
+        self.spent_by_operation[operation] = (
+            self.spent_by_operation.get(operation, Decimal(0)) + cost
+        )

@@ -1,0 +1,60 @@
+"""The "currently processing" card (SPEC §6): stage, batch n of m, the items in flight right now,
+processed/total in the stage. Kept in Redis, written as items start and finish."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from app.runs.signals import publish_live
+
+
+class Live:
+    def __init__(self, redis: Redis, run_id: str) -> None:
+        self.redis = redis
+        self.run_id = run_id
+        self.stage = 0
+        self.stage_name = ""
+        self.batch = 0
+        self.batches = 0
+        self.processed = 0
+        self.total = 0
+        self.in_flight: dict[int, str] = {}
+
+    async def enter_stage(self, stage: int, name: str, processed: int, total: int) -> None:
+        self.stage, self.stage_name = stage, name
+        self.batch, self.batches = 0, 0
+        self.processed, self.total = processed, total
+        self.in_flight.clear()
+        await self.publish()
+
+    async def enter_batch(self, batch: int, batches: int) -> None:
+        self.batch, self.batches = batch, max(batches, batch)
+        await self.publish()
+
+    async def start(self, item_id: int, title: str) -> None:
+        self.in_flight[item_id] = title
+        await self.publish()
+
+    async def finish(self, item_id: int, processed: int = 1) -> None:
+        self.in_flight.pop(item_id, None)
+        self.processed += processed
+        await self.publish()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "stage": self.stage,
+            "stage_name": self.stage_name,
+            "batch": self.batch,
+            "batches": self.batches,
+            "items": [{"id": i, "title": t} for i, t in self.in_flight.items()],
+            "processed": self.processed,
+            "total": self.total,
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+
+    async def publish(self) -> None:
+        await publish_live(self.redis, self.run_id, self.state())
