@@ -49,6 +49,17 @@ class Settings(BaseSettings):
         description="Each call of the local provider takes at least this long, like a real "
         "provider; for benchmarks and demos.",
     )
+    run_lease_seconds: float = Field(
+        60,
+        gt=0,
+        description="A worker's lease on a site's run; a killed worker's run resumes elsewhere "
+        "about this long after its last heartbeat.",
+    )
+    run_slice_seconds: float = Field(
+        300,
+        gt=0,
+        description="A run works in jobs of about this long, each enqueueing the next.",
+    )
     demo_password: SecretStr = Field(
         SecretStr("demo-password"),
         description="Password of the demo account `make run` creates on first start.",

@@ -43,6 +43,10 @@ class Stage(ABC):
     def taken(self, result: dict[str, Any]) -> int:
         return sum(int(result.get(counter, 0)) for counter in self.taken_counters)
 
+    async def opening_values(self, session: AsyncSession, ctx: StageContext) -> dict[str, Any]:
+        """Result values fixed when the stage starts (stage 7 counts what is ready)."""
+        return {}
+
     @abstractmethod
     async def load(
         self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int

@@ -68,7 +68,10 @@ class Control:
     async def sleep(self, seconds: float) -> None:
         """Wait `seconds`, or less if a reason to stop comes up meanwhile."""
         end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0 and await self.check() is None:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0 or await self.check() is not None:
+                return
             await asyncio.sleep(min(left, SLEEP_STEP_SECONDS))
 
 

@@ -89,9 +89,7 @@ async def ai_item(
             await release(session, charge, held)
             deltas = await failed(session, reason)
             await ctx.commit_progress(session, {**deltas, "errors": deltas.get("errors", 1)})
-            await ctx.event(
-                session, "item_failed", f"{item_key} failed: {reason}", level="warning"
-            )
+            await ctx.event(session, "item_failed", f"{item_key} failed: {reason}", level="warning")
         log.warning("item failed", run_id=ctx.run.run_id, item=item_key, error=reason)
         return False
     finally:

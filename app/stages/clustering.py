@@ -1,0 +1,130 @@
+"""Stage 1: keywords → clusters. One AI call per batch of keywords; clusters are created, or
+reused where one of the same name exists, and the keywords mapped to them."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ai.base import Answer
+from app.ai.schemas import ClusteringOut, KeywordBrief
+from app.models.billing import Operation
+from app.models.planner import Cluster, Keyword, KeywordStatus
+from app.stages.base import Item, Stage
+from app.stages.context import StageContext
+from app.stages.pending import pending_condition
+from app.stages.results import Number
+from app.stages.work import InvalidOutput, Written, ai_item
+
+
+class ClusteringStage(Stage):
+    number = 1
+    name = "Keywords → Clusters"
+    operation = Operation.CLUSTERING
+    batch_size_field = "stage_1_batch_size"
+    limit_field = "max_keywords_per_run"
+    taken_counters = ("keywords_processed", "errors")
+
+    async def load(
+        self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int
+    ) -> list[Item]:
+        rows = await session.scalars(
+            select(Keyword)
+            .where(Keyword.site_id == ctx.run.site_id, pending_condition(1), Keyword.id > after_id)
+            .order_by(Keyword.id)
+            .limit(limit)
+        )
+        return [
+            Item(
+                row.id,
+                row.keyword,
+                KeywordBrief(id=row.id, keyword=row.keyword, volume=row.volume, intent=row.intent),
+            )
+            for row in rows
+        ]
+
+    async def process_batch(self, ctx: StageContext, items: list[Item]) -> int:
+        if await ctx.control.check() is not None:
+            return 0
+        briefs: list[KeywordBrief] = [item.data for item in items]
+        label = f"{len(items)} keywords"
+        await ctx.live.start(items[0].id, label)
+
+        async def write(session: AsyncSession, answer: Answer[ClusteringOut]) -> Written:
+            return await _write_clusters(session, ctx, briefs, answer.output)
+
+        async def failed(session: AsyncSession, reason: str) -> dict[str, Number]:
+            return {"errors": len(items)}
+
+        await ai_item(
+            ctx,
+            item_key=f"keywords:{items[0].id}-{items[-1].id}",
+            operation=Operation.CLUSTERING,
+            hold=ctx.price(Operation.CLUSTERING).for_units(len(items)),
+            call=lambda: ctx.engine.provider.cluster_keywords(briefs),
+            write=write,
+            failed=failed,
+        )
+        await ctx.live.finish(items[0].id, len(items))
+        return len(items)
+
+
+async def _write_clusters(
+    session: AsyncSession, ctx: StageContext, briefs: list[KeywordBrief], output: ClusteringOut
+) -> Written:
+    ids = {brief.keyword: brief.id for brief in briefs}
+    unknown = [k for cluster in output.clusters for k in cluster.keywords if k not in ids]
+    if unknown:
+        raise InvalidOutput(f"the clustering named keywords it was not given: {unknown[:3]}")
+    mapped = 0
+    created = 0
+    for out in output.clusters:
+        keyword_ids = sorted({ids[k] for k in out.keywords})
+        cluster_id, is_new = await _cluster_named(session, ctx, out.name, out.description)
+        created += is_new
+        result = await session.execute(
+            update(Keyword)
+            .where(Keyword.id.in_(keyword_ids), Keyword.cluster_id.is_(None))
+            .values(cluster_id=cluster_id, status=KeywordStatus.MAPPED.value)
+        )
+        count = int(getattr(result, "rowcount", 0))
+        await session.execute(
+            update(Cluster)
+            .where(Cluster.id == cluster_id)
+            .values(keywords_count=Cluster.keywords_count + count)
+        )
+        mapped += count
+    return Written(
+        units=len(briefs),
+        deltas={"keywords_processed": mapped, "clusters_created": created},
+        message=f"Clustered {mapped} keywords into {len(output.clusters)} clusters ({created} new)",
+        data={"keywords": mapped, "clusters": len(output.clusters)},
+    )
+
+
+async def _cluster_named(
+    session: AsyncSession, ctx: StageContext, name: str, description: str
+) -> tuple[int, bool]:
+    """The site's cluster of this name (any case), created if there is none: (id, created)."""
+    name = name.strip()[:300]
+    created = await session.scalar(
+        insert(Cluster)
+        .values(
+            account_id=ctx.run.account_id,
+            site_id=ctx.run.site_id,
+            name=name,
+            description=description,
+        )
+        .on_conflict_do_nothing()
+        .returning(Cluster.id)
+    )
+    if created is not None:
+        return created, True
+    existing = await session.scalar(
+        select(Cluster.id).where(
+            Cluster.site_id == ctx.run.site_id, func.lower(Cluster.name) == name.lower()
+        )
+    )
+    assert existing is not None, "the insert conflicted with this cluster"
+    return existing, False

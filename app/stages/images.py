@@ -1,0 +1,122 @@
+"""Stage 6: image prompts → images. Each image is generated, its file stored under the media
+folder, and the row marked generated with its URL; when a content has no pending image left it
+moves to review."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ai.base import Answer
+from app.ai.schemas import ImageOut
+from app.models.billing import Operation
+from app.models.writer import Content, ContentStatus, Image, ImageStatus, ImageType
+from app.stages.base import Item, Stage
+from app.stages.context import StageContext
+from app.stages.pending import pending_condition
+from app.stages.results import Number
+from app.stages.work import Written, ai_item
+
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+class ImagesStage(Stage):
+    number = 6
+    name = "Image prompts → Images"
+    operation = Operation.IMAGE_GENERATION
+    batch_size_field = "stage_6_batch_size"
+    limit_field = "max_images_per_run"
+    taken_counters = ("images_processed",)
+
+    async def load(
+        self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int
+    ) -> list[Item]:
+        rows = await session.scalars(
+            select(Image)
+            .where(Image.site_id == ctx.run.site_id, pending_condition(6), Image.id > after_id)
+            .order_by(Image.id)
+            .limit(limit)
+        )
+        return [Item(row.id, row.prompt[:120], row) for row in rows]
+
+    async def process_item(self, ctx: StageContext, item: Item) -> None:
+        image: Image = item.data
+
+        async def write(session: AsyncSession, answer: Answer[ImageOut]) -> Written:
+            relative = await _store(ctx, image, answer.output)
+            url = f"{ctx.engine.settings.media_url.rstrip('/')}/{relative.as_posix()}"
+            await _lock_content(session, image.content_id)
+            await session.execute(
+                update(Image)
+                .where(Image.id == image.id)
+                .values(status=ImageStatus.GENERATED.value, url=url, error=None)
+            )
+            await _review_when_done(session, image.content_id)
+            return Written(
+                units=1,
+                deltas={"images_processed": 1, "images_generated": 1},
+                message=f"Generated {image.image_type} image {image.id} for content "
+                f"{image.content_id}",
+                data={"image_id": image.id, "url": url},
+            )
+
+        async def failed(session: AsyncSession, reason: str) -> dict[str, Number]:
+            await _lock_content(session, image.content_id)
+            await session.execute(
+                update(Image)
+                .where(Image.id == image.id)
+                .values(status=ImageStatus.FAILED.value, error=reason[:2000])
+            )
+            await _review_when_done(session, image.content_id)
+            return {"images_processed": 1, "images_failed": 1, "errors": 1}
+
+        await ai_item(
+            ctx,
+            item_key=f"image:{image.id}",
+            operation=Operation.IMAGE_GENERATION,
+            hold=ctx.price(Operation.IMAGE_GENERATION).for_units(1),
+            call=lambda: ctx.engine.provider.generate_image(
+                image.prompt, featured=image.image_type == ImageType.FEATURED
+            ),
+            write=write,
+            failed=failed,
+        )
+
+
+async def _store(ctx: StageContext, image: Image, out: ImageOut) -> Path:
+    """Write the file (replacing a previous attempt's); returns its path under the media root."""
+    relative = Path(
+        str(image.account_id),
+        str(image.site_id),
+        str(image.content_id),
+        f"{image.id}.{EXTENSIONS[out.media_type]}",
+    )
+    target = ctx.engine.media_path / relative
+
+    def write() -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(out.data)
+        partial.replace(target)
+
+    await asyncio.to_thread(write)
+    return relative
+
+
+async def _lock_content(session: AsyncSession, content_id: int) -> None:
+    # Two images of one content finishing at once: the second must see the first's commit.
+    await session.execute(select(Content.id).where(Content.id == content_id).with_for_update())
+
+
+async def _review_when_done(session: AsyncSession, content_id: int) -> None:
+    pending = exists().where(
+        Image.content_id == content_id, Image.status == ImageStatus.PENDING.value
+    )
+    await session.execute(
+        update(Content)
+        .where(Content.id == content_id, Content.status == ContentStatus.DRAFT.value, ~pending)
+        .values(status=ContentStatus.REVIEW.value)
+    )

@@ -1,0 +1,412 @@
+"""The runner: one slice of one run (SPEC §7, §9b).
+
+A slice takes the site lease, raises the run's fence, then drives the stages from
+`current_stage`: each selects its pending rows by state, in batches, and commits every item on its
+own. It stops before its next item on a pause or cancel, a lost lease, a credit limit, an empty
+balance, or when its time is up; then it saves where it is. A slice that ran out of time leaves
+the next slice number to be enqueued, so no job runs for hours and a killed worker costs one
+lease period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ai.base import AIFatalError
+from app.credits.budget import allocation_percentages
+from app.credits.charges import release_dangling
+from app.credits.costs import Prices, load_prices
+from app.db import unit_of_work
+from app.errors import InvalidTransition
+from app.models.automation import AutomationConfig, AutomationRun, RunStatus, StoppedReason
+from app.models.billing import Operation
+from app.models.tenancy import Site
+from app.runs.config import get_or_create_config
+from app.runs.lease import SiteLease
+from app.runs.signals import clear_live
+from app.runs.states import set_run_state
+from app.stages.base import Stage
+from app.stages.context import Engine, LeaseLost, RunHandle, StageContext
+from app.stages.control import Budget, Control, StopReason
+from app.stages.live import Live
+from app.stages.pending import pending_query
+from app.stages.registry import STAGES
+from app.stages.results import initial_result, result_column, set_in_result
+
+log = structlog.get_logger(__name__)
+
+LEASE_POLL_SECONDS = 0.05
+STAGE_OPERATIONS = {
+    stage.number: stage.operation for stage in STAGES.values() if stage.operation is not None
+}
+
+
+@dataclass(frozen=True)
+class SliceEnd:
+    """How a slice ended; `next_slice` is set when the run goes on in a new job."""
+
+    outcome: str
+    next_slice: int | None = None
+
+
+async def run_slice(engine: Engine, run_id: str, slice_no: int) -> SliceEnd:
+    settings = engine.settings
+    async with unit_of_work(engine.session_factory) as session:
+        run = await session.scalar(select(AutomationRun).where(AutomationRun.run_id == run_id))
+    if run is None or run.status != RunStatus.RUNNING or run.slice != slice_no:
+        return SliceEnd("not_current")
+    lease = SiteLease(engine.redis, run.site_id, run_id, int(settings.run_lease_seconds * 1000))
+    if not await _wait_for_lease(lease, settings.run_lease_seconds + 1):
+        log.info(
+            "site lease held elsewhere; the reaper resumes the run if it lapses", run_id=run_id
+        )
+        return SliceEnd("lease_busy")
+    heartbeat: asyncio.Task[None] | None = None
+    try:
+        started = await _take_run(engine, run_id, slice_no)
+        if started is None:
+            return SliceEnd("not_current")
+        handle, config, ctx_parts = started
+        control = Control(engine.redis, run_id, time.monotonic() + settings.run_slice_seconds)
+        heartbeat = asyncio.create_task(_heartbeat(engine, lease, handle, control))
+        return await _drive(engine, handle, config, control, ctx_parts)
+    finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        with contextlib.suppress(Exception):
+            await lease.release()
+
+
+async def _wait_for_lease(lease: SiteLease, patience: float) -> bool:
+    """Take the lease, waiting out a holder that is finishing its last item (a cancelled run of
+    the same site, or this run's previous slice after a quick pause and resume)."""
+    deadline = time.monotonic() + patience
+    while not await lease.acquire():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(LEASE_POLL_SECONDS)
+    return True
+
+
+@dataclass(frozen=True)
+class _Shared:
+    prices: Prices
+    budget: Budget
+    current_stage: int
+
+
+async def _take_run(
+    engine: Engine, run_id: str, slice_no: int
+) -> tuple[RunHandle, AutomationConfig, _Shared] | None:
+    """Raise the fence (fencing out any earlier holder) and load what the slice needs."""
+    async with unit_of_work(engine.session_factory) as session:
+        run = await session.scalar(
+            select(AutomationRun).where(AutomationRun.run_id == run_id).with_for_update()
+        )
+        if run is None or run.status != RunStatus.RUNNING or run.slice != slice_no:
+            return None
+        run.fence += 1
+        run.heartbeat_at = datetime.now(UTC)
+        site = await session.get_one(Site, run.site_id)
+        config = await get_or_create_config(session, site)
+        prices = await load_prices(session)
+        budget = await _budget(session, run, config)
+        handle = RunHandle(run.id, run.run_id, run.account_id, run.site_id, run.fence)
+        await engine.log.record(
+            session,
+            handle,
+            "slice_started",
+            f"Worker {socket.gethostname()} took the run (slice {slice_no}) at stage "
+            f"{run.current_stage}",
+            data={"slice": slice_no, "fence": run.fence, "stage": run.current_stage},
+        )
+        return handle, config, _Shared(prices, budget, run.current_stage)
+
+
+async def _budget(session: AsyncSession, run: AutomationRun, config: AutomationConfig) -> Budget:
+    spent_by_operation = {
+        operation: Decimal(str((getattr(run, f"stage_{n}_result") or {}).get("credits_used", 0)))
+        for n, operation in STAGE_OPERATIONS.items()
+    }
+    run_limit = config.max_credits_per_run or None
+    limits: dict[Operation, Decimal] = {}
+    if run_limit is not None:
+        percentages = await allocation_percentages(session, run.site_id)
+        limits = {op: run_limit * pct / 100 for op, pct in percentages.items()}
+    return Budget(run_limit, limits, run.total_credits_used, spent_by_operation)
+
+
+async def _heartbeat(engine: Engine, lease: SiteLease, run: RunHandle, control: Control) -> None:
+    """Renew the lease and stamp `heartbeat_at` every third of the lease period."""
+    interval = engine.settings.run_lease_seconds / 3
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if not await lease.renew():
+                control.request_stop(StopReason.LEASE_LOST)
+                return
+            async with unit_of_work(engine.session_factory) as session:
+                beat = await session.scalar(
+                    update(AutomationRun)
+                    .where(AutomationRun.id == run.id, AutomationRun.fence == run.fence)
+                    .values(heartbeat_at=datetime.now(UTC))
+                    .returning(AutomationRun.id)
+                )
+            if beat is None:
+                control.request_stop(StopReason.LEASE_LOST)
+                return
+        except Exception as exc:  # a missed beat is retried: the lease has slack for two
+            log.warning("heartbeat failed", run_id=run.run_id, error=str(exc))
+
+
+async def _drive(
+    engine: Engine, run: RunHandle, config: AutomationConfig, control: Control, shared: _Shared
+) -> SliceEnd:
+    live = Live(engine.redis, run.run_id)
+    try:
+        for number in range(shared.current_stage, 8):
+            ctx = StageContext(
+                number, run, config, engine, shared.prices, control, shared.budget, live
+            )
+            stop = await run_stage(ctx, STAGES[number])
+            if stop is not None:
+                return await _stopped(engine, run, stop)
+            if number < 7:
+                await _advance(ctx, number + 1)
+                await control.sleep(config.between_stage_delay)
+        return await _finish(
+            engine, run, RunStatus.COMPLETED, await _completion_reason(engine, run)
+        )
+    except LeaseLost:
+        return SliceEnd("lease_lost")
+    except AIFatalError as exc:
+        return await _finish(engine, run, RunStatus.FAILED, StoppedReason.FAILED, str(exc))
+
+
+async def _completion_reason(engine: Engine, run: RunHandle) -> StoppedReason:
+    """`credit_budget_reached` if a stage stopped on its share of the budget, else `completed`."""
+    async with unit_of_work(engine.session_factory) as session:
+        row = await session.get_one(AutomationRun, run.id, populate_existing=True)
+    results = [getattr(row, f"stage_{n}_result") or {} for n in STAGES]
+    if any(r.get("stopped_reason") == StoppedReason.CREDIT_BUDGET_REACHED for r in results):
+        return StoppedReason.CREDIT_BUDGET_REACHED
+    return StoppedReason.COMPLETED
+
+
+async def run_stage(ctx: StageContext, stage: Stage) -> StopReason | None:
+    """Drive one stage to its end; returns why it stopped early, or None when it is done."""
+    opening = await _open_stage(ctx, stage)
+    if opening is None:
+        return None
+    result, cursor = opening
+    limit = stage.limit(ctx)
+    taken = stage.taken(result)
+    batch_size = stage.batch_size(ctx)
+    batch_no = int(result.get("batches_run", 0))
+    first = True
+    while await ctx.control.check() is None:
+        room = None if limit is None else limit - taken
+        if room is not None and room <= 0:
+            break
+        if not first:
+            await ctx.control.sleep(ctx.config.within_stage_delay)
+            if ctx.control.stop is not None:
+                break
+        first = False
+        size = batch_size if room is None else min(batch_size, room)
+        async with ctx.transaction() as session:
+            items = await stage.load(session, ctx, cursor, size)
+            if items:
+                remaining = await _count_after(session, stage, ctx, cursor)
+                await ctx.commit_progress(session, {"batches_run": 1})
+        if not items:
+            break
+        batch_no += 1
+        await ctx.live.enter_batch(batch_no, batch_no - 1 + -(-remaining // batch_size))
+        started = await stage.process_batch(ctx, items)
+        if started:
+            cursor = items[started - 1].id
+            taken += started
+            await _save_cursor(ctx, cursor)
+    stop = ctx.control.stop
+    if stop == StopReason.STAGE_BUDGET:
+        ctx.control.stop = None
+        await _close_stage(ctx, partial=True, extra={"stopped_reason": "credit_budget_reached"})
+        return None
+    if stop is not None:
+        if stop != StopReason.LEASE_LOST:
+            await _close_stage(ctx, partial=True, closing=False)
+        return stop
+    await _close_stage(ctx, partial=False)
+    return None
+
+
+async def _open_stage(ctx: StageContext, stage: Stage) -> tuple[dict[str, Any], int] | None:
+    """Start (or pick up) the stage's result; None when the stage is disabled (skipped)."""
+    enabled = bool(getattr(ctx.config, f"stage_{stage.number}_enabled"))
+    async with ctx.transaction() as session:
+        run = await session.get_one(AutomationRun, ctx.run.id, populate_existing=True)
+        if run.fence != ctx.run.fence:
+            raise LeaseLost(ctx.run.run_id)
+        result = getattr(run, f"stage_{stage.number}_result")
+        pending = await _count_after(session, stage, ctx, run.stage_cursor)
+        if result is None:
+            result = initial_result(stage.number, skipped=not enabled)
+            result.update(await stage.opening_values(session, ctx))
+            setattr(run, result_column(stage.number).key, result)
+            message = (
+                f"Stage {stage.number} ({stage.name}) skipped: disabled"
+                if not enabled
+                else f"Stage {stage.number} ({stage.name}) started: {pending} pending"
+            )
+            await ctx.event(session, "stage_started", message, data={"pending": pending})
+        elif result.get("partial"):
+            setattr(run, result_column(stage.number).key, {**result, "partial": False})
+        cursor = run.stage_cursor
+    if not enabled:
+        return None
+    taken = stage.taken(result)
+    await ctx.live.enter_stage(stage.number, stage.name, taken, taken + pending)
+    return result, cursor
+
+
+async def _count_after(session: AsyncSession, stage: Stage, ctx: StageContext, cursor: int) -> int:
+    query = pending_query(stage.number, ctx.run.site_id)
+    model_id = query.selected_columns[0]
+    count = await session.scalar(
+        select(func.count()).select_from(query.where(model_id > cursor).order_by(None).subquery())
+    )
+    return int(count or 0)
+
+
+async def _save_cursor(ctx: StageContext, cursor: int) -> None:
+    async with ctx.transaction() as session:
+        saved = await session.scalar(
+            update(AutomationRun)
+            .where(AutomationRun.id == ctx.run.id, AutomationRun.fence == ctx.run.fence)
+            .values(stage_cursor=cursor)
+            .returning(AutomationRun.id)
+        )
+        if saved is None:
+            raise LeaseLost(ctx.run.run_id)
+
+
+async def _close_stage(
+    ctx: StageContext, *, partial: bool, closing: bool = True, extra: dict[str, Any] | None = None
+) -> None:
+    """Save the stage's end: `partial` when it stopped before its end; the completion time and
+    elapsed seconds when it is over (a paused stage is not over)."""
+    async with ctx.transaction() as session:
+        run = await session.get_one(AutomationRun, ctx.run.id, populate_existing=True)
+        result = dict(getattr(run, f"stage_{ctx.stage}_result") or {})
+        values: dict[str, Any] = {"partial": partial, **(extra or {})}
+        if closing:
+            now = datetime.now(UTC)
+            started = datetime.fromisoformat(result.get("started_at") or now.isoformat())
+            values.update(
+                completed_at=now.isoformat(), time_elapsed=round((now - started).total_seconds())
+            )
+        done = await session.scalar(
+            update(AutomationRun)
+            .where(AutomationRun.id == ctx.run.id, AutomationRun.fence == ctx.run.fence)
+            .values({result_column(ctx.stage).key: set_in_result(ctx.stage, values)})
+            .returning(result_column(ctx.stage))
+        )
+        if done is None:
+            raise LeaseLost(ctx.run.run_id)
+        if closing:
+            counts = {k: v for k, v in done.items() if k not in ("started_at", "completed_at")}
+            await ctx.event(
+                session,
+                "stage_completed",
+                f"Stage {ctx.stage} complete: "
+                + ", ".join(f"{k}={v}" for k, v in counts.items() if v not in (False, None)),
+                data=done,
+            )
+
+
+async def _advance(ctx: StageContext, to_stage: int) -> None:
+    async with ctx.transaction() as session:
+        moved = await session.scalar(
+            update(AutomationRun)
+            .where(AutomationRun.id == ctx.run.id, AutomationRun.fence == ctx.run.fence)
+            .values(current_stage=to_stage, stage_cursor=0)
+            .returning(AutomationRun.id)
+        )
+        if moved is None:
+            raise LeaseLost(ctx.run.run_id)
+
+
+async def _stopped(engine: Engine, run: RunHandle, stop: StopReason) -> SliceEnd:
+    match stop:
+        case StopReason.SLICE_END:
+            return await _next_slice(engine, run)
+        case StopReason.RUN_BUDGET:
+            return await _finish(
+                engine, run, RunStatus.COMPLETED, StoppedReason.CREDIT_BUDGET_REACHED
+            )
+        case StopReason.INSUFFICIENT_CREDITS:
+            return await _finish(
+                engine,
+                run,
+                RunStatus.FAILED,
+                StoppedReason.INSUFFICIENT_CREDITS,
+                "insufficient credits: top up the account and start a new run",
+            )
+        case StopReason.CANCEL:
+            async with unit_of_work(engine.session_factory) as session:
+                await release_dangling(session, run.id)
+            await clear_live(engine.redis, run.run_id)
+            return SliceEnd("cancelled")
+        case _:
+            return SliceEnd(stop.value)
+
+
+async def _next_slice(engine: Engine, run: RunHandle) -> SliceEnd:
+    async with unit_of_work(engine.session_factory) as session:
+        next_slice = await session.scalar(
+            update(AutomationRun)
+            .where(
+                AutomationRun.id == run.id,
+                AutomationRun.fence == run.fence,
+                AutomationRun.status == RunStatus.RUNNING.value,
+            )
+            .values(slice=AutomationRun.slice + 1)
+            .returning(AutomationRun.slice)
+        )
+    if next_slice is None:
+        return SliceEnd("stopped")
+    return SliceEnd("slice_end", next_slice)
+
+
+async def _finish(
+    engine: Engine,
+    run: RunHandle,
+    to: RunStatus,
+    reason: StoppedReason,
+    error_message: str | None = None,
+) -> SliceEnd:
+    """End the run (unless a pause or cancel got there first) and free what it still holds."""
+    async with unit_of_work(engine.session_factory) as session:
+        try:
+            await set_run_state(
+                session, engine.log, run.id, to, stopped_reason=reason, error_message=error_message
+            )
+        except InvalidTransition:
+            return SliceEnd("stopped")
+        await release_dangling(session, run.id)
+    await clear_live(engine.redis, run.run_id)
+    return SliceEnd(to.value)
