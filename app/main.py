@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.api import auth, ops, planner, sites, writer
+from app.api import auth, automation, automation_config, billing, ops, planner, sites, writer
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
 from app.api.openapi import build_openapi
@@ -18,6 +18,7 @@ from app.config import Settings, get_settings
 from app.db import create_engine, create_session_factory
 from app.observability import RequestMetrics, configure_logging
 from app.redis import create_redis
+from app.runs.events import RunLog
 
 # The dashboard, built from frontend/ by `make web` (Vite writes it here).
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -59,11 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.run_log = RunLog(settings.log_path)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
-    for module in (ops, auth, sites, planner, writer):
+    for module in (ops, auth, sites, planner, writer, automation_config, automation, billing):
         app.include_router(module.router)
     media = settings.media_path
     media.mkdir(parents=True, exist_ok=True)

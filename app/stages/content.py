@@ -43,7 +43,7 @@ class ContentStage(Stage):
             .order_by(Task.id)
             .limit(limit)
         )
-        return [Item(task.id, task.title, _brief(task, idea)) for task, idea in rows.tuples()]
+        return [Item(task.id, task.title, _brief(task, idea)) for task, idea in rows]
 
     async def process_item(self, ctx: StageContext, item: Item) -> None:
         brief: ContentBrief = item.data

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import unit_of_work
 from app.tenancy.usage import flush_key_usage, forget_flushed
+from app.workers.jobs import REAPER_TIMEOUT_SECONDS, resume_stalled_runs
 
 log = structlog.get_logger(__name__)
 
@@ -38,5 +39,13 @@ CRON_JOBS = [
         unique=True,
         run_at_startup=False,
         timeout=FLUSH_TIMEOUT_SECONDS,
+    ),
+    # Twice a minute: a run whose worker died resumes within about a lease period.
+    cron(
+        resume_stalled_runs,
+        second={15, 45},
+        unique=True,
+        run_at_startup=False,
+        timeout=REAPER_TIMEOUT_SECONDS,
     ),
 ]

@@ -15,9 +15,13 @@ from typing import Any
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from app.ai.registry import create_provider
 from app.config import Settings
 from app.db import create_engine, create_session_factory
+from app.runs.events import RunLog
+from app.stages.context import Engine
 from app.workers.cron import CRON_JOBS
+from app.workers.jobs import job_functions
 
 # A job starts within ~100 ms of being enqueued (arq polls Redis; its default is 0.5 s).
 POLL_DELAY_SECONDS = 0.05
@@ -28,14 +32,24 @@ HEALTH_CHECK_INTERVAL_SECONDS = 30
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    """Open what jobs share: a database engine and its session factory (arq adds `redis`)."""
+    """Open what jobs share: a database engine, its session factory, the AI provider, the run
+    log (arq adds `redis`)."""
     settings: Settings = ctx["settings"]
     engine = create_engine(_required(settings.database_url, "DATABASE_URL"), settings.db_pool_size)
     ctx["engine"] = engine
     ctx["session_factory"] = create_session_factory(engine)
+    ctx["engine_deps"] = Engine(
+        session_factory=ctx["session_factory"],
+        redis=ctx["redis"],
+        provider=create_provider(settings),
+        log=RunLog(settings.log_path),
+        settings=settings,
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "engine_deps" in ctx:
+        await ctx["engine_deps"].provider.aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
 
@@ -45,6 +59,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     _required(settings.database_url, "DATABASE_URL")
     return {
         "redis_settings": RedisSettings.from_dsn(_required(settings.redis_url, "REDIS_URL")),
+        "functions": job_functions(settings),
         "cron_jobs": CRON_JOBS,
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -14,7 +14,7 @@ from html import escape
 
 from app.ai.html import count_words, sanitize_html
 from app.ai.local import phrases
-from app.ai.local.text import capitalise, join_words, lower_phrase, seeded_rng, shorten, title_case
+from app.ai.local.text import capitalise, join_words, seeded_rng, shorten, title_case
 from app.ai.schemas import ArticleOut, ContentBrief, OutlineSection
 
 META_TITLE_CHARS = 60
@@ -32,7 +32,7 @@ def generate_article(brief: ContentBrief) -> ArticleOut:
         OutlineSection(heading=title_case(k), covers=f"what matters most about {k}")
         for k in keywords
     ]
-    writer = _Writer(seeded_rng("article", brief.model_dump_json()), keywords)
+    writer = _Writer(seeded_rng("article", brief.model_dump_json()), keywords, brief.title)
     target = brief.target_word_count
     body_goal = target * (1 - CLOSING_SHARE)
     blocks = writer.intro(outline, goal=target * INTRO_SHARE)
@@ -45,14 +45,12 @@ def generate_article(brief: ContentBrief) -> ArticleOut:
             ordered=brief.content_structure == "how_to",
         )
     blocks += writer.closing(goal=target)
-    primary = keywords[0]
-    headings = join_words([lower_phrase(s.heading) for s in outline[:3]])
     return ArticleOut(
         title=brief.title,
         html=sanitize_html("\n".join(blocks)),
         meta_title=shorten(brief.title, META_TITLE_CHARS),
         meta_description=shorten(
-            f"A practical look at {primary}: {headings}, and more.", META_DESCRIPTION_CHARS
+            f"A practical look at {keywords[0]}, {_span(outline)}.", META_DESCRIPTION_CHARS
         ),
     )
 
@@ -63,7 +61,9 @@ class _Writer:
 
     rng: random.Random
     keywords: list[str]
+    title: str
     words: int = 0
+    lists: int = 0
     _deck: list[str] = field(default_factory=list)
     _next_keyword: int = 0
 
@@ -72,36 +72,37 @@ class _Writer:
         rest = self.rng.choice(phrases.INTRO_OPENINGS)
         first = f"<strong>{escape(capitalise(primary))}</strong> {escape(rest)}"
         self.words += count_words(primary) + count_words(rest)
-        topics = join_words([lower_phrase(s.heading) for s in outline])
-        sentences = [f"This article covers {topics}."]
+        sentences = [f"This article goes {_span(outline)}."]
         if len(self.keywords) > 1:
             searched = join_words([f"“{k}”" for k in self.keywords])
             sentences.append(f"It is written for anyone who has searched for {searched}.")
         for sentence in sentences:
             self.words += count_words(sentence)
-        sentences += self._sentences_until(goal, topic=lower_phrase(outline[0].heading))
+        sentences += self._sentences_until(goal, self.title)
         return [f"<p>{first} {escape(' '.join(sentences))}</p>"]
 
     def section(
         self, section: OutlineSection, goal: float, *, with_list: bool, ordered: bool
     ) -> list[str]:
-        topic = lower_phrase(section.heading)
-        self.words += count_words(section.heading)
-        blocks = [f"<h2>{escape(section.heading)}</h2>"]
-        lead = [self._lead(section.covers), *self._sentences(self.rng.randint(2, 3), topic)]
-        blocks.append(_paragraph(lead))
-        if with_list:
-            blocks += self._list(topic, ordered=ordered)
+        heading = section.heading
+        self.words += count_words(heading)
+        blocks = [f"<h2>{escape(heading)}</h2>"]
+        lead = self._lead(section.covers)
+        extra = self._sentences_until(goal, heading, at_most=self.rng.randint(2, 3))
+        blocks.append(_paragraph([lead, *extra]))
+        # A short target may leave no room for lists, but every article keeps at least one.
+        if with_list and (self.words < goal or not self.lists):
+            blocks += self._list(ordered=ordered)
         while self.words < goal:
             size = self.rng.randint(3, 5)
-            blocks.append(_paragraph(self._sentences_until(goal, topic, at_most=size)))
+            blocks.append(_paragraph(self._sentences_until(goal, heading, at_most=size)))
         return blocks
 
     def closing(self, goal: float) -> list[str]:
         keyword = self.keywords[0]
         sentences = [self.rng.choice(phrases.CLOSINGS).format(kw=keyword)]
         self.words += count_words(sentences[0])
-        sentences += self._sentences_until(goal, topic=keyword)
+        sentences += self._sentences_until(goal, self.title)
         return [_paragraph(sentences)]
 
     def _lead(self, covers: str) -> str:
@@ -114,39 +115,36 @@ class _Writer:
         self.words += count_words(sentence)
         return sentence
 
-    def _list(self, topic: str, *, ordered: bool) -> list[str]:
-        leads = phrases.ORDERED_LIST_LEADS if ordered else phrases.LIST_LEADS
-        lead = self.rng.choice(leads).format(topic=topic)
+    def _list(self, *, ordered: bool) -> list[str]:
+        lead = self.rng.choice(phrases.ORDERED_LIST_LEADS if ordered else phrases.LIST_LEADS)
         items = [
-            template.format(kw=self._keyword(template), topic=topic)
+            template.format(kw=self._keyword(template))
             for template in self.rng.sample(phrases.LIST_ITEMS, self.rng.randint(3, 5))
         ]
         self.words += count_words(lead) + sum(count_words(item) for item in items)
+        self.lists += 1
         tag = "ol" if ordered else "ul"
         lines = "".join(f"<li>{escape(capitalise(item))}</li>" for item in items)
         return [_paragraph([lead]), f"<{tag}>{lines}</{tag}>"]
 
-    def _sentences_until(self, goal: float, topic: str, at_most: int | None = None) -> list[str]:
+    def _sentences_until(self, goal: float, heading: str, at_most: int = 0) -> list[str]:
+        """Sentences until the article reaches `goal` words (or `at_most` sentences, if set)."""
         sentences: list[str] = []
-        while self.words < goal and (at_most is None or len(sentences) < at_most):
-            sentences += self._sentences(1, topic)
+        while self.words < goal and not (at_most and len(sentences) >= at_most):
+            sentences.append(self._sentence(heading))
         return sentences
 
-    def _sentences(self, count: int, topic: str) -> list[str]:
-        sentences = []
-        for _ in range(count):
-            if not self._deck:
-                # A shuffled deck: every sentence is used once before any comes back.
-                self._deck = list(phrases.SENTENCES)
-                self.rng.shuffle(self._deck)
-            template = self._deck.pop()
-            sentence = template.format(kw=self._keyword(template), topic=topic)
-            if self.rng.random() < OPENER_CHANCE:
-                sentence = f"{self.rng.choice(phrases.OPENERS)} {sentence}"
-            sentence = capitalise(sentence)
-            self.words += count_words(sentence)
-            sentences.append(sentence)
-        return sentences
+    def _sentence(self, heading: str) -> str:
+        if not self._deck:
+            # A shuffled deck: every sentence is used once before any comes back.
+            self._deck = list(phrases.SENTENCES)
+            self.rng.shuffle(self._deck)
+        template = self._deck.pop()
+        sentence = template.format(kw=self._keyword(template), heading=heading)
+        if self.rng.random() < OPENER_CHANCE:
+            sentence = f"{self.rng.choice(phrases.OPENERS)} {sentence}"
+        self.words += count_words(sentence)
+        return capitalise(sentence)
 
     def _keyword(self, template: str) -> str:
         """The target keywords in turn, so each of them is mentioned."""
@@ -161,6 +159,13 @@ def _has_list(structure: str, index: int, sections: int) -> bool:
     """Every section of a list-shaped article; otherwise the second section and every third
     after it (the only one when there is one), so each article has at least one list."""
     return structure in LIST_STRUCTURES or index % 3 == min(1, sections - 1)
+
+
+def _span(outline: list[OutlineSection]) -> str:
+    """'from “First” to “Last”', or 'through “Only”'."""
+    if len(outline) == 1:
+        return f"through “{outline[0].heading}”"
+    return f"from “{outline[0].heading}” to “{outline[-1].heading}”"
 
 
 def _paragraph(sentences: list[str]) -> str:

@@ -8,12 +8,13 @@ the data decides how many topics there are.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import Counter
 
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import csr_matrix, hstack
+from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped]
 from sklearn.cluster import AgglomerativeClustering  # type: ignore[import-untyped]
 from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
     ENGLISH_STOP_WORDS,
@@ -22,7 +23,7 @@ from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
 from sklearn.metrics.pairwise import cosine_distances  # type: ignore[import-untyped]
 from sklearn.preprocessing import normalize  # type: ignore[import-untyped]
 
-from app.ai.local.text import join_words, lower_phrase, title_case
+from app.ai.local.text import join_words, lower_phrase, shorten, title_case
 from app.ai.schemas import ClusteringOut, ClusterOut, KeywordBrief
 
 # Average cosine distance above which two groups are different topics. Tuned on mixed batches
@@ -32,6 +33,8 @@ DISTANCE_THRESHOLD = 0.8
 # Share of the word features in the combined vector; the rest is character n-grams.
 WORD_WEIGHT = 0.6
 EXAMPLES_IN_DESCRIPTION = 3
+# Keywords may be 500 characters long; a name stays short enough to read (and to validate).
+NAME_CHARS = 120
 
 Distances = npt.NDArray[np.float64]
 
@@ -78,22 +81,21 @@ def _distances(texts: list[str]) -> Distances:
     words = TfidfVectorizer(
         analyzer="word", ngram_range=(1, 2), stop_words="english", sublinear_tf=True
     )
-    try:
+    # A ValueError means only stop words in every keyword ("how to", "what is"): the
+    # characters alone decide then.
+    with contextlib.suppress(ValueError):
         parts.append(words.fit_transform(texts) * math.sqrt(WORD_WEIGHT))
-    except ValueError:
-        pass  # only stop words in every keyword ("how to", "what is"): characters alone decide
     vectors = normalize(hstack(parts).tocsr())
     distances: Distances = cosine_distances(vectors)
     return distances
 
 
-def _unique_name(
-    members: list[int], texts: list[str], distances: Distances, used: set[str]
-) -> str:
+def _unique_name(members: list[int], texts: list[str], distances: Distances, used: set[str]) -> str:
     """The words the members share ("Running Shoes"), else the most central keyword; a number
     is added in the rare case both are taken by an earlier cluster of the same answer."""
-    central = title_case(texts[_medoid(members, distances)])
-    candidates = [c for c in (_shared_phrase([texts[i] for i in members]), central) if c]
+    central = title_case(shorten(texts[_medoid(members, distances)], NAME_CHARS))
+    shared = _shared_phrase([texts[i] for i in members])
+    candidates = [c for c in (shared, central) if c]
     name = next((c for c in candidates if c.lower() not in used), "")
     suffix = 2
     while not name:
@@ -145,8 +147,11 @@ def _description(name: str, keywords: list[KeywordBrief]) -> str:
     rest = len(keywords) - len(examples)
     if rest:
         examples.append(f"{rest} more")
-    count = f"{len(keywords)} keyword{'s' if len(keywords) > 1 else ''}"
-    sentences = [f"{count} about {lower_phrase(name)}: {join_words(examples)}."]
+    if len(keywords) == 1:
+        sentences = [f"Searches for {examples[0]}."]
+    else:
+        about = f"{len(keywords)} keywords about {lower_phrase(name)}"
+        sentences = [f"{about}: {join_words(examples)}."]
     volume = sum(k.volume or 0 for k in keywords)
     if volume:
         sentences.append(f"Combined monthly search volume: {volume:,}.")

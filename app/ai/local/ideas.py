@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from app.ai.local.text import join_words, seeded_rng, title_case
+from app.ai.local.text import join_words, seeded_rng, shorten, title_case
 from app.ai.schemas import ClusterBrief, IdeaOut, IdeasOut, OutlineSection
 
 MIN_IDEAS = 3
@@ -22,6 +22,8 @@ MAX_WORDS = 2000
 COVERED_PER_IDEA = 3
 # Stands in for a second keyword when the cluster has one keyword only.
 NO_OTHER = "related topics"
+# Keywords may be 500 characters long; titles and headings quote at most this much of one.
+KEYWORD_IN_TITLE = 120
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,8 @@ ANGLES: tuple[Angle, ...] = (
     Angle("guide", "guide", "{Kw}: The Complete Guide", 1600, (
         ("What {Kw} Really Means", "what {kw} is, why it matters and who it is for"),
         ("Why {Kw} Matters Now", "the benefits of getting {kw} right and the cost of ignoring it"),
-        ("Getting Started with {Kw}", "the first steps, the tools you need and a realistic timeline"),
-        ("{Other}: What to Know", "how {other} relates to {kw} and when it deserves attention"),
+        ("Getting Started with {Kw}", "the first steps, the tools you need and a fair timeline"),
+        ("What to Know About {Other}", "how {other} relates to {kw} and when it matters"),
         ("Advanced Tips for {Kw}", "the habits that separate good results from great ones"),
         ("Next Steps", "a short recap and where to go from here"),
     )),
@@ -121,7 +123,12 @@ def idea_count(keywords: int) -> int:
 
 
 def _idea(angle: Angle, primary: str, other: str, covered: list[str], words: int) -> IdeaOut:
-    slots = {"kw": primary, "Kw": title_case(primary), "other": other, "Other": title_case(other)}
+    slots = {
+        "kw": primary,
+        "Kw": title_case(shorten(primary, KEYWORD_IN_TITLE)),
+        "other": other,
+        "Other": title_case(shorten(other, KEYWORD_IN_TITLE)),
+    }
     quoted = [f"“{k}”" for k in covered]
     return IdeaOut(
         title=angle.title.format(**slots),

@@ -14,7 +14,7 @@ from app.ai.base import Answer
 from app.ai.local.articles import generate_article
 from app.ai.local.clustering import cluster_keywords
 from app.ai.local.ideas import generate_ideas
-from app.ai.local.images import render_png
+from app.ai.local.images import render_image
 from app.ai.local.prompts import generate_image_prompts
 from app.ai.schemas import (
     ArticleBrief,
@@ -56,8 +56,7 @@ class LocalProvider:
         )
 
     async def generate_image(self, prompt: str, *, featured: bool) -> Answer[ImageOut]:
-        png = await self._answer(asyncio.to_thread(render_png, prompt, featured=featured))
-        return Answer(ImageOut(data=png.output, media_type="image/png"))
+        return await self._answer(asyncio.to_thread(render_image, prompt, featured=featured))
 
     async def aclose(self) -> None:
         """Nothing to release: no connections, no files."""

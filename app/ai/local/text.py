@@ -7,7 +7,8 @@ import random
 
 # Short words stay lower case inside a title ("Running Shoes for Women").
 _MINOR_WORDS = frozenset(
-    "a an and as at but by for from in into nor of on or per the to vs via with".split()
+    {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "nor", "of", "on"}
+    | {"or", "per", "the", "to", "vs", "via", "with"}
 )
 
 
@@ -46,7 +47,8 @@ def shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.-–—")
+    # Trailing punctuation goes too, en and em dashes included.
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.-\u2013\u2014")
     return f"{cut}…"
 
 

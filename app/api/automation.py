@@ -1,0 +1,308 @@
+"""Automation runs (SPEC §6): start, steer and watch a site's runs.
+
+Paths are the reference's; the site is chosen by `site_id`, the run by `run_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.api.deps import PrincipalDep, RedisDep, SessionDep, SiteDep
+from app.api.errors import ERROR_RESPONSES
+from app.api.schemas import Page, Pagination, page_of
+from app.db import unit_of_work
+from app.errors import NotFound
+from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
+from app.runs import progress, service
+from app.runs.events import RunLog
+from app.runs.schemas import (
+    CurrentRunOut,
+    LogOut,
+    PipelineOverview,
+    ProcessingOut,
+    RunChanged,
+    RunOut,
+    RunProgress,
+    RunStarted,
+    RunSummary,
+)
+from app.runs.signals import clear_signal, send_signal
+from app.workers.queue import enqueue_run
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(prefix="/api/v1/automation", tags=["automation"], responses=ERROR_RESPONSES)
+
+RunIdQuery = Annotated[str, Query(min_length=1, max_length=64, description="The run's `run_id`.")]
+# The SSE stream checks for new events this often (and sends a keep-alive comment when idle).
+STREAM_POLL_SECONDS = 0.5
+STREAM_KEEPALIVE_SECONDS = 15
+
+
+def get_run_log(request: Request) -> RunLog:
+    run_log: RunLog = request.app.state.run_log
+    return run_log
+
+
+RunLogDep = Annotated[RunLog, Depends(get_run_log)]
+
+
+async def get_run(
+    session: SessionDep, principal: PrincipalDep, run_id: RunIdQuery
+) -> AutomationRun:
+    return await service.find_run(session, principal.account_id, run_id)
+
+
+RunDep = Annotated[AutomationRun, Depends(get_run)]
+
+
+@router.post(
+    "/run_now/",
+    response_model=RunStarted,
+    summary="Start a run now",
+    description="Checks the balance against 1.2 times the estimate (400 `insufficient_credits`) "
+    "and that no run is active for the site (400 `already_running`), records the pending counts "
+    "as `initial_snapshot`, and answers at once with the `run_id`; a worker picks the run up "
+    "within about 100 ms.",
+)
+async def run_now(
+    site: SiteDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
+) -> RunStarted:
+    run = await service.start_run(session, run_log, site, TriggerType.MANUAL)
+    await session.commit()
+    await _enqueue(redis, run.run_id, run.slice)
+    return RunStarted(run_id=run.run_id, status=RunStatus(run.status), message="Automation started")
+
+
+@router.post("/pause/", response_model=RunChanged, summary="Pause a run after its item in flight")
+async def pause(
+    run: RunDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
+) -> RunChanged:
+    run = await service.pause_run(session, run_log, run)
+    await session.commit()
+    await send_signal(redis, run.run_id, "pause")
+    return RunChanged(run_id=run.run_id, status=RunStatus(run.status), message="Automation paused")
+
+
+@router.post("/resume/", response_model=RunChanged, summary="Resume a paused run at its stage")
+async def resume(
+    run: RunDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
+) -> RunChanged:
+    run = await service.resume_run(session, run_log, run)
+    await session.commit()
+    await clear_signal(redis, run.run_id)
+    await _enqueue(redis, run.run_id, run.slice)
+    return RunChanged(run_id=run.run_id, status=RunStatus(run.status), message="Automation resumed")
+
+
+@router.post(
+    "/cancel/",
+    response_model=RunChanged,
+    summary="Cancel a run after its item in flight",
+    description="The site is free at once: a new run can start while the cancelled one's last "
+    "item finishes.",
+)
+async def cancel(
+    run: RunDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
+) -> RunChanged:
+    run = await service.cancel_run(session, run_log, run)
+    await session.commit()
+    await send_signal(redis, run.run_id, "cancel")
+    return RunChanged(
+        run_id=run.run_id, status=RunStatus(run.status), message="Automation cancelled"
+    )
+
+
+@router.get("/current_run/", response_model=CurrentRunOut, summary="The site's active run")
+async def current_run(site: SiteDep, session: SessionDep) -> CurrentRunOut:
+    run = await service.active_run(session, site.id)
+    return CurrentRunOut(run=RunOut.model_validate(run) if run else None)
+
+
+@router.get(
+    "/pipeline_overview/",
+    response_model=PipelineOverview,
+    summary="Pending rows per stage, and their statuses",
+)
+async def pipeline_overview(site: SiteDep, session: SessionDep) -> PipelineOverview:
+    return await progress.pipeline_overview(session, site.id)
+
+
+@router.get(
+    "/current_processing/",
+    response_model=ProcessingOut,
+    summary="What a run is processing right now",
+    description="The stage, batch n of m, the items in flight (id and title) and the stage's "
+    "processed/total. Without `run_id`: the site's active run (404 when there is none).",
+)
+async def current_processing(
+    site: SiteDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    redis: RedisDep,
+    run_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> ProcessingOut:
+    run = await _site_run(session, site.id, principal.account_id, run_id, active_only=True)
+    return await progress.current_processing(redis, run)
+
+
+@router.get(
+    "/run_progress/",
+    response_model=RunProgress,
+    summary="A run's progress over the whole pipeline",
+    description="Without `run_id`: the site's active run, else its latest. `run` is null when "
+    "the site has never run.",
+)
+async def run_progress(
+    site: SiteDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    run_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> RunProgress:
+    run: AutomationRun | None
+    if run_id is None:
+        run = await service.active_run(session, site.id) or await service.latest_run(
+            session, site.id
+        )
+    else:
+        run = await _site_run(session, site.id, principal.account_id, run_id)
+    return await progress.run_progress(session, site.id, run)
+
+
+@router.get("/history/", response_model=Page[RunSummary], summary="A site's runs, newest first")
+async def history(
+    site: SiteDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="Runs per page.")] = 20,
+    offset: Annotated[int, Query(ge=0, description="Runs to skip.")] = 0,
+) -> Page[RunSummary]:
+    rows, total = await service.history(session, site.id, limit=limit, offset=offset)
+    return page_of(RunSummary, rows, total, Pagination(limit=limit, offset=offset))
+
+
+@router.get("/logs/", response_model=LogOut, summary="The last lines of a run's log")
+async def logs(
+    run: RunDep,
+    session: SessionDep,
+    lines: Annotated[
+        int, Query(ge=1, le=service.MAX_LOG_LINES, description="How many lines (1..5000).")
+    ] = 100,
+) -> LogOut:
+    text = await service.log_lines(session, run, lines)
+    return LogOut(run_id=run.run_id, lines=text, log="\n".join(text))
+
+
+@router.get("/runs/{run_id}/", response_model=RunOut, summary="One run")
+async def run_detail(
+    session: SessionDep,
+    principal: PrincipalDep,
+    run_id: Annotated[str, Path(min_length=1, max_length=64)],
+) -> RunOut:
+    return RunOut.model_validate(await service.find_run(session, principal.account_id, run_id))
+
+
+@router.get(
+    "/runs/{run_id}/events",
+    summary="A run's log and progress, live (Server-Sent Events)",
+    description="`log` events carry each log line (id = the event's id: reconnecting with "
+    "`Last-Event-ID` resumes after it); `progress` events carry the run's progress whenever it "
+    "changes; the stream ends with an `end` event once the run is over.",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def run_events(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    run_id: Annotated[str, Path(min_length=1, max_length=64)],
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+) -> StreamingResponse:
+    run = await service.find_run(session, principal.account_id, run_id)
+    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    stream = _event_stream(request, factory, run.id, run.site_id, last_event_id or 0)
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _event_stream(
+    request: Request,
+    factory: async_sessionmaker[AsyncSession],
+    run_pk: int,
+    site_id: int,
+    after: int,
+) -> AsyncIterator[str]:
+    last_progress = ""
+    idle = 0.0
+    while not await request.is_disconnected():
+        async with unit_of_work(factory) as session:
+            events = list(
+                await session.scalars(
+                    select(RunEvent)
+                    .where(RunEvent.run_pk == run_pk, RunEvent.id > after)
+                    .order_by(RunEvent.id)
+                    .limit(500)
+                )
+            )
+            run = await session.get_one(AutomationRun, run_pk, populate_existing=True)
+            state = await progress.run_progress(session, site_id, run)
+        for event in events:
+            after = event.id
+            yield _sse("log", service.format_event(event), event.id)
+        snapshot = state.model_dump_json()
+        if snapshot != last_progress:
+            last_progress = snapshot
+            yield _sse("progress", snapshot)
+        if run.status not in (RunStatus.RUNNING, RunStatus.PAUSED) and not events:
+            yield _sse("end", json.dumps({"status": run.status}))
+            return
+        idle = 0.0 if events else idle + STREAM_POLL_SECONDS
+        if idle >= STREAM_KEEPALIVE_SECONDS:
+            idle = 0.0
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(STREAM_POLL_SECONDS)
+
+
+def _sse(event: str, data: str, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    body = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return f"{head}event: {event}\n{body}\n"
+
+
+async def _site_run(
+    session: AsyncSession,
+    site_id: int,
+    account_id: int,
+    run_id: str | None,
+    *,
+    active_only: bool = False,
+) -> AutomationRun:
+    if run_id is None:
+        run = await service.active_run(session, site_id) if active_only else None
+        if run is None:
+            raise NotFound("no active run for this site")
+        return run
+    run = await service.find_run(session, account_id, run_id)
+    if run.site_id != site_id:
+        raise NotFound("run not found")
+    return run
+
+
+async def _enqueue(redis: RedisDep, run_id: str, slice_no: int) -> None:
+    """Queue the run's slice. If Redis fails now, the run is committed anyway and the reaper
+    queues it once Redis answers again, so the answer stays a success."""
+    try:
+        await enqueue_run(redis, run_id, slice_no)
+    except Exception as exc:  # the reaper is the fallback for any enqueue failure
+        log.warning("run not enqueued; the reaper will", run_id=run_id, error=str(exc))

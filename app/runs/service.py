@@ -1,0 +1,137 @@
+"""Starting and steering runs from the API: run_now, pause, resume, cancel, and the reads.
+
+Services flush; the endpoint commits, then sends the Redis signal or enqueues the job, so a
+worker never sees a run its transaction has not committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.credits.estimate import check_balance
+from app.errors import AlreadyRunning, NotFound
+from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
+from app.models.tenancy import Site
+from app.runs.config import get_or_create_config
+from app.runs.events import RunLog
+from app.runs.states import ACTIVE, create_run, set_run_state
+from app.stages.pending import STAGE_NUMBERS, pending_counts
+
+MAX_LOG_LINES = 5000
+
+
+def snapshot_of(pending: dict[int, int]) -> dict[str, Any]:
+    snapshot: dict[str, Any] = {f"stage_{n}_initial": pending[n] for n in STAGE_NUMBERS}
+    snapshot["total_initial_items"] = sum(pending.values())
+    return snapshot
+
+
+async def start_run(
+    session: AsyncSession, log: RunLog, site: Site, trigger: TriggerType
+) -> AutomationRun:
+    """A new running run for the site, after the balance check (1.2 times the estimate)."""
+    active = await active_run(session, site.id)
+    if active is not None:
+        raise AlreadyRunning(
+            f"run {active.run_id} is already {active.status} for this site",
+            details={"run_id": active.run_id, "status": active.status},
+        )
+    config = await get_or_create_config(session, site)
+    await check_balance(session, site, config)
+    snapshot = snapshot_of(await pending_counts(session, site.id))
+    return await create_run(
+        session,
+        log,
+        account_id=site.account_id,
+        site_id=site.id,
+        trigger_type=trigger,
+        initial_snapshot=snapshot,
+    )
+
+
+async def find_run(session: AsyncSession, account_id: int, run_id: str) -> AutomationRun:
+    """The account's run with this public id; another account's is not found, like a missing one."""
+    run = await session.scalar(
+        select(AutomationRun).where(
+            AutomationRun.run_id == run_id, AutomationRun.account_id == account_id
+        )
+    )
+    if run is None:
+        raise NotFound("run not found")
+    return run
+
+
+async def pause_run(session: AsyncSession, log: RunLog, run: AutomationRun) -> AutomationRun:
+    return await set_run_state(
+        session, log, run.id, RunStatus.PAUSED, note="takes effect after the item in flight"
+    )
+
+
+async def resume_run(session: AsyncSession, log: RunLog, run: AutomationRun) -> AutomationRun:
+    """Back to running, continuing from `current_stage` in a new slice (the caller enqueues it)."""
+    resumed = await set_run_state(
+        session, log, run.id, RunStatus.RUNNING, note=f"continuing at stage {run.current_stage}"
+    )
+    resumed.slice += 1
+    await session.flush()
+    return resumed
+
+
+async def cancel_run(session: AsyncSession, log: RunLog, run: AutomationRun) -> AutomationRun:
+    return await set_run_state(
+        session, log, run.id, RunStatus.CANCELLED, note="the site is free for a new run"
+    )
+
+
+async def active_run(session: AsyncSession, site_id: int) -> AutomationRun | None:
+    run: AutomationRun | None = await session.scalar(
+        select(AutomationRun).where(
+            AutomationRun.site_id == site_id,
+            AutomationRun.status.in_([status.value for status in ACTIVE]),
+        )
+    )
+    return run
+
+
+async def latest_run(session: AsyncSession, site_id: int) -> AutomationRun | None:
+    run: AutomationRun | None = await session.scalar(
+        select(AutomationRun)
+        .where(AutomationRun.site_id == site_id)
+        .order_by(AutomationRun.started_at.desc(), AutomationRun.id.desc())
+        .limit(1)
+    )
+    return run
+
+
+async def history(
+    session: AsyncSession, site_id: int, *, limit: int, offset: int
+) -> tuple[list[AutomationRun], int]:
+    query = select(AutomationRun).where(AutomationRun.site_id == site_id)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(AutomationRun.started_at.desc(), AutomationRun.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), int(total or 0)
+
+
+async def log_lines(session: AsyncSession, run: AutomationRun, lines: int) -> list[str]:
+    """The last `lines` lines of the run's log, oldest first."""
+    events = list(
+        await session.scalars(
+            select(RunEvent)
+            .where(RunEvent.run_pk == run.id)
+            .order_by(RunEvent.id.desc())
+            .limit(lines)
+        )
+    )
+    return [format_event(event) for event in reversed(events)]
+
+
+def format_event(event: RunEvent) -> str:
+    stage = f" [stage {event.stage}]" if event.stage else ""
+    return f"[{event.at:%Y-%m-%d %H:%M:%S}] {event.level.upper()}{stage} {event.message}"

@@ -1,0 +1,122 @@
+"""Helpers for engine tests: keywords to feed, a fast config, a worker that runs until the queue
+is empty, and reads of a run and its ledger."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.models.automation import AutomationRun
+from app.models.billing import CreditTransaction, TransactionKind
+from app.workers.worker import build_worker, close_worker
+from tests.factories import Tenant
+
+TOPICS = (
+    "running shoes",
+    "sourdough bread",
+    "espresso machine",
+    "indoor plants",
+    "electric bikes",
+    "budget travel",
+    "home office chair",
+    "dog training",
+    "vegan protein",
+    "solar panels",
+)
+MODIFIERS = (
+    "best",
+    "cheap",
+    "for beginners",
+    "review",
+    "how to choose",
+    "vs alternatives",
+    "2026 guide",
+    "common mistakes",
+    "near me",
+    "for small spaces",
+    "care tips",
+    "buying guide",
+    "pros and cons",
+    "on a budget",
+    "for experts",
+    "checklist",
+    "faq",
+    "at home",
+    "top rated",
+    "ideas",
+)
+
+# Delays off, so that a test run takes as long as its work.
+FAST = {"within_stage_delay": 0, "between_stage_delay": 0}
+
+
+def keywords(count: int) -> list[dict[str, Any]]:
+    pairs = itertools.islice(itertools.product(MODIFIERS, TOPICS), count)
+    return [
+        {"keyword": f"{m} {t}" if i % 2 else f"{t} {m}", "volume": 100 + i}
+        for i, (m, t) in enumerate(pairs)
+    ]
+
+
+async def feed(client: httpx.AsyncClient, tenant: Tenant, count: int) -> None:
+    response = await client.post(
+        f"/api/v1/planner/keywords/?site_id={tenant.site_id}",
+        json={"keywords": keywords(count)},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == count
+
+
+async def configure(client: httpx.AsyncClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    response = await client.put(
+        f"/api/v1/automation/update_config/?site_id={tenant.site_id}",
+        json={**FAST, **fields},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 200, response.text
+    config: dict[str, Any] = response.json()
+    return config
+
+
+async def start(client: httpx.AsyncClient, tenant: Tenant) -> str:
+    response = await client.post(
+        f"/api/v1/automation/run_now/?site_id={tenant.site_id}", headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
+    run_id: str = response.json()["run_id"]
+    return run_id
+
+
+async def work(settings: Settings) -> None:
+    """Run a worker until no job is left (each slice queues the next before it ends)."""
+    worker = build_worker(settings, burst=True, poll_delay=0, handle_signals=False)
+    try:
+        await worker.async_run()
+    finally:
+        await close_worker(worker)
+
+
+async def load_run(session_factory: async_sessionmaker[AsyncSession], run_id: str) -> AutomationRun:
+    async with session_factory() as session:
+        run = await session.scalar(select(AutomationRun).where(AutomationRun.run_id == run_id))
+    assert run is not None
+    return run
+
+
+async def charged(session_factory: async_sessionmaker[AsyncSession], run_pk: int) -> Decimal:
+    """What the ledger charged the run: the settle rows, as a positive amount."""
+    async with session_factory() as session:
+        total = await session.scalar(
+            select(func.coalesce(func.sum(CreditTransaction.amount), 0)).where(
+                CreditTransaction.run_pk == run_pk,
+                CreditTransaction.kind == TransactionKind.SETTLE.value,
+            )
+        )
+    return -Decimal(total or 0)
