@@ -20,6 +20,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -31,6 +32,9 @@ from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.migrate import upgrade
 from app.tenancy import security
+
+# A claim outlives any test session; a crashed session's claim frees itself.
+CLAIM_SECONDS = 3 * 3600
 
 
 def _worker_number() -> int:
@@ -93,8 +97,19 @@ async def database_url(servers: tuple[str, str]) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(servers: tuple[str, str]) -> str:
-    return redis_url_with_db(servers[1], 1 + _worker_number() % 15)
+def redis_url(servers: tuple[str, str]) -> Iterator[str]:
+    """A Redis database (1..15) of this worker's own: claimed in database 0, so that two test
+    sessions on one server (say, a benchmark beside the suite) never flush each other's jobs."""
+    claims = SyncRedis.from_url(redis_url_with_db(servers[1], 0))
+    for offset in range(15):
+        db = 1 + (_worker_number() + offset) % 15
+        if claims.set(f"ca-test-claim:{db}", os.getpid(), nx=True, ex=CLAIM_SECONDS):
+            break
+    else:
+        raise RuntimeError("every Redis test database 1..15 is claimed by another session")
+    yield redis_url_with_db(servers[1], db)
+    claims.delete(f"ca-test-claim:{db}")
+    claims.close()
 
 
 @pytest.fixture(scope="session")

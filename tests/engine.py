@@ -3,6 +3,8 @@ is empty, and reads of a run and its ledger."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 from decimal import Decimal
 from typing import Any
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.models.automation import AutomationRun
 from app.models.billing import CreditTransaction, TransactionKind
+from app.runs.states import ACTIVE
 from app.workers.worker import build_worker, close_worker
 from tests.factories import Tenant
 
@@ -120,3 +123,28 @@ async def charged(session_factory: async_sessionmaker[AsyncSession], run_pk: int
             )
         )
     return -Decimal(total or 0)
+
+
+async def work_until_over(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    run_id: str,
+    within: float = 90,
+) -> AutomationRun:
+    """Run a worker until the run is over. A burst worker would not do after a worker was
+    killed: arq keeps the dead worker's job queued until its in-progress key expires."""
+    worker = build_worker(settings, poll_delay=0.01, handle_signals=False)
+    task = asyncio.create_task(worker.async_run())
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                run = await load_run(session_factory, run_id)
+                if run.status not in ACTIVE:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await close_worker(worker)
+    return run

@@ -25,6 +25,12 @@ _ENUM_DESCRIPTIONS = {
     "SiteStatus": "Publishing status on the site: `not_published`, `scheduled`, `publishing`, "
     "`published` or `failed`.",
     "ImageStatus": "Image status: `pending` (prompt only), `generated` or `failed`.",
+    "Frequency": "How often a scheduled run starts: `daily`, `weekly` (on `weekly_day`) or "
+    "`monthly` (on `monthly_day`), at `scheduled_time` in the site's time zone.",
+    "TransactionKind": "A ledger movement: `topup`, `reserve` (held before an AI call), "
+    "`release` (the hold given back), `settle` (the real cost charged) or `adjustment`.",
+    "Operation": "An AI function that costs credits: `clustering`, `idea_generation`, "
+    "`content_generation`, `image_prompt_extraction` or `image_generation`.",
 }
 _UNUSED = ("HTTPValidationError", "ValidationError")
 

@@ -41,7 +41,7 @@ async def global_percentages(session: AsyncSession) -> Percentages:
     rows = await session.execute(
         select(CreditCostConfig.operation, CreditCostConfig.budget_percentage)
     )
-    table = {Operation(operation): percentage for operation, percentage in rows.tuples()}
+    table = {Operation(operation): percentage for operation, percentage in rows}
     return {op: table.get(op, DEFAULT_BUDGET_PERCENTAGES[op]) for op in Operation}
 
 

@@ -109,7 +109,7 @@ def _ratio(runs: Sequence[AutomationRun], stage: int, key: str, per: str) -> Dec
     if denominator == 0:
         return None
     numerator = sum((_number(r, key) for r in results), Decimal(0))
-    return (numerator / denominator).quantize(RATE, rounding=ROUND_CEILING)
+    return (numerator / denominator).quantize(RATE)
 
 
 def _or(value: Decimal | None, default: Decimal) -> Decimal:
@@ -190,7 +190,9 @@ def _projection(runs: Sequence[AutomationRun], rates: Rates) -> Projection:
         completed_runs=len(runs),
         clusters_per_keyword=rates.clusters_per_keyword,
         ideas_per_cluster=rates.ideas_per_cluster,
-        credits_per_item={f"stage_{s}": c for s, c in sorted(rates.credits_per_item.items())},
+        credits_per_item={
+            f"stage_{s}": c.quantize(RATE) for s, c in sorted(rates.credits_per_item.items())
+        },
     )
 
 

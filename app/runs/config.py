@@ -23,25 +23,30 @@ async def get_or_create_config(
 ) -> AutomationConfig:
     """The site's config, inserted with the defaults if it has none yet.
 
-    INSERT ... ON CONFLICT DO NOTHING, then SELECT: two first reads racing both end with the one
-    row instead of one of them failing on the unique site_id. A new config is disabled, so its
-    `next_run_at` stays null. `for_update` locks the row for a read-modify-write.
+    Read first, so the common case writes nothing (an INSERT that conflicts still uses up a
+    sequence number). Creation is INSERT ... ON CONFLICT DO NOTHING, then the read again: two
+    first reads racing both end with the one row instead of one failing on the unique site_id.
+    A new config is disabled, so its `next_run_at` stays null. `for_update` locks the row for a
+    read-modify-write.
     """
-    await session.execute(
-        insert(AutomationConfig)
-        .values(account_id=site.account_id, site_id=site.id)
-        .on_conflict_do_nothing(index_elements=[AutomationConfig.site_id])
-    )
     query = select(AutomationConfig).where(AutomationConfig.site_id == site.id)
     if for_update:
         query = query.with_for_update()
-    config = await session.scalar(query.execution_options(populate_existing=True))
+    query = query.execution_options(populate_existing=True)
+    config = await session.scalar(query)
+    if config is None:
+        await session.execute(
+            insert(AutomationConfig)
+            .values(account_id=site.account_id, site_id=site.id)
+            .on_conflict_do_nothing(index_elements=[AutomationConfig.site_id])
+        )
+        config = await session.scalar(query)
     assert config is not None, "the row was inserted or already there"
     return config
 
 
 async def update_config(
-    session: AsyncSession, site: Site, changes: ConfigUpdate, *, now: datetime | None = None
+    session: AsyncSession, site: Site, changes: ConfigUpdate
 ) -> AutomationConfig:
     """Apply the fields sent; recompute `next_run_at` when the schedule really changed.
 
@@ -58,7 +63,7 @@ async def update_config(
     for field, value in values.items():
         setattr(config, field, value)
     if rescheduled or (config.enabled and config.next_run_at is None):
-        config.next_run_at = next_run_at(config, site.timezone, now or datetime.now(UTC))
+        config.next_run_at = next_run_at(config, site.timezone, datetime.now(UTC))
     await session.flush()
     await session.refresh(config)
     return config

@@ -112,7 +112,7 @@ class RunMetrics(BaseModel):
     duration_seconds: int
 
 
-class RunSummary(BaseModel):
+class RunSummary(OutputModel):
     run_id: str
     status: RunStatus
     current_stage: int

@@ -1,0 +1,276 @@
+"""The engine under interruption: a pause mid-stage, a worker killed with SIGKILL, two runs of
+one account charging at once. Nothing is done twice, no credit is lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.ai import registry
+from app.ai.base import Answer
+from app.ai.local import LocalProvider
+from app.ai.schemas import ArticleOut, ContentBrief
+from app.config import Settings
+from app.models.billing import CreditTransaction
+from app.models.tenancy import Account
+from app.models.writer import Content, Task
+from app.runs.events import RunLog
+from app.runs.lease import lease_key
+from app.stages.context import Engine
+from app.workers.jobs import resume_stalled_runs
+from tests.builders import create_site
+from tests.console import AUTOMATION, environment_without_settings
+from tests.engine import charged, configure, feed, load_run, start, work, work_until_over
+from tests.factories import Tenant, create_tenant
+
+
+class GatedProvider(LocalProvider):
+    """The local provider, counting calls; the `gate_at`-th article waits for `release`."""
+
+    def __init__(self, gate_at: int) -> None:
+        super().__init__(latency_ms=0)
+        self.calls: Counter[str] = Counter()
+        self.gate_at = gate_at
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def generate_content(self, brief: ContentBrief) -> Answer[ArticleOut]:
+        self.calls["content"] += 1
+        if self.calls["content"] == self.gate_at:
+            self.reached.set()
+            await self.release.wait()
+        return await super().generate_content(brief)
+
+
+async def ledger_rows(
+    session_factory: async_sessionmaker[AsyncSession], run_pk: int
+) -> list[CreditTransaction]:
+    async with session_factory() as session:
+        return list(
+            await session.scalars(
+                select(CreditTransaction).where(CreditTransaction.run_pk == run_pk)
+            )
+        )
+
+
+def assert_each_item_charged_once(rows: list[CreditTransaction]) -> None:
+    """One hold, at most one settle and one release per item key; nothing still held."""
+    by_item: Counter[tuple[str, str]] = Counter(
+        (row.idempotency_key.rsplit(":", 1)[0], row.kind) for row in rows
+    )
+    assert all(count == 1 for count in by_item.values()), by_item.most_common(3)
+    holds = sum(r.amount for r in rows if r.kind in ("reserve", "release"))
+    assert holds == 0, "every hold was released"
+
+
+class TestPauseMidStage:
+    async def test_pause_takes_effect_after_the_item_in_flight_and_resume_redoes_nothing(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        provider = GatedProvider(gate_at=3)
+        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
+        tenant = await create_tenant(session_factory, credits=Decimal(100000))
+        await feed(client, tenant, 30)
+        await configure(client, tenant, stage_4_batch_size=2, ai_concurrency=2)
+        run_id = await start(client, tenant)
+
+        worker = asyncio.create_task(work(settings))
+        await provider.reached.wait()
+        paused = await client.post(
+            f"/api/v1/automation/pause/?run_id={run_id}", headers=tenant.headers
+        )
+        assert paused.status_code == 200, paused.text
+        provider.release.set()
+        await worker
+
+        run = await load_run(session_factory, run_id)
+        assert run.status == "paused"
+        assert run.current_stage == 4
+        assert run.stage_4_result is not None
+        assert run.stage_4_result["partial"] is True
+        written_before = run.stage_4_result["content_created"]
+        assert 3 <= written_before < (await count(session_factory, Task, tenant))
+
+        resumed = await client.post(
+            f"/api/v1/automation/resume/?run_id={run_id}", headers=tenant.headers
+        )
+        assert resumed.status_code == 200, resumed.text
+        await work(settings)
+
+        run = await load_run(session_factory, run_id)
+        from app.models.automation import RunEvent
+
+        async with session_factory() as session:
+            evs = list(
+                await session.scalars(
+                    select(RunEvent).where(RunEvent.run_pk == run.id).order_by(RunEvent.id)
+                )
+            )
+        print("\n".join(f"{e.kind} {e.message}" for e in evs if e.kind != "item_done"))
+        assert run.status == "completed", run.error_message
+        tasks = await count(session_factory, Task, tenant)
+        assert provider.calls["content"] == tasks, "no article was written twice"
+        assert await count(session_factory, Content, tenant) == tasks
+        assert run.stage_4_result is not None
+        assert run.stage_4_result["content_created"] == tasks
+        assert run.stage_4_result["partial"] is False
+        rows = await ledger_rows(session_factory, run.id)
+        assert_each_item_charged_once(rows)
+        assert await charged(session_factory, run.id) == run.total_credits_used
+
+
+async def count(
+    session_factory: async_sessionmaker[AsyncSession], model: Any, tenant: Tenant
+) -> int:
+    async with session_factory() as session:
+        total = await session.scalar(
+            select(func.count()).select_from(model).where(model.site_id == tenant.site_id)
+        )
+    return int(total or 0)
+
+
+class TestWorkerKilled:
+    async def test_a_run_whose_worker_is_killed_resumes_elsewhere_and_charges_nothing_twice(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        redis: Redis,
+        tmp_path: Path,
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=Decimal(100000))
+        await feed(client, tenant, 40)
+        await configure(client, tenant, stage_4_batch_size=2, stage_6_batch_size=4)
+        run_id = await start(client, tenant)
+        quick = settings.model_copy(update={"run_lease_seconds": 1.5})
+        env = environment_without_settings(
+            DATABASE_URL=str(settings.database_url),
+            REDIS_URL=str(settings.redis_url),
+            DATA_DIR=str(settings.data_dir),
+            LOCAL_AI_LATENCY_MS="40",
+            RUN_LEASE_SECONDS=str(quick.run_lease_seconds),
+            LOG_JSON="false",
+        )
+        process = await asyncio.create_subprocess_exec(
+            AUTOMATION,
+            "worker",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await until(lambda: stage_4_done(session_factory, run_id), at_least=3)
+        finally:
+            os.kill(process.pid, signal.SIGKILL)
+            await process.wait()
+
+        killed = await load_run(session_factory, run_id)
+        assert killed.status == "running"
+        assert killed.current_stage == 4
+        # The dead worker's lease lapses; the reaper then queues the run for any worker.
+        await until(lambda: lease_gone(redis, tenant.site_id), at_least=1)
+        await asyncio.sleep(quick.run_lease_seconds)  # the heartbeat must also be stale
+        ctx = await reaper_context(session_factory, redis, quick)
+        assert await resume_stalled_runs(ctx) == 1
+        run = await work_until_over(quick, session_factory, run_id)
+
+        assert run.status == "completed", run.error_message
+        assert run.fence >= 2, "a second worker took the run over"
+        tasks = await count(session_factory, Task, tenant)
+        assert await count(session_factory, Content, tenant) == tasks
+        rows = await ledger_rows(session_factory, run.id)
+        assert_each_item_charged_once(rows)
+        assert await charged(session_factory, run.id) == run.total_credits_used
+        async with session_factory() as session:
+            balance = await session.scalar(
+                select(Account.credits).where(Account.id == tenant.account_id)
+            )
+        assert balance == Decimal(100000) - run.total_credits_used
+
+
+async def stage_4_done(session_factory: async_sessionmaker[AsyncSession], run_id: str) -> int:
+    run = await load_run(session_factory, run_id)
+    return int((run.stage_4_result or {}).get("content_created", 0))
+
+
+async def lease_gone(redis: Redis, site_id: int) -> int:
+    return int(not await redis.exists(lease_key(site_id)))
+
+
+async def until(probe: Any, *, at_least: int, within: float = 60) -> None:
+    """Poll `probe()` (another process does the work, so there is no event to wait on)."""
+    async with asyncio.timeout(within):
+        while True:
+            if await probe() >= at_least:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def reaper_context(
+    session_factory: async_sessionmaker[AsyncSession], redis: Redis, settings: Settings
+) -> dict[str, Any]:
+    engine = Engine(
+        session_factory=session_factory,
+        redis=redis,
+        provider=LocalProvider(),
+        log=RunLog(settings.log_path),
+        settings=settings,
+    )
+    return {"engine_deps": engine, "redis": redis}
+
+
+class TestConcurrentCharges:
+    async def test_two_runs_of_one_account_charge_at_once_and_the_balance_stays_exact(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=Decimal(450))
+        other = await create_site(session_factory, tenant, name="Second site")
+        second = Tenant(**{**tenant.__dict__, "site_id": other.id})
+        for site in (tenant, second):
+            await feed(client, site, 25)
+            await configure(client, site, stage_4_batch_size=4, stage_6_batch_size=4)
+        runs = [await start(client, tenant), await start(client, second)]
+
+        await work(settings)
+
+        finished = [await load_run(session_factory, run_id) for run_id in runs]
+        async with session_factory() as session:
+            balance = await session.scalar(
+                select(Account.credits).where(Account.id == tenant.account_id)
+            )
+            lowest = await session.scalar(
+                select(func.min(CreditTransaction.balance_after)).where(
+                    CreditTransaction.account_id == tenant.account_id
+                )
+            )
+        spent = sum((run.total_credits_used for run in finished), Decimal(0))
+        assert balance == Decimal(450) - spent
+        assert lowest is not None
+        assert lowest >= 0
+        assert balance is not None
+        assert balance >= 0
+        assert any(run.stopped_reason == "insufficient_credits" for run in finished), [
+            (run.status, run.stopped_reason, run.total_credits_used) for run in finished
+        ]
+        for run in finished:
+            assert_each_item_charged_once(await ledger_rows(session_factory, run.id))
+            assert await charged(session_factory, run.id) == run.total_credits_used

@@ -1,0 +1,168 @@
+"""What a run may do: per-run item limits, disabled stages, the credit budget and its split by
+function (SPEC §5, §8). A limit stops a stage between items; what is left waits for the next run."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.models.writer import Content, ContentStatus, Image
+from tests.engine import charged, configure, feed, load_run, start, work
+from tests.factories import Tenant, create_tenant
+
+RICH = Decimal(100000)
+
+
+async def images_of(session_factory: async_sessionmaker[AsyncSession], tenant: Tenant) -> int:
+    async with session_factory() as session:
+        total = await session.scalar(
+            select(func.count()).select_from(Image).where(Image.site_id == tenant.site_id)
+        )
+    return int(total or 0)
+
+
+class TestPerRunLimits:
+    async def test_each_stage_stops_at_its_limit_and_the_next_run_goes_on(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=RICH)
+        await feed(client, tenant, 60)
+        await configure(
+            client,
+            tenant,
+            max_keywords_per_run=25,
+            max_clusters_per_run=4,
+            max_tasks_per_run=3,
+            max_images_per_run=5,
+        )
+
+        first = await start(client, tenant)
+        await work(settings)
+
+        run = await load_run(session_factory, first)
+        assert run.status == "completed", run.error_message
+        assert run.stage_1_result is not None
+        assert run.stage_1_result["keywords_processed"] == 25
+        assert run.stage_2_result is not None
+        assert run.stage_2_result["clusters_processed"] == 4
+        assert run.stage_4_result is not None
+        assert run.stage_4_result["tasks_processed"] == 3
+        assert run.stage_6_result is not None
+        assert run.stage_6_result["images_processed"] == 5
+
+        second = await start(client, tenant)
+        await work(settings)
+
+        again = await load_run(session_factory, second)
+        assert again.stage_1_result is not None
+        assert again.stage_1_result["keywords_processed"] == 25, "the next 25 keywords"
+        assert again.stage_4_result is not None
+        assert again.stage_4_result["tasks_processed"] == 3
+
+
+class TestDisabledStages:
+    async def test_a_disabled_stage_is_skipped_and_feeds_nothing_on(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=RICH)
+        await feed(client, tenant, 20)
+        await configure(client, tenant, stage_5_enabled=False)
+
+        run_id = await start(client, tenant)
+        await work(settings)
+
+        run = await load_run(session_factory, run_id)
+        assert run.status == "completed"
+        assert run.stage_5_result is not None
+        assert run.stage_5_result["skipped"] is True
+        assert run.stage_5_result["content_processed"] == 0
+        assert run.stage_6_result is not None
+        assert run.stage_6_result["images_processed"] == 0
+        assert await images_of(session_factory, tenant) == 0
+        async with session_factory() as session:
+            drafts = await session.scalar(
+                select(func.count()).where(
+                    Content.site_id == tenant.site_id, Content.status == ContentStatus.DRAFT
+                )
+            )
+        assert run.stage_4_result is not None
+        assert drafts == run.stage_4_result["content_created"]
+
+
+class TestCreditBudget:
+    async def test_max_credits_per_run_stops_the_run_before_it_would_exceed_them(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=RICH)
+        await feed(client, tenant, 40)
+        # Split by the default shares: clustering gets 15% of 30, less than 40 keywords cost.
+        await configure(client, tenant, max_credits_per_run=30)
+
+        run_id = await start(client, tenant)
+        await work(settings)
+
+        run = await load_run(session_factory, run_id)
+        assert run.status == "completed"
+        assert run.stopped_reason == "credit_budget_reached"
+        assert 0 < run.total_credits_used <= 30
+        assert await charged(session_factory, run.id) == run.total_credits_used
+
+    async def test_a_function_over_its_share_stops_its_stage_and_the_run_goes_on(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=RICH)
+        await feed(client, tenant, 40)
+        await configure(client, tenant, max_credits_per_run=1000)
+        # 10% of 1,000 credits for articles: a handful at about 3 credits each.
+        await allocate(client, tenant, content=1, images=39)
+
+        run_id = await start(client, tenant)
+        await work(settings)
+
+        run = await load_run(session_factory, run_id)
+        assert run.status == "completed"
+        assert run.stopped_reason == "credit_budget_reached"
+        content = run.stage_4_result
+        assert content is not None
+        assert content["stopped_reason"] == "credit_budget_reached"
+        assert 0 < content["credits_used"] <= 10
+        assert run.stage_3_result is not None
+        assert content["content_created"] < run.stage_3_result["tasks_created"]
+        assert run.stage_5_result is not None
+        assert run.stage_5_result["content_processed"] == content["content_created"]
+
+
+async def allocate(
+    client: httpx.AsyncClient, tenant: Tenant, *, content: int, images: int | None = None
+) -> None:
+    """A site allocation giving `content`% to articles (of 100 in all)."""
+    images = images if images is not None else 0
+    rest = 100 - content - images
+    body = {
+        "use_global_defaults": False,
+        "clustering": rest // 3,
+        "idea_generation": rest // 3,
+        "content_generation": content,
+        "image_prompt_extraction": rest - 2 * (rest // 3),
+        "image_generation": images,
+    }
+    response = await client.put(
+        f"/api/v1/billing/sites/{tenant.site_id}/ai-budget/", json=body, headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
