@@ -119,7 +119,10 @@ class TestServeDemo:
             assert await first.stop() == 0, await first.log()
         output = await first.log()
         assert "demo@example.com / demo-password" in output
-        assert "Starting worker for 1 functions: cron:flush_api_key_usage" in output
+        assert (
+            "Starting worker for 3 functions: run_automation, cron:flush_api_key_usage, "
+            "cron:resume_stalled_runs" in output
+        )
 
         again = await Service.start(env, tmp_path, "again")
         try:

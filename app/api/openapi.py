@@ -29,6 +29,10 @@ _ENUM_DESCRIPTIONS = {
     "`monthly` (on `monthly_day`), at `scheduled_time` in the site's time zone.",
     "TransactionKind": "A ledger movement: `topup`, `reserve` (held before an AI call), "
     "`release` (the hold given back), `settle` (the real cost charged) or `adjustment`.",
+    "RunStatus": "Run status: `running`, `paused`, `cancelled`, `completed` or `failed`.",
+    "TriggerType": "What started a run: `manual` (run_now) or `scheduled`.",
+    "StoppedReason": "Why a run ended: `completed`, `cancelled`, `credit_budget_reached` "
+    "(`max_credits_per_run` or a function's share of it), `insufficient_credits` or `failed`.",
     "Operation": "An AI function that costs credits: `clustering`, `idea_generation`, "
     "`content_generation`, `image_prompt_extraction` or `image_generation`.",
 }

@@ -39,28 +39,38 @@ class RunOut(OutputModel):
 
 
 class CurrentRunOut(BaseModel):
+    """The site's active run, if any."""
+
     run: RunOut | None = Field(description="The running or paused run, or null.")
 
 
 class RunStarted(BaseModel):
+    """A run was started; a worker picks it up at once."""
+
     run_id: str
     status: RunStatus
     message: str
 
 
 class RunChanged(BaseModel):
+    """A run's state changed."""
+
     run_id: str
     status: RunStatus
     message: str
 
 
 class LogOut(BaseModel):
+    """The tail of a run's log."""
+
     run_id: str
     lines: list[str] = Field(description="The last lines of the run's log, oldest first.")
     log: str = Field(description="The same lines joined by newlines.")
 
 
 class InFlight(BaseModel):
+    """An item being processed right now."""
+
     id: int
     title: str
 
@@ -81,6 +91,8 @@ class ProcessingOut(BaseModel):
 
 
 class StageOverview(BaseModel):
+    """One stage of the pipeline and what waits for it."""
+
     number: int
     name: str
     type: str = Field(description="`AI`, `local` or `review`.")
@@ -89,17 +101,23 @@ class StageOverview(BaseModel):
 
 
 class PipelineOverview(BaseModel):
+    """What waits for each stage of a site's pipeline."""
+
     stages: list[StageOverview]
     total_pending: int
 
 
 class GlobalProgress(BaseModel):
+    """Items done over items to do, across all stages of the run."""
+
     total_items: int
     completed_items: int
     percentage: int
 
 
 class StageProgress(BaseModel):
+    """One stage of a run: what it had to do and what it did."""
+
     number: int
     name: str
     status: str = Field(description="`pending`, `running`, `paused`, `completed` or `skipped`.")
@@ -108,11 +126,15 @@ class StageProgress(BaseModel):
 
 
 class RunMetrics(BaseModel):
+    """Credits and time a run took so far."""
+
     credits_used: CreditAmount
     duration_seconds: int
 
 
 class RunSummary(OutputModel):
+    """A run in a list."""
+
     run_id: str
     status: RunStatus
     current_stage: int
@@ -123,6 +145,8 @@ class RunSummary(OutputModel):
 
 
 class RunProgress(BaseModel):
+    """A run's progress over the whole pipeline (`run` null when the site never ran)."""
+
     run: RunSummary | None
     global_progress: GlobalProgress
     stages: list[StageProgress]
