@@ -1,10 +1,12 @@
 import { Navigate, NavLink, Route, Routes } from "react-router-dom";
 import { SessionProvider, useSession } from "./session";
+import { AutomationPage } from "./pages/Automation";
 import { ContentDetailPage } from "./pages/ContentDetail";
 import { ContentPage } from "./pages/Content";
 import { KeysPage } from "./pages/Keys";
 import { KeywordsPage } from "./pages/Keywords";
 import { LoginPage } from "./pages/Login";
+import { RunDetailPage } from "./pages/RunDetail";
 import { SitesPage } from "./pages/Sites";
 
 export function App() {
@@ -23,6 +25,7 @@ function Shell() {
       <header className="topbar">
         <strong className="brand">Content automation</strong>
         <nav>
+          <NavLink to="/automation">Automation</NavLink>
           <NavLink to="/keywords">Keywords</NavLink>
           <NavLink to="/content">Content</NavLink>
           <NavLink to="/sites">Sites</NavLink>
@@ -51,6 +54,8 @@ function Shell() {
       </header>
       <main>
         <Routes>
+          <Route path="/automation" element={<AutomationPage />} />
+          <Route path="/automation/runs/:runId" element={<RunDetailPage />} />
           <Route path="/keywords" element={<KeywordsPage />} />
           <Route path="/content" element={<ContentPage />} />
           <Route path="/content/:contentId" element={<ContentDetailPage />} />

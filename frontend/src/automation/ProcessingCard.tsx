@@ -1,0 +1,40 @@
+import type { Schemas } from "../api/client";
+
+/** What the active run is working on right now. */
+export function ProcessingCard({
+  processing,
+}: {
+  processing: Schemas["ProcessingOut"] | undefined;
+}) {
+  return (
+    <section className="card" aria-label="Currently processing" data-testid="processing">
+      <h2>Currently processing</h2>
+      {!processing ? (
+        <p className="hint">Nothing: no run is active.</p>
+      ) : (
+        <>
+          <p>
+            Stage {processing.stage}: {processing.stage_name} ·{" "}
+            {processing.batches > 0 && processing.batch > 0
+              ? `batch ${processing.batch} of ${processing.batches}`
+              : processing.status === "paused"
+                ? "paused"
+                : "between batches"}
+          </p>
+          <p className="hint">
+            {processing.processed} of {processing.total} items of the stage done
+          </p>
+          {processing.items.length > 0 && (
+            <ul className="in-flight">
+              {processing.items.map((item) => (
+                <li key={item.id}>
+                  #{item.id} {item.title}
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      )}
+    </section>
+  );
+}

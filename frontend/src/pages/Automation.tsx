@@ -1,0 +1,263 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { Link } from "react-router-dom";
+import { api, unwrap } from "../api/client";
+import { ActivityLog } from "../automation/ActivityLog";
+import { ConfigDialog } from "../automation/ConfigDialog";
+import { CreditsCard } from "../automation/CreditsCard";
+import { ProcessingCard } from "../automation/ProcessingCard";
+import { RunHistory } from "../automation/RunHistory";
+import { StageCards } from "../automation/StageCards";
+import { formatCredits, StatusBadge } from "../automation/format";
+import {
+  keys,
+  POLL_MS,
+  useRun,
+  useRunLog,
+  useRunProgress,
+  type LogSize,
+  type Progress,
+} from "../automation/queries";
+import { useRunStream } from "../automation/useRunStream";
+import { ErrorNote, NoSite } from "../components/ui";
+import { useSession } from "../session";
+
+// The only provider the service has (app.config: ai_provider); SPEC §10 wants the UI to say so.
+const AI_PROVIDER_NOTE =
+  "AI provider: local (built in, no network): clusters, ideas, articles and images are made on this server.";
+
+type Action = "run" | "pause" | "resume" | "cancel";
+
+export function AutomationPage() {
+  const { siteId } = useSession();
+  if (siteId === null) return <NoSite />;
+  return <Automation key={siteId} siteId={siteId} />;
+}
+
+function Automation({ siteId }: { siteId: number }) {
+  const queryClient = useQueryClient();
+  const [configOpen, setConfigOpen] = useState(false);
+  const [logSize, setLogSize] = useState<LogSize>(100);
+
+  // Set while the active run's event stream is down: then the page polls every 3 s.
+  const [polling, setPolling] = useState(false);
+  const currentRun = useQuery({
+    queryKey: keys.currentRun(siteId),
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/v1/automation/current_run/", { params: { query: { site_id: siteId } } }),
+      ),
+    refetchInterval: polling ? POLL_MS : false,
+  });
+  const active = currentRun.data?.run ?? undefined;
+  const activeId = active?.run_id;
+
+  const refreshSite = useCallback(
+    () =>
+      Promise.all([
+        queryClient.invalidateQueries({ queryKey: keys.site(siteId) }),
+        queryClient.invalidateQueries({ queryKey: keys.balance }),
+        queryClient.invalidateQueries({ queryKey: ["me"] }),
+      ]),
+    [queryClient, siteId],
+  );
+  // The active run, else the latest: what the progress bar, the cards and the log show.
+  const progress = useRunProgress(siteId, undefined, polling);
+  const shownId = activeId ?? progress.data?.run?.run_id;
+
+  const stream = useRunStream(shownId, activeId !== undefined, {
+    onProgress: (next: Progress) => {
+      queryClient.setQueryData(keys.progress(siteId), next);
+      for (const key of [
+        keys.currentRun(siteId),
+        keys.processing(siteId),
+        keys.overview(siteId),
+        keys.balance,
+      ]) {
+        void queryClient.invalidateQueries({ queryKey: key });
+      }
+    },
+    onEnd: () => void queryClient.invalidateQueries({ queryKey: keys.currentRun(siteId) }),
+  });
+  // The stream's lines are the log unless it broke (then the log comes from logs/).
+  const streaming = stream !== null && stream.state !== "broken";
+  const shouldPoll = activeId !== undefined && stream?.state === "broken";
+  if (shouldPoll !== polling) setPolling(shouldPoll);
+
+  const latest = useRun(activeId ? undefined : shownId, false);
+  const shownRun = active ?? latest.data;
+  const overview = useQuery({
+    queryKey: keys.overview(siteId),
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/v1/automation/pipeline_overview/", {
+          params: { query: { site_id: siteId } },
+        }),
+      ),
+  });
+  const processing = useQuery({
+    queryKey: [...keys.processing(siteId), activeId],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/v1/automation/current_processing/", {
+          params: { query: { site_id: siteId, run_id: activeId ?? "" } },
+        }),
+      ),
+    enabled: activeId !== undefined,
+    refetchInterval: polling ? POLL_MS : false,
+  });
+  const log = useRunLog(shownId, logSize, !streaming, polling);
+
+  const action = useMutation({
+    mutationFn: (what: Action) => {
+      if (what === "run") {
+        return unwrap(
+          api.POST("/api/v1/automation/run_now/", { params: { query: { site_id: siteId } } }),
+        );
+      }
+      const params = { params: { query: { run_id: activeId ?? "" } } };
+      if (what === "pause") return unwrap(api.POST("/api/v1/automation/pause/", params));
+      if (what === "resume") return unwrap(api.POST("/api/v1/automation/resume/", params));
+      return unwrap(api.POST("/api/v1/automation/cancel/", params));
+    },
+    onSettled: refreshSite,
+  });
+
+  const resetAction = action.reset;
+  // A run that stops being active (seen by the stream or by polling) changed everything else.
+  const wasActive = useRef<string | undefined>(undefined);
+  useEffect(() => {
+    const ended = wasActive.current;
+    wasActive.current = activeId;
+    if (ended && ended !== activeId) {
+      void queryClient.invalidateQueries({ queryKey: keys.run(ended) });
+      void refreshSite();
+      resetAction();
+    }
+  }, [activeId, queryClient, refreshSite, resetAction]);
+
+  const status = active?.status;
+  const busy = action.isPending || currentRun.isPending;
+  const summary = progress.data?.run ?? null;
+  const global = progress.data?.global_progress;
+  const percentage = global?.percentage ?? 0;
+  const lines = streaming ? stream.lines : (log.data?.lines ?? []);
+
+  return (
+    <>
+      <div className="section-head">
+        <h1>Automation</h1>
+        <button type="button" className="secondary" onClick={() => setConfigOpen(true)}>
+          Configure
+        </button>
+      </div>
+      <p className="hint" data-testid="ai-provider">
+        {AI_PROVIDER_NOTE}
+      </p>
+
+      <section className="grid2">
+        <CreditsCard siteId={siteId} />
+        <section className="card" aria-label="Run">
+          <h2>Run</h2>
+          <p>
+            Status:{" "}
+            {summary ? (
+              <>
+                <StatusBadge status={summary.status} testId="run-status" /> ·{" "}
+                <Link
+                  to={`/automation/runs/${encodeURIComponent(summary.run_id)}`}
+                  className="mono"
+                >
+                  {summary.run_id}
+                </Link>{" "}
+                · stage {summary.current_stage}
+                {summary.stopped_reason && (
+                  <> · stopped: {summary.stopped_reason.replaceAll("_", " ")}</>
+                )}
+              </>
+            ) : (
+              <span data-testid="run-status">never run</span>
+            )}
+          </p>
+          <div
+            className="progress"
+            role="progressbar"
+            aria-label="Overall progress"
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={percentage}
+          >
+            <div style={{ width: `${percentage}%` }} />
+          </div>
+          <p className="hint">
+            <span data-testid="global-percentage">{percentage}%</span> ·{" "}
+            <span data-testid="global-items">
+              {global ? `${global.completed_items} of ${global.total_items} items` : "…"}
+            </span>
+            {progress.data?.run && (
+              <>
+                {" "}
+                · {formatCredits(progress.data.metrics.credits_used)} credits ·{" "}
+                {progress.data.metrics.duration_seconds} s
+              </>
+            )}
+          </p>
+          <div className="actions">
+            <button
+              type="button"
+              disabled={busy || active !== undefined}
+              onClick={() => action.mutate("run")}
+            >
+              Run now
+            </button>
+            <button
+              type="button"
+              disabled={busy || status !== "running"}
+              onClick={() => action.mutate("pause")}
+            >
+              Pause
+            </button>
+            <button
+              type="button"
+              disabled={busy || status !== "paused"}
+              onClick={() => action.mutate("resume")}
+            >
+              Resume
+            </button>
+            <button
+              type="button"
+              className="danger"
+              disabled={busy || (status !== "running" && status !== "paused")}
+              onClick={() => action.mutate("cancel")}
+            >
+              Cancel
+            </button>
+          </div>
+          <ErrorNote error={action.error ?? currentRun.error ?? progress.error} />
+          {action.data && (
+            <p role="status" className="hint">
+              {action.data.message}
+            </p>
+          )}
+        </section>
+      </section>
+
+      <StageCards
+        overview={overview.data?.stages}
+        progress={progress.data?.stages}
+        run={shownRun}
+      />
+      <ProcessingCard
+        processing={activeId && processing.data?.run_id === activeId ? processing.data : undefined}
+      />
+      <ActivityLog
+        lines={lines}
+        size={logSize}
+        onSizeChange={setLogSize}
+        mode={activeId === undefined ? "static" : stream?.state === "open" ? "live" : "polling"}
+      />
+      <RunHistory siteId={siteId} />
+      <ConfigDialog siteId={siteId} open={configOpen} onClose={() => setConfigOpen(false)} />
+    </>
+  );
+}

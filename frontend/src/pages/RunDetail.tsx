@@ -1,0 +1,182 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link, useParams } from "react-router-dom";
+import { ActivityLog } from "../automation/ActivityLog";
+import {
+  formatCredits,
+  formatDate,
+  resultCounters,
+  resultFlag,
+  stageResult,
+  StatusBadge,
+  STOPPED_TEXT,
+} from "../automation/format";
+import {
+  isActive,
+  keys,
+  useRun,
+  useRunLog,
+  useRunProgress,
+  type LogSize,
+} from "../automation/queries";
+import { useRunStream } from "../automation/useRunStream";
+import { ErrorNote } from "../components/ui";
+
+const STAGE_NUMBERS = [1, 2, 3, 4, 5, 6, 7] as const;
+
+/** One run: its outcome, each stage's result, and its log. */
+export function RunDetailPage() {
+  const runId = useParams().runId ?? "";
+  const queryClient = useQueryClient();
+  const [logSize, setLogSize] = useState<LogSize>(100);
+  const [polling, setPolling] = useState(false);
+  const run = useRun(runId, polling);
+  const active = isActive(run.data?.status);
+  const progress = useRunProgress(run.data?.site_id, runId, polling);
+  const stream = useRunStream(runId, active, {
+    onProgress: (next) => {
+      if (run.data) queryClient.setQueryData(keys.progress(run.data.site_id, runId), next);
+      void queryClient.invalidateQueries({ queryKey: keys.run(runId) });
+    },
+    onEnd: () => void queryClient.invalidateQueries({ queryKey: keys.run(runId) }),
+  });
+  const streaming = stream !== null && stream.state !== "broken";
+  const shouldPoll = active && stream?.state === "broken";
+  if (shouldPoll !== polling) setPolling(shouldPoll);
+  const log = useRunLog(runId, logSize, run.isSuccess && !streaming, polling);
+
+  const r = run.data;
+  return (
+    <>
+      <p>
+        <Link to="/automation">← Automation</Link>
+      </p>
+      <ErrorNote error={run.error ?? progress.error ?? log.error} />
+      {r && (
+        <>
+          <section className="card">
+            <h1>
+              Run <span className="mono">{r.run_id}</span>
+            </h1>
+            {r.stopped_reason ? (
+              <p className={`banner banner-${r.stopped_reason}`} data-testid="stopped-reason">
+                <strong>Stopped: {r.stopped_reason.replaceAll("_", " ")}</strong>.{" "}
+                {STOPPED_TEXT[r.stopped_reason]}
+              </p>
+            ) : (
+              <p className="banner">
+                <strong>Not stopped yet</strong>: the run is {r.status}.
+              </p>
+            )}
+            {r.error_message && (
+              <p className="error" data-testid="error-message">
+                Error: {r.error_message}
+              </p>
+            )}
+            <dl className="meta">
+              <dt>Status</dt>
+              <dd>
+                <StatusBadge status={r.status} testId="detail-status" />
+              </dd>
+              <dt>Trigger</dt>
+              <dd>{r.trigger_type}</dd>
+              <dt>Stage</dt>
+              <dd>{r.current_stage}</dd>
+              <dt>Started</dt>
+              <dd>{formatDate(r.started_at)}</dd>
+              {r.paused_at && (
+                <>
+                  <dt>Paused</dt>
+                  <dd>{formatDate(r.paused_at)}</dd>
+                </>
+              )}
+              {r.resumed_at && (
+                <>
+                  <dt>Resumed</dt>
+                  <dd>{formatDate(r.resumed_at)}</dd>
+                </>
+              )}
+              {r.cancelled_at && (
+                <>
+                  <dt>Cancelled</dt>
+                  <dd>{formatDate(r.cancelled_at)}</dd>
+                </>
+              )}
+              <dt>Completed</dt>
+              <dd>{formatDate(r.completed_at)}</dd>
+              <dt>Credits used</dt>
+              <dd data-testid="detail-credits">{formatCredits(r.total_credits_used)}</dd>
+              {progress.data && (
+                <>
+                  <dt>Progress</dt>
+                  <dd>
+                    {progress.data.global_progress.percentage}% ·{" "}
+                    {progress.data.global_progress.completed_items} of{" "}
+                    {progress.data.global_progress.total_items} items
+                  </dd>
+                </>
+              )}
+            </dl>
+          </section>
+
+          <section className="stage-results" aria-label="Stage results">
+            {STAGE_NUMBERS.map((n) => {
+              const result = stageResult(r, n);
+              const stage = progress.data?.stages.find((s) => s.number === n);
+              const counters = resultCounters(result);
+              const caption = `Stage ${n}${stage ? `: ${stage.name}` : ""}`;
+              return (
+                <div key={n} className="card">
+                  <table aria-label={`Stage ${n} result`} className="compact">
+                    <caption>
+                      {caption}{" "}
+                      <StatusBadge
+                        status={stage?.status ?? "pending"}
+                        testId={`detail-stage-${n}-status`}
+                      />
+                      {resultFlag(result, "partial") && <span className="hint"> partial</span>}
+                      {resultFlag(result, "skipped") && <span className="hint"> skipped</span>}
+                    </caption>
+                    <tbody>
+                      {counters.length === 0 ? (
+                        <tr>
+                          <td className="hint">Not reached.</td>
+                        </tr>
+                      ) : (
+                        counters.map(([label, value]) => (
+                          <tr key={label}>
+                            <th scope="row">{label}</th>
+                            <td>{value}</td>
+                          </tr>
+                        ))
+                      )}
+                      {result && typeof result.started_at === "string" && (
+                        <tr>
+                          <th scope="row">started</th>
+                          <td>{formatDate(result.started_at)}</td>
+                        </tr>
+                      )}
+                      {result && typeof result.completed_at === "string" && (
+                        <tr>
+                          <th scope="row">completed</th>
+                          <td>{formatDate(result.completed_at)}</td>
+                        </tr>
+                      )}
+                    </tbody>
+                  </table>
+                </div>
+              );
+            })}
+          </section>
+
+          <ActivityLog
+            lines={streaming ? stream.lines : (log.data?.lines ?? [])}
+            size={logSize}
+            onSizeChange={setLogSize}
+            mode={!active ? "static" : stream?.state === "open" ? "live" : "polling"}
+          />
+        </>
+      )}
+    </>
+  );
+}
