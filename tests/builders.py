@@ -1,4 +1,5 @@
-"""Planner and writer rows for tests, inserted straight through the ORM.
+"""Planner, writer and run rows for tests, inserted straight through the ORM (a run through the
+state door, as the engine makes one).
 
 Plain async functions with keyword overrides, like `tests.factories`: each commits its row and
 returns it fully loaded, so a test can read its columns after the session has closed.
@@ -16,9 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import Base, unit_of_work
+from app.models.automation import AutomationRun, RunStatus, TriggerType
 from app.models.planner import Cluster, ContentIdea, Keyword
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus, Image, ImageType, Task
+from app.runs.events import RunLog
+from app.runs.states import create_run, set_run_state
 from tests.factories import Tenant
 
 Row = TypeVar("Row", bound=Base)
@@ -105,6 +109,31 @@ async def create_image(
         "prompt": "A pair of running shoes on a forest trail",
     }
     return await insert(session_factory, Image(**_owned(tenant, {**fields, **overrides})))
+
+
+async def create_automation_run(
+    session_factory: SessionFactory,
+    tenant: Tenant,
+    run_log: RunLog,
+    *,
+    status: RunStatus = RunStatus.RUNNING,
+    site_id: int | None = None,
+    initial_snapshot: dict[str, Any] | None = None,
+) -> AutomationRun:
+    """A run started the way `run_now` starts one (`app.runs.states.create_run`), then moved to
+    `status` through the state door: every status is one transition away from running."""
+    async with unit_of_work(session_factory) as session:
+        run = await create_run(
+            session,
+            run_log,
+            account_id=tenant.account_id,
+            site_id=site_id or tenant.site_id,
+            trigger_type=TriggerType.MANUAL,
+            initial_snapshot=initial_snapshot or {},
+        )
+        if status != RunStatus.RUNNING:
+            run = await set_run_state(session, run_log, run.id, status)
+    return run
 
 
 @dataclass(frozen=True)
@@ -212,6 +241,9 @@ DOMAIN_TABLES = (
     "contents",
     "images",
     "credit_transactions",
+    "automation_configs",
+    "automation_runs",
+    "run_events",
 )
 
 

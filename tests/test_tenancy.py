@@ -1,4 +1,4 @@
-"""Tenancy: another account's site, keyword or article answers exactly like a missing one."""
+"""Tenancy: another account's site, keyword, article or run answers exactly like a missing one."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
+from app.models.automation import RunStatus
 from app.models.tenancy import ApiKey
-from tests.builders import PipelineRows, create_pipeline_rows, snapshot
+from app.runs.events import RunLog
+from tests.builders import PipelineRows, create_automation_run, create_pipeline_rows, snapshot
 from tests.factories import Tenant, create_tenant
 
 # An id no row has ever had: the tests below compare answers for it with the foreign ones.
@@ -22,21 +25,31 @@ NEVER_EXISTED = 987_654_321
 CSV = b"keyword,volume\nintruder keyword,10\n"
 
 
+Ids = dict[str, int | str]
+
+
 @dataclass(frozen=True)
 class Endpoint:
-    """One endpoint that names a site, keyword or article; `target` says which id it names."""
+    """One endpoint that names a site, keyword, article or run; `target` says which id it names."""
 
     method: str
     path: str  # the OpenAPI path template
-    target: str  # "site_id", "keyword_id", "content_id" or "key_id"
+    target: str  # "site_id", "keyword_id", "content_id", "key_id" or "run_id"
     json: dict[str, Any] | None = None
     csv: bytes | None = None
+    # The ids sent as query parameters; by default site_id, where the path names no id.
+    query: tuple[str, ...] | None = None
+    # The state the owner's run must be in for the owner's own call to succeed.
+    owner_run: RunStatus = RunStatus.RUNNING
 
-    def request(self, ids: dict[str, int]) -> dict[str, Any]:
+    def request(self, ids: Ids) -> dict[str, Any]:
         """The httpx request arguments, with the ids filled in (site_id as query if not in path)."""
         kwargs: dict[str, Any] = {"method": self.method, "url": self.path.format(**ids)}
-        if "{" not in self.path:
-            kwargs["params"] = {"site_id": ids["site_id"]}
+        query = self.query
+        if query is None:
+            query = () if "{" in self.path else ("site_id",)
+        if query:
+            kwargs["params"] = {name: ids[name] for name in query}
         if self.json is not None:
             kwargs["json"] = self.json
         if self.csv is not None:
@@ -70,6 +83,46 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/writer/content/{content_id}/reject/", "content_id"),
     Endpoint("GET", "/api/v1/writer/images/", "site_id"),
     Endpoint("DELETE", "/api/v1/auth/keys/{key_id}/", "key_id"),
+    Endpoint("GET", "/api/v1/automation/config/", "site_id"),
+    Endpoint("PUT", "/api/v1/automation/update_config/", "site_id", json={"stage_1_batch_size": 5}),
+    Endpoint("GET", "/api/v1/automation/estimate/", "site_id"),
+    Endpoint("GET", "/api/v1/billing/transactions/", "site_id"),
+    Endpoint("GET", "/api/v1/billing/sites/{site_id}/ai-budget/", "site_id"),
+    Endpoint(
+        "PUT",
+        "/api/v1/billing/sites/{site_id}/ai-budget/",
+        "site_id",
+        json={
+            "use_global_defaults": False,
+            "clustering": 20,
+            "idea_generation": 20,
+            "content_generation": 20,
+            "image_prompt_extraction": 20,
+            "image_generation": 20,
+        },
+    ),
+    # A new run needs the site free of active runs.
+    Endpoint("POST", "/api/v1/automation/run_now/", "site_id", owner_run=RunStatus.CANCELLED),
+    Endpoint("POST", "/api/v1/automation/pause/", "run_id", query=("run_id",)),
+    Endpoint(
+        "POST",
+        "/api/v1/automation/resume/",
+        "run_id",
+        query=("run_id",),
+        owner_run=RunStatus.PAUSED,
+    ),
+    Endpoint("POST", "/api/v1/automation/cancel/", "run_id", query=("run_id",)),
+    Endpoint("GET", "/api/v1/automation/current_run/", "site_id"),
+    Endpoint("GET", "/api/v1/automation/pipeline_overview/", "site_id"),
+    Endpoint("GET", "/api/v1/automation/current_processing/", "site_id"),
+    Endpoint("GET", "/api/v1/automation/run_progress/", "site_id"),
+    Endpoint("GET", "/api/v1/automation/history/", "site_id"),
+    Endpoint("GET", "/api/v1/automation/logs/", "run_id", query=("run_id",)),
+    Endpoint("GET", "/api/v1/automation/runs/{run_id}/", "run_id"),
+    # The stream of a finished run ends by itself.
+    Endpoint(
+        "GET", "/api/v1/automation/runs/{run_id}/events", "run_id", owner_run=RunStatus.CANCELLED
+    ),
 ]
 
 
@@ -81,13 +134,26 @@ class TwoTenants:
     owner_key_id: int
 
     @property
-    def owner_ids(self) -> dict[str, int]:
+    def owner_ids(self) -> Ids:
         return {
             "site_id": self.owner.site_id,
             "keyword_id": self.rows.keyword_ids[0],
             "content_id": self.rows.content_id,
             "key_id": self.owner_key_id,
         }
+
+
+async def owner_ids_for(
+    endpoint: Endpoint,
+    tenants: TwoTenants,
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> Ids:
+    """The owner's ids, with a run of the owner's site in the state the endpoint needs."""
+    run = await create_automation_run(
+        session_factory, tenants.owner, RunLog(settings.log_path), status=endpoint.owner_run
+    )
+    return {**tenants.owner_ids, "run_id": run.run_id}
 
 
 @pytest.fixture
@@ -105,10 +171,10 @@ async def tenants(session_factory: async_sessionmaker[AsyncSession]) -> TwoTenan
     return TwoTenants(owner=owner, intruder=intruder, rows=rows, owner_key_id=owner_key_id)
 
 
-def _without_id(body: dict[str, Any], row_id: int) -> dict[str, Any]:
+def _without_id(body: dict[str, Any], row_id: int | str) -> dict[str, Any]:
     """The error body with the requested id blanked out of its message."""
     error = dict(body["error"])
-    error["message"] = re.sub(rf"\b{row_id}\b", "<id>", error["message"])
+    error["message"] = re.sub(rf"\b{re.escape(str(row_id))}\b", "<id>", error["message"])
     return {"error": error}
 
 
@@ -118,10 +184,11 @@ class TestAnotherAccountsRowsAnswerLikeMissingOnes:
         self,
         client: httpx.AsyncClient,
         session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
         tenants: TwoTenants,
         endpoint: Endpoint,
     ) -> None:
-        foreign_ids = tenants.owner_ids
+        foreign_ids = await owner_ids_for(endpoint, tenants, session_factory, settings)
         missing_ids = {**foreign_ids, endpoint.target: NEVER_EXISTED}
         before = await snapshot(session_factory)
 
@@ -143,11 +210,17 @@ class TestAnotherAccountsRowsAnswerLikeMissingOnes:
 
     @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
     async def test_the_same_call_by_the_owner_succeeds(
-        self, client: httpx.AsyncClient, tenants: TwoTenants, endpoint: Endpoint
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        tenants: TwoTenants,
+        endpoint: Endpoint,
     ) -> None:
         # The control: the 404s above come from tenancy, not from a request the API refuses.
+        owner_ids = await owner_ids_for(endpoint, tenants, session_factory, settings)
         response = await client.request(
-            **endpoint.request(tenants.owner_ids), headers=tenants.owner.headers
+            **endpoint.request(owner_ids), headers=tenants.owner.headers
         )
         assert response.status_code in (200, 204), response.text
 

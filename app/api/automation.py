@@ -152,7 +152,7 @@ async def current_processing(
     run_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> ProcessingOut:
     run = await _site_run(session, site.id, principal.account_id, run_id, active_only=True)
-    return await progress.current_processing(redis, run)
+    return await progress.current_processing(session, redis, run)
 
 
 @router.get(
@@ -247,6 +247,8 @@ async def _event_stream(
     idle = 0.0
     while not await request.is_disconnected():
         async with unit_of_work(factory) as session:
+            # The run before its events: an end seen here has its last events committed already.
+            run = await session.get_one(AutomationRun, run_pk, populate_existing=True)
             events = list(
                 await session.scalars(
                     select(RunEvent)
@@ -255,7 +257,6 @@ async def _event_stream(
                     .limit(500)
                 )
             )
-            run = await session.get_one(AutomationRun, run_pk, populate_existing=True)
             state = await progress.run_progress(session, site_id, run)
         for event in events:
             after = event.id

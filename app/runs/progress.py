@@ -137,19 +137,27 @@ async def run_progress(
     )
 
 
-async def current_processing(redis: Redis, run: AutomationRun) -> ProcessingOut:
+async def current_processing(
+    session: AsyncSession, redis: Redis, run: AutomationRun
+) -> ProcessingOut:
     live = await read_live(redis, run.run_id) if run.status == RunStatus.RUNNING else None
     if not live:
+        # No item in flight (not taken yet, paused, between batches): the stage's own counts.
+        stage = run.current_stage
+        result = getattr(run, f"stage_{stage}_result") or {}
+        done = processed(run, stage)
+        finished = stage_status(run, stage) in ("completed", "skipped")
+        pending = 0 if finished else (await pending_counts(session, run.site_id))[stage]
         return ProcessingOut(
             run_id=run.run_id,
             status=RunStatus(run.status),
-            stage=run.current_stage,
-            stage_name=STAGE_NAMES[run.current_stage],
+            stage=stage,
+            stage_name=STAGE_NAMES[stage],
             batch=0,
             batches=0,
             items=[],
-            processed=processed(run, run.current_stage),
-            total=processed(run, run.current_stage),
+            processed=done,
+            total=done + int(result.get("errors", 0)) + pending,
             updated_at=None,
         )
     return ProcessingOut(

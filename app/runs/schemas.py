@@ -142,6 +142,7 @@ class RunSummary(OutputModel):
     started_at: datetime
     completed_at: datetime | None
     stopped_reason: StoppedReason | None
+    total_credits_used: CreditAmount
 
 
 class RunProgress(BaseModel):
