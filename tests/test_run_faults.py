@@ -85,8 +85,10 @@ class TestPauseMidStage:
         provider = GatedProvider(gate_at=3)
         monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
         tenant = await create_tenant(session_factory, credits=Decimal(100000))
-        await feed(client, tenant, 30)
-        await configure(client, tenant, stage_4_batch_size=2, ai_concurrency=2)
+        await feed(client, tenant, 12)
+        await configure(
+            client, tenant, stage_4_batch_size=2, stage_6_batch_size=8, ai_concurrency=2
+        )
         run_id = await start(client, tenant)
 
         worker = asyncio.create_task(work(settings))
