@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai import registry
-from app.ai.base import Answer
+from app.ai.base import AIFatalError, Answer
 from app.ai.local import LocalProvider
 from app.ai.schemas import ArticleOut, ContentBrief
 from app.config import Settings
@@ -276,3 +276,42 @@ class TestConcurrentCharges:
         for run in finished:
             assert_each_item_charged_once(await ledger_rows(session_factory, run.id))
             assert await charged(session_factory, run.id) == run.total_credits_used
+
+
+class RejectedKeyProvider(LocalProvider):
+    """A provider whose key is refused: every article call fails for good."""
+
+    async def generate_content(self, brief: ContentBrief) -> Answer[ArticleOut]:
+        raise AIFatalError("the provider rejected the API key (401)")
+
+
+class TestProviderFailsForGood:
+    async def test_the_run_fails_once_with_the_reason_and_frees_the_site_and_its_holds(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        redis: Redis,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: RejectedKeyProvider())
+        tenant = await create_tenant(session_factory, credits=Decimal(100000))
+        await feed(client, tenant, 10)
+        await configure(client, tenant, stage_4_batch_size=4, ai_concurrency=4)
+        run_id = await start(client, tenant)
+
+        await work(settings)
+
+        run = await load_run(session_factory, run_id)
+        assert run.status == "failed"
+        assert run.stopped_reason == "failed"
+        assert run.error_message == "the provider rejected the API key (401)"
+        assert run.current_stage == 4
+        assert not await redis.exists(lease_key(tenant.site_id))
+        rows = await ledger_rows(session_factory, run.id)
+        assert_each_item_charged_once(rows)
+        assert await charged(session_factory, run.id) == run.total_credits_used
+        again = await client.post(
+            f"/api/v1/automation/run_now/?site_id={tenant.site_id}", headers=tenant.headers
+        )
+        assert again.status_code == 200, again.text

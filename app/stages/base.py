@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.ai.base import AIFatalError
 from app.models.billing import Operation
-from app.stages.context import StageContext
+from app.stages.context import LeaseLost, StageContext
 
 
 @dataclass(frozen=True)
@@ -61,14 +63,17 @@ class Stage(ABC):
         """
         slots = asyncio.Semaphore(ctx.config.ai_concurrency)
         started = 0
-        async with asyncio.TaskGroup() as group:
-            for item in items:
-                await slots.acquire()
-                if await ctx.control.check() is not None:
-                    slots.release()
-                    break
-                started += 1
-                group.create_task(self._run_item(ctx, item, slots))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for item in items:
+                    await slots.acquire()
+                    if await ctx.control.check() is not None:
+                        slots.release()
+                        break
+                    started += 1
+                    group.create_task(self._run_item(ctx, item, slots))
+        except ExceptionGroup as failures:
+            raise _most_telling(failures) from failures
         return started
 
     async def _run_item(self, ctx: StageContext, item: Item, slots: asyncio.Semaphore) -> None:
@@ -81,3 +86,22 @@ class Stage(ABC):
 
     async def process_item(self, ctx: StageContext, item: Item) -> None:
         raise NotImplementedError(f"stage {self.number} processes whole batches")
+
+
+def _most_telling(failures: ExceptionGroup[Exception]) -> Exception:
+    """The one error of a batch the runner acts on: the provider failing for good first (the
+    run fails), then a lost lease (the slice stops), then whatever came first."""
+    flat = list(_flatten(failures))
+    for kind in (AIFatalError, LeaseLost):
+        for error in flat:
+            if isinstance(error, kind):
+                return error
+    return flat[0]
+
+
+def _flatten(group: ExceptionGroup[Exception]) -> Iterator[Exception]:
+    for error in group.exceptions:
+        if isinstance(error, ExceptionGroup):
+            yield from _flatten(error)
+        else:
+            yield error

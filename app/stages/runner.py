@@ -77,10 +77,9 @@ async def run_slice(engine: Engine, run_id: str, slice_no: int) -> SliceEnd:
         started = await _take_run(engine, run_id, slice_no)
         if started is None:
             return SliceEnd("not_current")
-        handle, config, ctx_parts = started
         control = Control(engine.redis, run_id, time.monotonic() + settings.run_slice_seconds)
-        heartbeat = asyncio.create_task(_heartbeat(engine, lease, handle, control))
-        return await _drive(engine, handle, config, control, ctx_parts)
+        heartbeat = asyncio.create_task(_heartbeat(engine, lease, started.run, control))
+        return await _drive(engine, started, control)
     finally:
         if heartbeat is not None:
             heartbeat.cancel()
@@ -102,15 +101,17 @@ async def _wait_for_lease(lease: SiteLease, patience: float) -> bool:
 
 
 @dataclass(frozen=True)
-class _Shared:
+class _SliceStart:
+    """What a slice works with, read when it took the run."""
+
+    run: RunHandle
+    config: AutomationConfig
     prices: Prices
     budget: Budget
     current_stage: int
 
 
-async def _take_run(
-    engine: Engine, run_id: str, slice_no: int
-) -> tuple[RunHandle, AutomationConfig, _Shared] | None:
+async def _take_run(engine: Engine, run_id: str, slice_no: int) -> _SliceStart | None:
     """Raise the fence (fencing out any earlier holder) and load what the slice needs."""
     async with unit_of_work(engine.session_factory) as session:
         run = await session.scalar(
@@ -133,7 +134,7 @@ async def _take_run(
             f"{run.current_stage}",
             data={"slice": slice_no, "fence": run.fence, "stage": run.current_stage},
         )
-        return handle, config, _Shared(prices, budget, run.current_stage)
+        return _SliceStart(handle, config, prices, budget, run.current_stage)
 
 
 async def _budget(session: AsyncSession, run: AutomationRun, config: AutomationConfig) -> Budget:
@@ -172,14 +173,13 @@ async def _heartbeat(engine: Engine, lease: SiteLease, run: RunHandle, control: 
             log.warning("heartbeat failed", run_id=run.run_id, error=str(exc))
 
 
-async def _drive(
-    engine: Engine, run: RunHandle, config: AutomationConfig, control: Control, shared: _Shared
-) -> SliceEnd:
+async def _drive(engine: Engine, start: _SliceStart, control: Control) -> SliceEnd:
+    run, config = start.run, start.config
     live = Live(engine.redis, run.run_id)
     try:
-        for number in range(shared.current_stage, 8):
+        for number in range(start.current_stage, 8):
             ctx = StageContext(
-                number, run, config, engine, shared.prices, control, shared.budget, live
+                number, run, config, engine, start.prices, control, start.budget, live
             )
             stop = await run_stage(ctx, STAGES[number])
             if stop is not None:
@@ -187,6 +187,8 @@ async def _drive(
             if number < 7:
                 await _advance(ctx, number + 1)
                 await control.sleep(config.between_stage_delay)
+                if control.stop is not None:
+                    return await _stopped(engine, run, control.stop)
         return await _finish(
             engine, run, RunStatus.COMPLETED, await _completion_reason(engine, run)
         )
