@@ -84,3 +84,9 @@ class TestFullRun:
         assert served.status_code == 200
         assert served.headers["content-type"] == "image/png"
         assert served.content.startswith(b"\x89PNG")
+
+        metrics = (await client.get("/metrics")).text
+        assert 'automation_run_transitions_total{status="completed"}' in metrics
+        assert 'automation_credits_charged_total{operation="content_generation"}' in metrics
+        assert 'automation_stage_duration_seconds_count{stage="6"}' in metrics
+        assert 'automation_ai_call_duration_seconds_count{operation="image_generation"}' in metrics

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import AlreadyRunning, InvalidTransition, NotFound
 from app.models.automation import AutomationRun, RunStatus, StoppedReason, TriggerType
 from app.runs.events import RunLog
+from app.runs.metrics import RUN_TRANSITIONS
 
 ACTIVE = frozenset({RunStatus.RUNNING, RunStatus.PAUSED})
 
@@ -87,6 +88,7 @@ async def create_run(
             ) from exc
         raise
     await session.refresh(run)
+    RUN_TRANSITIONS.labels(RunStatus.RUNNING.value).inc()
     await log.record(
         session,
         run,
@@ -143,6 +145,7 @@ async def set_run_state(
         run.stopped_reason = (stopped_reason or _DEFAULT_REASON[to]).value
     if error_message is not None:
         run.error_message = error_message
+    RUN_TRANSITIONS.labels(to.value).inc()
     message = f"Run {_past_tense(to)}" + (f": {note}" if note else "")
     if error_message:
         message += f" ({error_message})"

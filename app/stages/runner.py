@@ -34,6 +34,7 @@ from app.models.billing import Operation
 from app.models.tenancy import Site
 from app.runs.config import get_or_create_config
 from app.runs.lease import SiteLease
+from app.runs.metrics import STAGE_SECONDS
 from app.runs.signals import clear_live
 from app.runs.states import set_run_state
 from app.stages.base import Stage
@@ -318,9 +319,9 @@ async def _close_stage(
         if closing:
             now = datetime.now(UTC)
             started = datetime.fromisoformat(result.get("started_at") or now.isoformat())
-            values.update(
-                completed_at=now.isoformat(), time_elapsed=round((now - started).total_seconds())
-            )
+            elapsed = (now - started).total_seconds()
+            values.update(completed_at=now.isoformat(), time_elapsed=round(elapsed))
+            STAGE_SECONDS.labels(str(ctx.stage)).observe(elapsed)
         done = await session.scalar(
             update(AutomationRun)
             .where(AutomationRun.id == ctx.run.id, AutomationRun.fence == ctx.run.fence)

@@ -15,6 +15,7 @@ from app.ai.base import AIError, AIFatalError, Answer
 from app.credits.charges import Charge, HoldState, release, reserve, settle
 from app.errors import InsufficientCredits
 from app.models.billing import Operation
+from app.runs.metrics import AI_CALL_ERRORS, AI_CALL_SECONDS, CREDITS_CHARGED
 from app.stages.context import StageContext
 from app.stages.control import StopReason
 from app.stages.results import Number
@@ -72,7 +73,8 @@ async def ai_item(
         return False
     cost = Decimal(0)
     try:
-        answer = await call()
+        with AI_CALL_SECONDS.labels(operation.value).time():
+            answer = await call()
         async with ctx.transaction() as session:
             written = await write(session, answer)
             cost = await settle(
@@ -80,10 +82,13 @@ async def ai_item(
             )
             await ctx.commit_progress(session, {**written.deltas, "credits_used": cost}, cost)
             await ctx.event(session, "item_done", written.message, data={**written.data})
+        CREDITS_CHARGED.labels(operation.value).inc(float(cost))
         return True
     except AIFatalError:
+        AI_CALL_ERRORS.labels(operation.value, "fatal").inc()
         raise
     except AIError as exc:
+        AI_CALL_ERRORS.labels(operation.value, type(exc).__name__).inc()
         reason = str(exc) or type(exc).__name__
         async with ctx.transaction() as session:
             await release(session, charge, held)
