@@ -4,7 +4,6 @@ is empty, and reads of a run and its ledger."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from decimal import Decimal
 from typing import Any
@@ -143,8 +142,7 @@ async def work_until_over(
                     break
                 await asyncio.sleep(0.05)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # As `automation serve` stops it: close (its jobs are over or queued again), then wait.
         await close_worker(worker)
+        await asyncio.wait([task])
     return run
