@@ -11,19 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.base import AIProvider
 from app.config import Settings
 from app.credits.costs import Price, Prices, price_of
 from app.db import unit_of_work
-from app.models.automation import AutomationConfig, AutomationRun
+from app.models.automation import AutomationConfig
 from app.models.billing import Operation
 from app.runs.events import RunLog
 from app.stages.control import Budget, Control
 from app.stages.live import Live
-from app.stages.results import Number, add_to_result, result_column
+from app.stages.results import Number, progress_statement
 
 
 class LeaseLost(Exception):
@@ -80,15 +79,13 @@ class StageContext:
     ) -> None:
         """Add to the stage's counters and the run's credits, if this worker still holds the
         run: the fence check and the counters are one statement of the item's transaction."""
-        values: dict[str, Any] = {result_column(self.stage).key: add_to_result(self.stage, deltas)}
+        keys = tuple(deltas)
+        params: dict[str, Any] = {f"d{n}": value for n, value in enumerate(deltas.values())}
+        params.update(run_pk=self.run.id, fence=self.run.fence)
         if credits:
-            values["total_credits_used"] = AutomationRun.total_credits_used + credits
-        done = await session.scalar(
-            update(AutomationRun)
-            .where(AutomationRun.id == self.run.id, AutomationRun.fence == self.run.fence)
-            .values(values)
-            .returning(AutomationRun.id)
-        )
+            params["credits"] = credits
+        statement = progress_statement(self.stage, keys, bool(credits))
+        done = (await session.execute(statement, params)).scalar()
         if done is None:
             raise LeaseLost(self.run.run_id)
 

@@ -7,11 +7,13 @@ mid-stage, and two items finishing at once cannot lose each other's counts.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, func, literal
+from sqlalchemy import ColumnElement, TextClause, func, literal, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.models.automation import AutomationRun
@@ -27,6 +29,7 @@ COUNTERS: dict[int, tuple[str, ...]] = {
 }
 
 Number = int | Decimal
+_KEY = re.compile(r"[a-z_]+")
 
 
 def result_column(stage: int) -> Any:
@@ -47,17 +50,30 @@ def initial_result(stage: int, *, skipped: bool = False) -> dict[str, Any]:
     return result
 
 
-def add_to_result(stage: int, deltas: dict[str, Number]) -> ColumnElement[Any]:
-    """`stage_N_result || {key: old + delta, ...}` as one SQL expression."""
-    column = result_column(stage)
-    pairs: list[Any] = []
-    for key, delta in deltas.items():
-        old = func.coalesce(column[key].astext.cast(Numeric), 0)
-        pairs += [literal(key), old + literal(delta, Numeric())]
-    merged: ColumnElement[Any] = func.coalesce(column, literal({}, JSONB)).op("||")(
-        func.jsonb_build_object(*pairs)
-    )
-    return merged
+@lru_cache(maxsize=256)
+def progress_statement(stage: int, keys: tuple[str, ...], with_credits: bool) -> TextClause:
+    """`UPDATE automation_runs SET stage_N_result = stage_N_result || {key: old + :dN, ...}`
+    (and `total_credits_used + :credits`) for the run holding `:fence`, returning its id.
+
+    Built once per shape: every item of a run commits one, so it is a prepared statement, not
+    an expression compiled again each time.
+    """
+    column = f"stage_{stage}_result"
+    pairs = []
+    for n, key in enumerate(keys):
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"not a result key: {key!r}")
+        pairs.append(
+            f"'{key}', coalesce(({column}->>'{key}')::numeric, 0) + CAST(:d{n} AS numeric)"
+        )
+    sets = [
+        f"{column} = coalesce({column}, '{{}}'::jsonb) || jsonb_build_object({', '.join(pairs)})"
+    ]
+    if with_credits:
+        sets.append("total_credits_used = total_credits_used + CAST(:credits AS numeric)")
+    where = "WHERE id = :run_pk AND fence = :fence RETURNING id"
+    sql = f"UPDATE automation_runs SET {', '.join(sets)} {where}"  # noqa: S608 - keys checked
+    return text(sql)
 
 
 def set_in_result(stage: int, values: dict[str, Any]) -> ColumnElement[Any]:

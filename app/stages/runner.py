@@ -231,29 +231,33 @@ async def run_stage(ctx: StageContext, stage: Stage) -> StopReason | None:
         first = False
         size = batch_size if room is None else min(batch_size, room)
         async with ctx.transaction() as session:
+            # The previous batch's cursor is saved with this one's start: one commit fewer a
+            # batch; after a crash at most one batch's failed items are tried once more.
+            await _save_cursor(session, ctx, cursor)
             items = await stage.load(session, ctx, cursor, size)
             if items:
-                remaining = await _count_after(session, stage, ctx, cursor)
                 await ctx.commit_progress(session, {"batches_run": 1})
         if not items:
             break
         batch_no += 1
-        await ctx.live.enter_batch(batch_no, batch_no - 1 + -(-remaining // batch_size))
+        left = max(ctx.live.total - ctx.live.processed, len(items))
+        await ctx.live.enter_batch(batch_no, batch_no - 1 + -(-left // batch_size))
         started = await stage.process_batch(ctx, items)
         if started:
             cursor = items[started - 1].id
             taken += started
-            await _save_cursor(ctx, cursor)
     stop = ctx.control.stop
     if stop == StopReason.STAGE_BUDGET:
         ctx.control.stop = None
-        await _close_stage(ctx, partial=True, extra={"stopped_reason": "credit_budget_reached"})
+        await _close_stage(
+            ctx, cursor, partial=True, extra={"stopped_reason": "credit_budget_reached"}
+        )
         return None
     if stop is not None:
         if stop != StopReason.LEASE_LOST:
-            await _close_stage(ctx, partial=True, closing=False)
+            await _close_stage(ctx, cursor, partial=True, closing=False)
         return stop
-    await _close_stage(ctx, partial=False)
+    await _close_stage(ctx, cursor, partial=False)
     return None
 
 
@@ -295,20 +299,24 @@ async def _count_after(session: AsyncSession, stage: Stage, ctx: StageContext, c
     return int(count or 0)
 
 
-async def _save_cursor(ctx: StageContext, cursor: int) -> None:
-    async with ctx.transaction() as session:
-        saved = await session.scalar(
-            update(AutomationRun)
-            .where(AutomationRun.id == ctx.run.id, AutomationRun.fence == ctx.run.fence)
-            .values(stage_cursor=cursor)
-            .returning(AutomationRun.id)
-        )
-        if saved is None:
-            raise LeaseLost(ctx.run.run_id)
+async def _save_cursor(session: AsyncSession, ctx: StageContext, cursor: int) -> None:
+    saved = await session.scalar(
+        update(AutomationRun)
+        .where(AutomationRun.id == ctx.run.id, AutomationRun.fence == ctx.run.fence)
+        .values(stage_cursor=cursor)
+        .returning(AutomationRun.id)
+    )
+    if saved is None:
+        raise LeaseLost(ctx.run.run_id)
 
 
 async def _close_stage(
-    ctx: StageContext, *, partial: bool, closing: bool = True, extra: dict[str, Any] | None = None
+    ctx: StageContext,
+    cursor: int,
+    *,
+    partial: bool,
+    closing: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Save the stage's end: `partial` when it stopped before its end; the completion time and
     elapsed seconds when it is over (a paused stage is not over)."""
@@ -325,7 +333,12 @@ async def _close_stage(
         done = await session.scalar(
             update(AutomationRun)
             .where(AutomationRun.id == ctx.run.id, AutomationRun.fence == ctx.run.fence)
-            .values({result_column(ctx.stage).key: set_in_result(ctx.stage, values)})
+            .values(
+                {
+                    result_column(ctx.stage).key: set_in_result(ctx.stage, values),
+                    AutomationRun.stage_cursor: cursor,
+                }
+            )
             .returning(result_column(ctx.stage))
         )
         if done is None:
