@@ -58,31 +58,24 @@ class Stage(ABC):
     async def process_batch(self, ctx: StageContext, items: list[Item]) -> int:
         """Process a batch; returns how many items (a prefix of `items`) were started.
 
-        Items run concurrently up to `ai_concurrency`; before each one starts, the stop control
-        is checked, so a pause or cancel takes effect before the next item, never mid-item.
+        Every item of the batch is under way at once, but an item starts its work only when it
+        gets one of the run's `ai_concurrency` slots, in order, and after checking the stop
+        control: so a pause or cancel takes effect before the next item, never mid-item, and
+        one item's database writes overlap the next items' AI calls.
         """
-        slots = asyncio.Semaphore(ctx.config.ai_concurrency)
-        started = 0
+        ctx.admitted.clear()
         try:
             async with asyncio.TaskGroup() as group:
                 for item in items:
-                    await slots.acquire()
-                    if await ctx.control.check() is not None:
-                        slots.release()
-                        break
-                    started += 1
-                    group.create_task(self._run_item(ctx, item, slots))
+                    group.create_task(self.process_item(ctx, item))
         except ExceptionGroup as failures:
             raise _most_telling(failures) from failures
+        started = 0
+        for item in items:
+            if item.id not in ctx.admitted:
+                break
+            started += 1
         return started
-
-    async def _run_item(self, ctx: StageContext, item: Item, slots: asyncio.Semaphore) -> None:
-        try:
-            await ctx.live.start(item.id, item.title)
-            await self.process_item(ctx, item)
-            await ctx.live.finish(item.id)
-        finally:
-            slots.release()
 
     async def process_item(self, ctx: StageContext, item: Item) -> None:
         raise NotImplementedError(f"stage {self.number} processes whole batches")

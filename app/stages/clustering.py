@@ -45,11 +45,9 @@ class ClusteringStage(Stage):
         ]
 
     async def process_batch(self, ctx: StageContext, items: list[Item]) -> int:
-        if await ctx.control.check() is not None:
-            return 0
+        """One call for the whole batch: all of it is started, or none."""
+        ctx.admitted.clear()
         briefs: list[KeywordBrief] = [item.data for item in items]
-        label = f"{len(items)} keywords"
-        await ctx.live.start(items[0].id, label)
 
         async def write(session: AsyncSession, answer: Answer[ClusteringOut]) -> Written:
             return await _write_clusters(session, ctx, briefs, answer.output)
@@ -59,6 +57,8 @@ class ClusteringStage(Stage):
 
         await ai_item(
             ctx,
+            item=Item(items[0].id, f"{len(items)} keywords"),
+            units=len(items),
             item_key=f"keywords:{items[0].id}-{items[-1].id}",
             operation=Operation.CLUSTERING,
             hold=ctx.price(Operation.CLUSTERING).for_units(len(items)),
@@ -66,8 +66,7 @@ class ClusteringStage(Stage):
             write=write,
             failed=failed,
         )
-        await ctx.live.finish(items[0].id, len(items))
-        return len(items)
+        return len(items) if items[0].id in ctx.admitted else 0
 
 
 async def _write_clusters(

@@ -92,6 +92,7 @@ class ContentStage(Stage):
         price = ctx.price(Operation.CONTENT_GENERATION)
         await ai_item(
             ctx,
+            item=item,
             item_key=f"task:{task_id}",
             operation=Operation.CONTENT_GENERATION,
             hold=price.for_units(brief.target_word_count * HOLD_LENGTH_FACTOR),

@@ -3,9 +3,10 @@ provider, prices and budget, the stop control, the live state, and the item tran
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,17 @@ class StageContext:
     control: Control
     budget: Budget
     live: Live
+    # The run's `ai_concurrency` slots, and the items of the current batch that got one.
+    slots: asyncio.Semaphore
+    admitted: set[int] = field(default_factory=set)
+
+    async def admit(self, item_id: int, title: str) -> bool:
+        """Called holding a slot: may the item start? Not if the run must stop first."""
+        if await self.control.check() is not None:
+            return False
+        self.admitted.add(item_id)
+        await self.live.start(item_id, title)
+        return True
 
     def price(self, operation: Operation) -> Price:
         return price_of(self.prices, operation)

@@ -92,6 +92,7 @@ class IdeasStage(Stage):
 
         await ai_item(
             ctx,
+            item=item,
             item_key=f"cluster:{item.id}",
             operation=Operation.IDEA_GENERATION,
             hold=ctx.price(Operation.IDEA_GENERATION).for_units(1),

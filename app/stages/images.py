@@ -75,6 +75,7 @@ class ImagesStage(Stage):
 
         await ai_item(
             ctx,
+            item=item,
             item_key=f"image:{image.id}",
             operation=Operation.IMAGE_GENERATION,
             hold=ctx.price(Operation.IMAGE_GENERATION).for_units(1),

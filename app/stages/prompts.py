@@ -77,6 +77,7 @@ class PromptsStage(Stage):
 
         await ai_item(
             ctx,
+            item=item,
             item_key=f"content:{item.id}",
             operation=Operation.IMAGE_PROMPT_EXTRACTION,
             hold=ctx.price(Operation.IMAGE_PROMPT_EXTRACTION).for_units(1 + in_article),

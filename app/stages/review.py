@@ -54,7 +54,7 @@ class ReviewStage(Stage):
                 data={"content_id": item.id},
             )
 
-        await local_item(ctx, write)
+        await local_item(ctx, item, write)
 
 
 async def count_ready(session: AsyncSession, site_id: int) -> int:

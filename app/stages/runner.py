@@ -177,10 +177,11 @@ async def _heartbeat(engine: Engine, lease: SiteLease, run: RunHandle, control: 
 async def _drive(engine: Engine, start: _SliceStart, control: Control) -> SliceEnd:
     run, config = start.run, start.config
     live = Live(engine.redis, run.run_id)
+    slots = asyncio.Semaphore(config.ai_concurrency)
     try:
         for number in range(start.current_stage, 8):
             ctx = StageContext(
-                number, run, config, engine, start.prices, control, start.budget, live
+                number, run, config, engine, start.prices, control, start.budget, live, slots
             )
             stop = await run_stage(ctx, STAGES[number])
             if stop is not None:

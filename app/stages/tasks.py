@@ -65,4 +65,4 @@ class TasksStage(Stage):
                 data={"idea_id": idea.id, "task_id": created},
             )
 
-        await local_item(ctx, write)
+        await local_item(ctx, item, write)

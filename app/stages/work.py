@@ -12,10 +12,11 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import AIError, AIFatalError, Answer
-from app.credits.charges import Charge, HoldState, release, reserve, settle
+from app.credits.charges import Charge, Hold, HoldState, release, reserve, settle
 from app.errors import InsufficientCredits
 from app.models.billing import Operation
 from app.runs.metrics import AI_CALL_ERRORS, AI_CALL_SECONDS, CREDITS_CHARGED
+from app.stages.base import Item
 from app.stages.context import StageContext
 from app.stages.control import StopReason
 from app.stages.results import Number
@@ -42,71 +43,115 @@ class Written:
 async def ai_item(
     ctx: StageContext,
     *,
+    item: Item,
     item_key: str,
     operation: Operation,
     hold: Decimal,
     call: Callable[[], Awaitable[Answer[T]]],
     write: Callable[[AsyncSession, Answer[T]], Awaitable[Written]],
     failed: Callable[[AsyncSession, str], Awaitable[dict[str, Number]]],
-) -> bool:
-    """Run one AI call for one item; False when it was not done (budget, balance, done before).
+    units: int = 1,
+) -> None:
+    """One AI call for one item. Holding one of the run's slots: the stop check, the credit
+    hold and the call; then, with the slot free for the next item, the result, its cost and
+    counters in one transaction (or, if the call failed, the release and the failure).
 
     `failed` marks the item failed and returns the counters to add; an `AIFatalError` goes up to
-    the runner, which fails the run.
+    the runner, which fails the run. `units` is how many items the live card counts as done.
     """
-    stop = ctx.budget.hold(operation, hold)
+    async with ctx.slots:
+        if not await ctx.admit(item.id, item.title):
+            return
+        held = await _hold(ctx, operation, item_key, hold)
+        if held is None:
+            await ctx.live.finish(item.id, 0)
+            return
+        charge, holding = held
+        error: AIError | None = None
+        try:
+            with AI_CALL_SECONDS.labels(operation.value).time():
+                answer = await call()
+        except AIFatalError:
+            AI_CALL_ERRORS.labels(operation.value, "fatal").inc()
+            ctx.budget.done(operation, holding.amount, Decimal(0))
+            raise
+        except AIError as exc:
+            error = exc
+    cost = Decimal(0)
+    try:
+        if error is None:
+            try:
+                async with ctx.transaction() as session:
+                    written = await write(session, answer)
+                    price = ctx.price(operation).cost(written.units, answer.usage)
+                    cost = await settle(session, charge, holding, price)
+                    deltas = {**written.deltas, "credits_used": cost}
+                    await ctx.commit_progress(session, deltas, cost)
+                    await ctx.event(session, "item_done", written.message, data={**written.data})
+                CREDITS_CHARGED.labels(operation.value).inc(float(cost))
+                return
+            except AIError as exc:  # the answer did not fit the input: nothing was written
+                cost = Decimal(0)
+                error = exc
+        await _fail(ctx, operation, charge, holding, item_key, error, failed)
+    finally:
+        ctx.budget.done(operation, holding.amount, cost)
+        await ctx.live.finish(item.id, units)
+
+
+async def _hold(
+    ctx: StageContext, operation: Operation, item_key: str, amount: Decimal
+) -> tuple[Charge, Hold] | None:
+    """Hold the item's credits, or None when it must not be called: a limit or an empty
+    balance stops the run, or the item's hold was already spent in this run."""
+    stop = ctx.budget.hold(operation, amount)
     if stop is not None:
         ctx.control.request_stop(stop)
-        return False
+        return None
     charge = Charge(ctx.run.account_id, ctx.run.site_id, ctx.run.id, operation, item_key)
     try:
         async with ctx.transaction() as session:
-            held = await reserve(session, charge, hold)
+            held = await reserve(session, charge, amount)
     except InsufficientCredits:
-        ctx.budget.done(operation, hold, Decimal(0))
+        ctx.budget.done(operation, amount, Decimal(0))
         ctx.control.request_stop(StopReason.INSUFFICIENT_CREDITS)
-        return False
+        return None
     # A resumed item reuses the hold its first attempt left, whatever its size.
-    ctx.budget.rehold(operation, hold, held.amount)
+    ctx.budget.rehold(operation, amount, held.amount)
     if held.state is HoldState.SPENT:
         ctx.budget.done(operation, held.amount, Decimal(0))
-        return False
-    cost = Decimal(0)
-    try:
-        with AI_CALL_SECONDS.labels(operation.value).time():
-            answer = await call()
-        async with ctx.transaction() as session:
-            written = await write(session, answer)
-            cost = await settle(
-                session, charge, held, ctx.price(operation).cost(written.units, answer.usage)
-            )
-            await ctx.commit_progress(session, {**written.deltas, "credits_used": cost}, cost)
-            await ctx.event(session, "item_done", written.message, data={**written.data})
-        CREDITS_CHARGED.labels(operation.value).inc(float(cost))
-        return True
-    except AIFatalError:
-        AI_CALL_ERRORS.labels(operation.value, "fatal").inc()
-        raise
-    except AIError as exc:
-        AI_CALL_ERRORS.labels(operation.value, type(exc).__name__).inc()
-        reason = str(exc) or type(exc).__name__
-        async with ctx.transaction() as session:
-            await release(session, charge, held)
-            deltas = await failed(session, reason)
-            await ctx.commit_progress(session, {**deltas, "errors": deltas.get("errors", 1)})
-            await ctx.event(session, "item_failed", f"{item_key} failed: {reason}", level="warning")
-        log.warning("item failed", run_id=ctx.run.run_id, item=item_key, error=reason)
-        return False
-    finally:
-        ctx.budget.done(operation, held.amount, cost)
+        return None
+    return charge, held
+
+
+async def _fail(
+    ctx: StageContext,
+    operation: Operation,
+    charge: Charge,
+    held: Hold,
+    item_key: str,
+    error: AIError,
+    failed: Callable[[AsyncSession, str], Awaitable[dict[str, Number]]],
+) -> None:
+    AI_CALL_ERRORS.labels(operation.value, type(error).__name__).inc()
+    reason = str(error) or type(error).__name__
+    async with ctx.transaction() as session:
+        await release(session, charge, held)
+        deltas = await failed(session, reason)
+        await ctx.commit_progress(session, {**deltas, "errors": deltas.get("errors", 1)})
+        await ctx.event(session, "item_failed", f"{item_key} failed: {reason}", level="warning")
+    log.warning("item failed", run_id=ctx.run.run_id, item=item_key, error=reason)
 
 
 async def local_item(
-    ctx: StageContext, write: Callable[[AsyncSession], Awaitable[Written]]
-) -> Written:
+    ctx: StageContext, item: Item, write: Callable[[AsyncSession], Awaitable[Written]]
+) -> None:
     """Write one item with no AI call, its counters in the same transaction."""
-    async with ctx.transaction() as session:
-        written = await write(session)
-        await ctx.commit_progress(session, written.deltas)
-        await ctx.event(session, "item_done", written.message, data={**written.data})
-    return written
+    async with ctx.slots:
+        if not await ctx.admit(item.id, item.title):
+            return
+        async with ctx.transaction() as session:
+            written = await write(session)
+            await ctx.commit_progress(session, written.deltas)
+            await ctx.event(session, "item_done", written.message, data={**written.data})
+    await ctx.live.finish(item.id)
