@@ -19,7 +19,9 @@ runs a burst worker in this process until the run is over; the local provider ta
 
 Delays are 0. The lower bound is the issue's: the sum over all batches of
 ceil(AI calls in the batch / ai_concurrency) x L. The target is a makespan within 1.25 times it
-for the concurrent scenario.
+for the concurrent scenario. Per stage it also prints the calls' measured durations; per run, the
+time with no call in flight, the CPU the process used and the machine's load average, since a
+busy machine slows the run and not the provider's sleeps.
 """
 
 from __future__ import annotations
