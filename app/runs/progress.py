@@ -25,7 +25,7 @@ from app.runs.schemas import (
     StageProgress,
 )
 from app.runs.signals import read_live
-from app.stages.pending import STAGE_NUMBERS, pending_counts
+from app.stages.pending import STAGE_NUMBERS, count_pending, pending_counts
 from app.stages.registry import STAGE_NAMES
 
 # The counter of each stage's result that says how many of its items are done.
@@ -147,7 +147,7 @@ async def current_processing(
         result = getattr(run, f"stage_{stage}_result") or {}
         done = processed(run, stage)
         finished = stage_status(run, stage) in ("completed", "skipped")
-        pending = 0 if finished else (await pending_counts(session, run.site_id))[stage]
+        pending = 0 if finished else await count_pending(session, stage, run.site_id)
         return ProcessingOut(
             run_id=run.run_id,
             status=RunStatus(run.status),

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
+from sqlalchemy import Update, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.base import AIProvider
 from app.config import Settings
 from app.credits.costs import Price, Prices, price_of
 from app.db import unit_of_work
-from app.models.automation import AutomationConfig
+from app.models.automation import AutomationConfig, AutomationRun
 from app.models.billing import Operation
 from app.runs.events import RunLog
 from app.stages.control import Budget, Control
@@ -39,6 +40,11 @@ class RunHandle:
     account_id: int
     site_id: int
     fence: int
+
+
+def fenced(run: RunHandle) -> Update:
+    """An UPDATE of the run that touches nothing unless this worker still holds it."""
+    return update(AutomationRun).where(AutomationRun.id == run.id, AutomationRun.fence == run.fence)
 
 
 @dataclass(frozen=True)

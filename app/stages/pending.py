@@ -7,7 +7,7 @@ picks up exactly what is left.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.planner import (
@@ -61,14 +61,17 @@ def pending_condition(stage: int) -> ColumnElement[bool]:
     raise ValueError(f"no stage {stage}")
 
 
-def pending_query(stage: int, site_id: int) -> Select[int]:
-    """The ids of stage `stage`'s pending rows of one site, oldest first."""
+async def count_pending(
+    session: AsyncSession, stage: int, site_id: int, *, after_id: int = 0
+) -> int:
+    """How many rows stage `stage` still has to process, with ids above `after_id`."""
     model = STAGE_MODELS[stage]
-    return (
-        select(model.id)
-        .where(model.site_id == site_id, pending_condition(stage))
-        .order_by(model.id)
+    count = await session.scalar(
+        select(func.count())
+        .select_from(model)
+        .where(model.site_id == site_id, pending_condition(stage), model.id > after_id)
     )
+    return int(count or 0)
 
 
 async def pending_counts(session: AsyncSession, site_id: int) -> dict[int, int]:

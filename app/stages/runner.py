@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import AIFatalError
@@ -38,10 +38,10 @@ from app.runs.metrics import STAGE_SECONDS
 from app.runs.signals import clear_live
 from app.runs.states import set_run_state
 from app.stages.base import Stage
-from app.stages.context import Engine, LeaseLost, RunHandle, StageContext
+from app.stages.context import Engine, LeaseLost, RunHandle, StageContext, fenced
 from app.stages.control import Budget, Control, StopReason
 from app.stages.live import Live
-from app.stages.pending import pending_query
+from app.stages.pending import count_pending
 from app.stages.registry import STAGES
 from app.stages.results import initial_result, result_column, set_in_result
 
@@ -162,10 +162,7 @@ async def _heartbeat(engine: Engine, lease: SiteLease, run: RunHandle, control: 
                 return
             async with unit_of_work(engine.session_factory) as session:
                 beat = await session.scalar(
-                    update(AutomationRun)
-                    .where(AutomationRun.id == run.id, AutomationRun.fence == run.fence)
-                    .values(heartbeat_at=datetime.now(UTC))
-                    .returning(AutomationRun.id)
+                    fenced(run).values(heartbeat_at=datetime.now(UTC)).returning(AutomationRun.id)
                 )
             if beat is None:
                 control.request_stop(StopReason.LEASE_LOST)
@@ -270,7 +267,9 @@ async def _open_stage(ctx: StageContext, stage: Stage) -> tuple[dict[str, Any], 
         if run.fence != ctx.run.fence:
             raise LeaseLost(ctx.run.run_id)
         result = getattr(run, f"stage_{stage.number}_result")
-        pending = await _count_after(session, stage, ctx, run.stage_cursor)
+        pending = await count_pending(
+            session, stage.number, ctx.run.site_id, after_id=run.stage_cursor
+        )
         if result is None:
             result = initial_result(stage.number, skipped=not enabled)
             result.update(await stage.opening_values(session, ctx))
@@ -291,21 +290,9 @@ async def _open_stage(ctx: StageContext, stage: Stage) -> tuple[dict[str, Any], 
     return result, cursor
 
 
-async def _count_after(session: AsyncSession, stage: Stage, ctx: StageContext, cursor: int) -> int:
-    query = pending_query(stage.number, ctx.run.site_id)
-    model_id = query.selected_columns[0]
-    count = await session.scalar(
-        select(func.count()).select_from(query.where(model_id > cursor).order_by(None).subquery())
-    )
-    return int(count or 0)
-
-
 async def _save_cursor(session: AsyncSession, ctx: StageContext, cursor: int) -> None:
     saved = await session.scalar(
-        update(AutomationRun)
-        .where(AutomationRun.id == ctx.run.id, AutomationRun.fence == ctx.run.fence)
-        .values(stage_cursor=cursor)
-        .returning(AutomationRun.id)
+        fenced(ctx.run).values(stage_cursor=cursor).returning(AutomationRun.id)
     )
     if saved is None:
         raise LeaseLost(ctx.run.run_id)
@@ -332,8 +319,7 @@ async def _close_stage(
             values.update(completed_at=now.isoformat(), time_elapsed=round(elapsed))
             STAGE_SECONDS.labels(str(ctx.stage)).observe(elapsed)
         done = await session.scalar(
-            update(AutomationRun)
-            .where(AutomationRun.id == ctx.run.id, AutomationRun.fence == ctx.run.fence)
+            fenced(ctx.run)
             .values(
                 {
                     result_column(ctx.stage).key: set_in_result(ctx.stage, values),
@@ -358,8 +344,7 @@ async def _close_stage(
 async def _advance(ctx: StageContext, to_stage: int) -> None:
     async with ctx.transaction() as session:
         moved = await session.scalar(
-            update(AutomationRun)
-            .where(AutomationRun.id == ctx.run.id, AutomationRun.fence == ctx.run.fence)
+            fenced(ctx.run)
             .values(current_stage=to_stage, stage_cursor=0)
             .returning(AutomationRun.id)
         )
@@ -395,12 +380,8 @@ async def _stopped(engine: Engine, run: RunHandle, stop: StopReason) -> SliceEnd
 async def _next_slice(engine: Engine, run: RunHandle) -> SliceEnd:
     async with unit_of_work(engine.session_factory) as session:
         next_slice = await session.scalar(
-            update(AutomationRun)
-            .where(
-                AutomationRun.id == run.id,
-                AutomationRun.fence == run.fence,
-                AutomationRun.status == RunStatus.RUNNING.value,
-            )
+            fenced(run)
+            .where(AutomationRun.status == RunStatus.RUNNING.value)
             .values(slice=AutomationRun.slice + 1)
             .returning(AutomationRun.slice)
         )
