@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".data"), description="Embedded servers' data, media and logs.")
     media_dir: Path | None = Field(None, description="Generated media; DATA_DIR/media when unset.")
     media_url: str = Field("/media", description="URL prefix under which media is served.")
+    public_url: str | None = Field(
+        None,
+        description="Where users and peers reach this service (https://automation.example.com): "
+        "makes image URLs in webhook deliveries and links in notifications absolute.",
+    )
     log_dir: Path | None = Field(None, description="Run log files; DATA_DIR/logs when unset.")
     log_level: str = Field("INFO", description="Application log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stdout (false: console).")
@@ -40,8 +45,44 @@ class Settings(BaseSettings):
         6 * 1024 * 1024, description="Largest accepted request body (an upload and its form)."
     )
     db_pool_size: int = Field(10, ge=1, description="Connections per process in the pool.")
-    ai_provider: Literal["local"] = Field(
-        "local", description="Which AI provider the stages call: `local` (built in, no network)."
+    ai_provider: Literal["local", "openai"] = Field(
+        "local",
+        description="Which AI provider the stages call: `local` (built in, no network) or "
+        "`openai` (any OpenAI-compatible endpoint, see AI_BASE_URL).",
+    )
+    ai_base_url: str = Field(
+        "https://api.openai.com/v1",
+        description="Base URL of the OpenAI-compatible API (Ollama: http://host:11434/v1).",
+    )
+    ai_api_key: SecretStr = Field(SecretStr(""), description="API key of the `openai` provider.")
+    ai_text_model: str = Field("gpt-4o-mini", description="Chat model for the four text stages.")
+    ai_image_model: str = Field("gpt-image-1", description="Model of the images endpoint.")
+    ai_image_size: str = Field("1024x1024", description="Size asked of the images endpoint.")
+    ai_timeout_seconds: float = Field(
+        120, gt=0, description="How long one provider request may take before it is retried."
+    )
+    ai_max_retries: int = Field(
+        4, ge=0, le=10, description="Retries of a request on 429, 5xx, timeouts and lost links."
+    )
+    ai_max_concurrency: int = Field(
+        16,
+        ge=1,
+        description="Calls in flight to the AI provider across all workers (Redis); sites share "
+        "them round-robin when they are the bottleneck.",
+    )
+    allow_private_urls: bool = Field(
+        False,
+        description="Let integration and webhook URLs reach loopback, private and link-local "
+        "addresses (development and tests only).",
+    )
+    allow_http_urls: bool = Field(
+        False, description="Let integration and webhook URLs use plain `http`, not only `https`."
+    )
+    publish_timeout_seconds: float = Field(
+        30, gt=0, description="How long one request to a WordPress site or webhook may take."
+    )
+    publish_max_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts of one publication (with backoff) before it fails."
     )
     local_ai_latency_ms: int = Field(
         0,
@@ -60,6 +101,12 @@ class Settings(BaseSettings):
         gt=0,
         description="A run works in jobs of about this long, each enqueueing the next.",
     )
+    worker_max_jobs: int = Field(
+        20,
+        ge=1,
+        description="Jobs one worker process works on at once (runs' slices, cron ticks); runs "
+        "beyond it wait in the queue for a worker.",
+    )
     demo_password: SecretStr = Field(
         SecretStr("demo-password"),
         description="Password of the demo account `make run` creates on first start.",
@@ -71,7 +118,17 @@ class Settings(BaseSettings):
             missing = [n for n in ("database_url", "redis_url") if getattr(self, n) is None]
             if missing:
                 raise ValueError(f"production needs {', '.join(m.upper() for m in missing)}")
+            if self.allow_private_urls:
+                raise ValueError("production refuses ALLOW_PRIVATE_URLS")
+        if self.ai_provider == "openai" and not self.ai_api_key.get_secret_value():
+            raise ValueError("AI_PROVIDER=openai needs AI_API_KEY (any value for a local server)")
         return self
+
+    def absolute(self, path: str) -> str:
+        """`path` (`/media/...`, `/automation/...`) as an absolute URL where PUBLIC_URL is set."""
+        if self.public_url is None or not path.startswith("/"):
+            return path
+        return self.public_url.rstrip("/") + path
 
     @property
     def media_path(self) -> Path:

@@ -10,7 +10,18 @@ import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.api import auth, automation, automation_config, billing, ops, planner, sites, writer
+from app.api import (
+    auth,
+    automation,
+    automation_config,
+    billing,
+    ops,
+    planner,
+    publishers,
+    publishing,
+    sites,
+    writer,
+)
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
 from app.api.openapi import build_openapi
@@ -65,7 +76,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
-    for module in (ops, auth, sites, planner, writer, automation_config, automation, billing):
+    for module in (
+        ops,
+        auth,
+        sites,
+        planner,
+        writer,
+        automation_config,
+        automation,
+        billing,
+        publishing,
+        publishers,
+    ):
         app.include_router(module.router)
     media = settings.media_path
     media.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,6 @@ from sqlalchemy.engine import make_url
 
 from app.ai import registry
 from app.ai.base import AIProvider, Answer
-from app.ai.local import LocalProvider
 from app.ai.schemas import (
     ArticleBrief,
     ArticleOut,
@@ -70,6 +69,7 @@ from app.migrate import upgrade
 from app.models.automation import AutomationRun
 from app.tenancy.service import create_account
 from app.workers.worker import build_worker, close_worker
+from bench.ai_server import AIServerProcess
 
 T = TypeVar("T")
 
@@ -174,13 +174,12 @@ class Calls:
 
 
 class TimedProvider:
-    """The local provider, each call timed into `calls`."""
+    """The configured provider, each call timed into `calls`."""
 
-    name = "local"
-
-    def __init__(self, inner: LocalProvider, calls: Calls) -> None:
+    def __init__(self, inner: AIProvider, calls: Calls) -> None:
         self.inner = inner
         self.calls = calls
+        self.name = inner.name
 
     async def cluster_keywords(self, keywords: list[KeywordBrief]) -> Answer[ClusteringOut]:
         return await self.calls.timed(1, self.inner.cluster_keywords(keywords))
@@ -206,18 +205,18 @@ class TimedProvider:
 
 
 @contextmanager
-def timed_provider(calls: Calls) -> Iterator[None]:
+def timed_provider(name: str, calls: Calls) -> Iterator[None]:
     """The worker's provider, timed: the registry is a plain table so that a fake can stand in."""
-    standard = registry.PROVIDERS["local"]
+    standard = registry.PROVIDERS[name]
 
     def factory(settings: Settings) -> AIProvider:
-        return TimedProvider(LocalProvider(settings.local_ai_latency_ms), calls)
+        return TimedProvider(standard(settings), calls)
 
-    registry.PROVIDERS["local"] = factory
+    registry.PROVIDERS[name] = factory
     try:
         yield
     finally:
-        registry.PROVIDERS["local"] = standard
+        registry.PROVIDERS[name] = standard
 
 
 @dataclass(frozen=True)
@@ -321,23 +320,46 @@ async def check_redis_free(redis_url: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class ProviderSetup:
+    settings: dict[str, Any]
+    server: AIServerProcess | None
+
+
+@asynccontextmanager
+async def provider_setup(provider: str, latency_ms: int) -> AsyncIterator[ProviderSetup]:
+    """The settings that make the worker's provider answer after `latency_ms`: the local one,
+    or the `openai` one talking to an OpenAI-compatible server on 127.0.0.1 (its own process)."""
+    if provider == "local":
+        yield ProviderSetup({"local_ai_latency_ms": latency_ms}, None)
+        return
+    async with AIServerProcess(latency_ms=latency_ms) as server:
+        openai = {"ai_provider": "openai", "ai_base_url": server.base_url, "ai_api_key": "bench"}
+        yield ProviderSetup(openai, server)
+
+
 async def run_scenario(
-    server_url: str, redis_url: str, keywords: list[dict[str, Any]], latency_ms: int, s: Scenario
+    server_url: str, redis_url: str, keywords: list[dict[str, Any]], args: Any, s: Scenario
 ) -> Outcome:
     await check_redis_free(redis_url)
     data_dir = Path(tempfile.mkdtemp(prefix="ca-bench-data-"))
     calls = Calls()
+    latency_ms = args.latency_ms
     try:
-        async with fresh_database(server_url) as url:
+        async with (
+            fresh_database(server_url) as url,
+            provider_setup(args.provider, latency_ms) as provider,
+        ):
             settings = Settings(
                 database_url=url,
                 redis_url=redis_url,
                 data_dir=data_dir,
                 log_level="WARNING",
-                local_ai_latency_ms=latency_ms,
+                ai_max_concurrency=args.cap,
+                **provider.settings,
             )
             run_id = await start(settings, keywords, s)
-            with timed_provider(calls):
+            with timed_provider(settings.ai_provider, calls):
                 work = await drain(settings)
             run = await read_run(url, run_id)
     finally:
@@ -498,18 +520,21 @@ def summary(outcomes: list[Outcome]) -> None:
 
 
 async def run(database_url: str, redis_url: str, args: argparse.Namespace) -> None:
+    if args.sites:
+        from bench.sites import run_sites
+
+        await run_sites(database_url, redis_url, args)
+        return
     keywords = make_keywords(args.keywords)
     chosen = scenarios(args.concurrency, args.batch_size or args.concurrency)
     names = [args.only] if args.only else list(chosen)
     print(
-        f"pipeline benchmark: {len(keywords)} keywords, local provider latency "
+        f"pipeline benchmark: {len(keywords)} keywords, {args.provider} provider latency "
         f"{args.latency_ms} ms, stage 1 clusters 20 keywords a call in every scenario"
     )
     outcomes = []
     for name in names:
-        outcome = await run_scenario(
-            database_url, redis_url, keywords, args.latency_ms, chosen[name]
-        )
+        outcome = await run_scenario(database_url, redis_url, keywords, args, chosen[name])
         report(outcome, args.latency_ms)
         outcomes.append(outcome)
     summary(outcomes)
@@ -524,6 +549,21 @@ def main() -> None:
         "--batch-size", type=int, help="of stages 2, 4, 5, 6 when concurrent (default: C)"
     )
     parser.add_argument("--only", choices=["concurrent", "sequential"])
+    parser.add_argument(
+        "--provider",
+        choices=["local", "openai"],
+        default="local",
+        help="openai: the openai provider against an OpenAI-compatible server on 127.0.0.1",
+    )
+    parser.add_argument(
+        "--cap", type=int, default=16, help="AI_MAX_CONCURRENCY, calls in flight in all"
+    )
+    parser.add_argument(
+        "--sites", type=int, default=0, help="K sites of N keywords at once (see bench/sites.py)"
+    )
+    parser.add_argument(
+        "--big-site", type=int, default=0, help="with --sites: one more site of M keywords"
+    )
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL"))
     args = parser.parse_args()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
+from app.main import create_app
 from app.models.tenancy import ApiKey
 from app.tenancy import throttle
 from tests.factories import create_tenant
@@ -74,6 +77,34 @@ class TestMe:
         body = response.json()
         assert body["user"] == {"id": tenant.user_id, "email": "ann@example.com"}
         assert body["account"] == {"id": tenant.account_id, "name": "Acme", "credits": 100.0}
+        assert body["ai_provider"] == {"name": "local", "text_model": None, "image_model": None}
+
+    async def test_me_names_the_configured_openai_models(
+        self, settings: Settings, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        openai = settings.model_copy(
+            update={
+                "ai_provider": "openai",
+                "ai_api_key": SecretStr("sk-test"),
+                "ai_text_model": "llama3.1",
+                "ai_image_model": "flux",
+            }
+        )
+        app = create_app(openai)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+            ) as client,
+        ):
+            response = await client.get("/api/v1/me", headers=tenant.headers)
+        assert response.json()["ai_provider"] == {
+            "name": "openai",
+            "text_model": "llama3.1",
+            "image_model": "flux",
+        }
+        assert "sk-test" not in response.text
 
 
 class TestLogin:

@@ -4,6 +4,7 @@ field, and `next_run_at` in the site's time zone; the schedule function on its o
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -11,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import AutomationConfig
 from app.runs.schedule import next_run_at
@@ -46,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "max_in_article_images": 2,
     "last_run_at": None,
     "next_run_at": None,
+    "notification_url": None,
+    "notification_secret_set": False,
 }
 
 
@@ -180,6 +185,12 @@ BAD_VALUES = [
     ({"scheduled_time": None}, "scheduled_time"),
     ({"stage_1_batch_size": None}, "stage_1_batch_size"),
     ({"colour": "blue"}, "colour"),
+    ({"notification_secret": "too short"}, "notification_secret"),
+    ({"notification_secret": "x" * 201}, "notification_secret"),
+    ({"notification_secret": None}, "notification_secret"),
+    ({"notification_secret": "sixteen chars \x00 and a NUL"}, "notification_secret"),
+    ({"notification_url": 42}, "notification_url"),
+    ({"notification_url": "https://example.com/" + "a" * 2000}, "notification_url"),
     # A valid field next to a bad one is not applied either.
     ({"stage_1_batch_size": 10, "enabled": True, "frequency": "yearly"}, "frequency"),
 ]
@@ -294,6 +305,135 @@ class TestNextRunAtFollowsTheSchedule:
         local = due.astimezone(ZoneInfo("Europe/Berlin"))
         assert (local.hour, local.minute) == (4, 30)
         assert due > datetime.now(UTC)
+
+
+SECRET = "a-secret-of-more-than-16-characters"
+
+
+@pytest.fixture
+def open_urls(app: FastAPI, settings: Settings) -> Iterator[None]:
+    """The API allows private and plain-http URLs, as for a receiver on 127.0.0.1."""
+    # Not monkeypatch.setattr: its undo deletes an attribute of starlette's `State`.
+    app.state.settings = settings.model_copy(
+        update={"allow_private_urls": True, "allow_http_urls": True}
+    )
+    yield
+    app.state.settings = settings
+
+
+class TestRunNotificationSettings:
+    async def test_the_secret_is_write_only(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        open_urls: None,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        url = "http://127.0.0.1:9/hooks/runs"
+        response = await put_config(
+            client, tenant, {"notification_url": url, "notification_secret": SECRET}
+        )
+        assert response.status_code == 200, response.text
+        expected = {
+            "site_id": tenant.site_id,
+            **DEFAULTS,
+            "notification_url": url,
+            "notification_secret_set": True,
+        }
+        assert response.json() == expected
+        assert await get_config(client, tenant) == expected
+        assert SECRET not in response.text
+        async with session_factory() as session:
+            stored = await session.scalar(
+                select(AutomationConfig.notification_secret).where(
+                    AutomationConfig.site_id == tenant.site_id
+                )
+            )
+        assert stored == SECRET
+
+    async def test_a_new_url_keeps_the_secret_and_a_new_secret_rotates_it(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        open_urls: None,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await put_config(
+            client,
+            tenant,
+            {"notification_url": "http://127.0.0.1:9/a", "notification_secret": SECRET},
+        )
+        moved = await put_config(client, tenant, {"notification_url": "http://127.0.0.1:9/b"})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["notification_secret_set"] is True
+        rotated = await put_config(client, tenant, {"notification_secret": "another-secret-0123"})
+        assert rotated.status_code == 200, rotated.text
+        assert rotated.json()["notification_url"] == "http://127.0.0.1:9/b"
+
+    @pytest.mark.parametrize("cleared", [None, ""])
+    async def test_null_or_empty_clears_the_url_and_forgets_the_secret(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        open_urls: None,
+        cleared: str | None,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await put_config(
+            client,
+            tenant,
+            {"notification_url": "http://127.0.0.1:9/a", "notification_secret": SECRET},
+        )
+        response = await put_config(client, tenant, {"notification_url": cleared})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"site_id": tenant.site_id, **DEFAULTS}
+
+    async def test_a_url_without_any_secret_is_refused(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        open_urls: None,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        response = await put_config(client, tenant, {"notification_url": "http://127.0.0.1:9/a"})
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["code"] == "invalid_input"
+        assert [problem["field"] for problem in error["details"]] == ["notification_secret"]
+        assert await get_config(client, tenant) == {"site_id": tenant.site_id, **DEFAULTS}
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://127.0.0.1/hooks",
+            "https://10.1.2.3/hooks",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/hooks",
+            "https://localhost/hooks",
+            "http://example.com/hooks",
+            "ftp://example.com/hooks",
+            "https://user:pass@example.com/hooks",
+            "not a url",
+        ],
+    )
+    async def test_a_url_that_is_not_public_https_is_refused_naming_the_field(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        url: str,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        response = await put_config(
+            client,
+            tenant,
+            {"notification_url": url, "notification_secret": SECRET, "ai_concurrency": 2},
+        )
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid_url"
+        assert "notification_url" in error["message"]
+        assert [problem["field"] for problem in error["details"]] == ["notification_url"]
+        assert await get_config(client, tenant) == {"site_id": tenant.site_id, **DEFAULTS}
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from app.models.writer import Content, Task
 from app.runs.events import RunLog
 from app.runs.lease import lease_key
 from app.stages.context import Engine
-from app.workers.jobs import resume_stalled_runs
+from app.workers.jobs import MAX_RECLAIMS_WITHOUT_PROGRESS, resume_stalled_runs
 from tests.builders import create_site
 from tests.console import AUTOMATION, environment_without_settings
 from tests.engine import charged, configure, feed, load_run, start, work, work_until_over
@@ -311,6 +311,52 @@ class TestProviderFailsForGood:
         rows = await ledger_rows(session_factory, run.id)
         assert_each_item_charged_once(rows)
         assert await charged(session_factory, run.id) == run.total_credits_used
+        again = await client.post(
+            f"/api/v1/automation/run_now/?site_id={tenant.site_id}", headers=tenant.headers
+        )
+        assert again.status_code == 200, again.text
+
+
+class BrokenProvider(LocalProvider):
+    """A bug, not a provider error: every article call raises, so every slice job dies."""
+
+    async def generate_content(self, brief: ContentBrief) -> Answer[ArticleOut]:
+        raise RuntimeError("boom")
+
+
+class TestSlicesThatKeepDying:
+    async def test_the_run_fails_after_five_reclaims_without_progress_and_says_why(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        redis: Redis,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: BrokenProvider())
+        quick = settings.model_copy(update={"run_lease_seconds": 0.3})
+        tenant = await create_tenant(session_factory, credits=Decimal(100000))
+        await feed(client, tenant, 6)
+        await configure(client, tenant)
+        run_id = await start(client, tenant)
+        ctx = await reaper_context(session_factory, redis, quick)
+
+        reclaims = 0
+        for _ in range(MAX_RECLAIMS_WITHOUT_PROGRESS + 1):
+            await work(quick)  # the slice dies in stage 4
+            # The reaper acts once the dead slice's heartbeat is older than the lease.
+            await asyncio.sleep(0.4)
+            reclaims += await resume_stalled_runs(ctx)
+
+        run = await load_run(session_factory, run_id)
+        assert reclaims == MAX_RECLAIMS_WITHOUT_PROGRESS
+        assert (run.status, run.stopped_reason, run.current_stage) == ("failed", "failed", 4)
+        assert run.error_message == (
+            "the run's worker stopped 5 times in a row without finishing an item; the last one "
+            "failed with RuntimeError: boom"
+        )
+        assert not await redis.exists(lease_key(tenant.site_id))
+        assert_each_item_charged_once(await ledger_rows(session_factory, run.id))
         again = await client.post(
             f"/api/v1/automation/run_now/?site_id={tenant.site_id}", headers=tenant.headers
         )

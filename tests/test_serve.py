@@ -119,10 +119,16 @@ class TestServeDemo:
             assert await first.stop() == 0, await first.log()
         output = await first.log()
         assert "demo@example.com / demo-password" in output
-        assert (
-            "Starting worker for 3 functions: run_automation, cron:flush_api_key_usage, "
-            "cron:resume_stalled_runs" in output
-        )
+        (started,) = [line for line in output.splitlines() if "Starting worker for" in line]
+        for function in (
+            "run_automation",
+            "notify_run",
+            "cron:flush_api_key_usage",
+            "cron:resume_stalled_runs",
+            "cron:start_scheduled_runs",
+            "cron:publish_due_content",
+        ):
+            assert function in started
 
         again = await Service.start(env, tmp_path, "again")
         try:

@@ -9,12 +9,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db import unit_of_work
 from app.models.automation import RunStatus
 from app.models.tenancy import ApiKey
+from app.models.writer import Content
 from app.runs.events import RunLog
 from tests.builders import PipelineRows, create_automation_run, create_pipeline_rows, snapshot
 from tests.factories import Tenant, create_tenant
@@ -41,6 +43,8 @@ class Endpoint:
     query: tuple[str, ...] | None = None
     # The state the owner's run must be in for the owner's own call to succeed.
     owner_run: RunStatus = RunStatus.RUNNING
+    # Columns the owner's article must have for the owner's own call to succeed.
+    owner_content: dict[str, Any] | None = None
 
     def request(self, ids: Ids) -> dict[str, Any]:
         """The httpx request arguments, with the ids filled in (site_id as query if not in path)."""
@@ -123,6 +127,19 @@ ENDPOINTS = [
     Endpoint(
         "GET", "/api/v1/automation/runs/{run_id}/events", "run_id", owner_run=RunStatus.CANCELLED
     ),
+    Endpoint("GET", "/api/v1/publishing/settings/", "site_id"),
+    Endpoint("PUT", "/api/v1/publishing/settings/", "site_id", json={"queue_limit": 1}),
+    Endpoint("GET", "/api/v1/publishing/queue/", "site_id"),
+    Endpoint("GET", "/api/v1/publishing/integration/", "site_id"),
+    Endpoint("PUT", "/api/v1/publishing/integration/", "site_id", json={"kind": "none"}),
+    Endpoint("POST", "/api/v1/publishing/integration/test/", "site_id"),
+    # Only a failed publication can be retried.
+    Endpoint(
+        "POST",
+        "/api/v1/publishing/content/{content_id}/retry/",
+        "content_id",
+        owner_content={"site_status": "failed"},
+    ),
 ]
 
 
@@ -153,6 +170,13 @@ async def owner_ids_for(
     run = await create_automation_run(
         session_factory, tenants.owner, RunLog(settings.log_path), status=endpoint.owner_run
     )
+    if endpoint.owner_content:
+        async with unit_of_work(session_factory) as session:
+            await session.execute(
+                update(Content)
+                .where(Content.id == tenants.rows.content_id)
+                .values(**endpoint.owner_content)
+            )
     return {**tenants.owner_ids, "run_id": run.run_id}
 
 

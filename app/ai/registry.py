@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from app.ai.base import AIProvider
 from app.ai.local import LocalProvider
+from app.ai.openai import OpenAIProvider
 from app.config import Settings
 
 
@@ -14,7 +15,10 @@ def _local(settings: Settings) -> AIProvider:
     return LocalProvider(latency_ms=settings.local_ai_latency_ms)
 
 
-PROVIDERS: dict[str, Callable[[Settings], AIProvider]] = {"local": _local}
+PROVIDERS: dict[str, Callable[[Settings], AIProvider]] = {
+    "local": _local,
+    "openai": OpenAIProvider,
+}
 
 
 class UnknownProvider(ValueError):

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response, status
 from pydantic import EmailStr, Field
 
-from app.api.deps import PageDep, PrincipalDep, RedisDep, SessionDep
+from app.api.deps import PageDep, PrincipalDep, RedisDep, SessionDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES, ErrorBody
 from app.api.schemas import CreditAmount, InputModel, OutputModel, Page, id_path
 from app.errors import Unauthorized
@@ -47,11 +47,20 @@ class UserOut(OutputModel):
     email: str
 
 
+class AIProviderOut(OutputModel):
+    """The AI provider the service's workers call (`AI_PROVIDER`)."""
+
+    name: str = Field(description="`local` (built in, no network) or `openai`.")
+    text_model: str | None = Field(description="The chat model; null for `local`.")
+    image_model: str | None = Field(description="The image model; null for `local`.")
+
+
 class MeOut(OutputModel):
-    """The calling user and its account."""
+    """The calling user, its account, and the AI provider the service uses."""
 
     user: UserOut
     account: AccountOut
+    ai_provider: AIProviderOut
 
 
 class ApiKeyIn(InputModel):
@@ -109,10 +118,20 @@ async def logout(principal: PrincipalDep, session: SessionDep) -> None:
 
 
 @router.get("/me", response_model=MeOut, summary="The calling user and its account")
-async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
+async def me(principal: PrincipalDep, session: SessionDep, settings: SettingsDep) -> MeOut:
     user = await tenancy.get_user(session, principal)
     account = await tenancy.get_account(session, principal.account_id)
-    return MeOut(user=UserOut.model_validate(user), account=AccountOut.model_validate(account))
+    remote = settings.ai_provider != "local"
+    provider = AIProviderOut(
+        name=settings.ai_provider,
+        text_model=settings.ai_text_model if remote else None,
+        image_model=settings.ai_image_model if remote else None,
+    )
+    return MeOut(
+        user=UserOut.model_validate(user),
+        account=AccountOut.model_validate(account),
+        ai_provider=provider,
+    )
 
 
 @router.get("/auth/keys/", response_model=Page[ApiKeyOut], summary="The caller's API keys")

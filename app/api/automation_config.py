@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import SessionDep, SiteDep
+from app.api.deps import SessionDep, SettingsDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
 from app.credits import estimate as estimates
 from app.credits.schemas import Estimate
+from app.outbound import Policy
 from app.runs import config as configs
 from app.runs.config_schemas import ConfigOut, ConfigUpdate
 
@@ -27,10 +28,15 @@ async def get_config(site: SiteDep, session: SessionDep) -> ConfigOut:
     description="Partial update: fields left out keep their values. A change to the schedule "
     "(enabled, frequency, scheduled_time, weekly_day, monthly_day) recomputes `next_run_at` in "
     "the site's time zone. A bad value or an unknown field is a 400 naming it, and changes "
-    "nothing.",
+    "nothing. `notification_url` must be https and reach a public address (400 `invalid_url`), "
+    "and needs a `notification_secret` (16-200 characters; write-only, the answer only says "
+    "`notification_secret_set`); null or an empty string clears both.",
 )
-async def update_config(body: ConfigUpdate, site: SiteDep, session: SessionDep) -> ConfigOut:
-    return ConfigOut.model_validate(await configs.update_config(session, site, body))
+async def update_config(
+    body: ConfigUpdate, site: SiteDep, session: SessionDep, settings: SettingsDep
+) -> ConfigOut:
+    config = await configs.update_config(session, site, body, Policy.of(settings))
+    return ConfigOut.model_validate(config)
 
 
 @router.get(

@@ -33,8 +33,14 @@ _ENUM_DESCRIPTIONS = {
     "TriggerType": "What started a run: `manual` (run_now) or `scheduled`.",
     "StoppedReason": "Why a run ended: `completed`, `cancelled`, `credit_budget_reached` "
     "(`max_credits_per_run` or a function's share of it), `insufficient_credits` or `failed`.",
+    "SchedulingMode": "How approved content gets its publishing slot: `time_slots` (each "
+    "publish day at each of `publish_time_slots`), `stagger` (each publish day from "
+    "`stagger_start_time` to `stagger_end_time`, every `stagger_interval_minutes`) or "
+    "`immediate` (at once).",
     "Operation": "An AI function that costs credits: `clustering`, `idea_generation`, "
     "`content_generation`, `image_prompt_extraction` or `image_generation`.",
+    "IntegrationKind": "A site's publisher: `none` (marked published when due), `wordpress` "
+    "(REST API with an application password) or `webhook` (a signed POST of the article).",
 }
 _UNUSED = ("HTTPValidationError", "ValidationError")
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from app.api.deps import PageDep, PrincipalDep, SessionDep
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import InputModel, OutputModel, Page, id_path, page_of
+from app.runs import config as configs
 from app.tenancy import service as tenancy
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=ERROR_RESPONSES)
@@ -80,8 +81,12 @@ async def update_site(
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "timezone" in changes:
         tenancy.validate_timezone(changes["timezone"])
+    moved = changes.get("timezone", site.timezone) != site.timezone
     for field, value in changes.items():
         setattr(site, field, value)
     await session.flush()
+    if moved:
+        # The scheduled wall-clock time is another instant in the new zone.
+        await configs.reschedule(session, site)
     await session.refresh(site)
     return SiteOut.model_validate(site)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter
@@ -11,6 +12,8 @@ from app.api.deps import PageDep, PrincipalDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import Page, id_path, id_query, page_of
 from app.models.writer import Content, ContentStatus, ImageStatus, SiteStatus, TaskStatus
+from app.publishing import service as publishing
+from app.tenancy import service as tenancy
 from app.writer import service
 from app.writer.schemas import ContentOut, ContentSummaryOut, ImageOut, TaskOut
 
@@ -65,7 +68,12 @@ async def get_content(
 
 
 @router.post(
-    "/content/{content_id}/approve/", response_model=ContentOut, summary="Approve an article"
+    "/content/{content_id}/approve/",
+    response_model=ContentOut,
+    summary="Approve an article",
+    description="Where the site's publishing settings turn auto-publish on, approved articles "
+    "(this one included, oldest first) are scheduled into the next free slots at once, while "
+    "the queue has room; one left waiting gets its slot when the queue empties.",
 )
 async def approve_content(
     content_id: ContentIdPath, principal: PrincipalDep, session: SessionDep
@@ -73,6 +81,9 @@ async def approve_content(
     content = await service.review(
         session, principal.account_id, content_id, ContentStatus.APPROVED
     )
+    site = await tenancy.get_site(session, principal.account_id, content.site_id)
+    if await publishing.schedule_approved(session, site, datetime.now(UTC)) is not None:
+        await session.refresh(content)
     return await _detail(session, content)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,15 +89,23 @@ async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hol
     return Hold(HoldState.HELD, amount)
 
 
-async def settle(session: AsyncSession, charge: Charge, hold: Hold, cost: Decimal) -> Decimal:
-    """Release the hold and charge the real cost (never more than was held); returns the cost."""
+async def settle(
+    session: AsyncSession,
+    charge: Charge,
+    hold: Hold,
+    cost: Decimal,
+    *,
+    data: dict[str, Any] | None = None,
+) -> Decimal:
+    """Release the hold and charge the real cost (never more than was held); returns the cost.
+    `data` (the call's token usage) is kept on the settle row."""
     cost = min(cost, hold.amount)
     if hold.amount <= 0:
         return Decimal(0)
     balance = await _credit(session, charge.account_id, hold.amount - cost)
     _add_row(session, charge, TransactionKind.RELEASE, hold.amount, balance + cost)
     if cost > 0:
-        _add_row(session, charge, TransactionKind.SETTLE, -cost, balance)
+        _add_row(session, charge, TransactionKind.SETTLE, -cost, balance, data)
     return cost
 
 
@@ -171,6 +180,7 @@ def _add_row(
     kind: TransactionKind,
     amount: Decimal,
     balance_after: Decimal,
+    data: dict[str, Any] | None = None,
 ) -> None:
     session.add(
         CreditTransaction(
@@ -183,5 +193,6 @@ def _add_row(
             balance_after=balance_after,
             idempotency_key=charge.key(kind),
             description=f"{_DESCRIPTIONS[kind]}: {charge.operation.value} {charge.item_key}",
+            data=data,
         )
     )

@@ -12,6 +12,15 @@ from app.ai.schemas import Usage
 from app.models.billing import CreditCostConfig, Operation, Pricing
 
 CENT = Decimal("0.01")
+# Tokens held for one call of a token-priced operation: above what one call of each takes with
+# the service's prompts (a 2,500-word article is about 4,000 tokens out plus its brief in).
+HOLD_TOKENS = {
+    Operation.CLUSTERING: 16_000,
+    Operation.IDEA_GENERATION: 8_000,
+    Operation.CONTENT_GENERATION: 24_000,
+    Operation.IMAGE_PROMPT_EXTRACTION: 8_000,
+    Operation.IMAGE_GENERATION: 8_000,
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,15 @@ class Price:
     def for_tokens(self, usage: Usage) -> Decimal:
         raw = Decimal(usage.total_tokens) * self.credits_per_1k_tokens / 1000
         return max(raw.quantize(CENT, rounding=ROUND_CEILING), self.min_credits_per_call)
+
+    def hold(self, units: int | Decimal) -> Decimal:
+        """What to reserve before a call that should process `units`: its cost by units, or,
+        where priced by tokens, the cost of `HOLD_TOKENS` for the operation (a call is never
+        charged more than its hold)."""
+        if self.pricing == Pricing.PER_TOKEN:
+            ceiling = Usage(prompt_tokens=0, completion_tokens=HOLD_TOKENS[self.operation])
+            return max(self.for_units(units), self.for_tokens(ceiling))
+        return self.for_units(units)
 
     def cost(self, units: int | Decimal, usage: Usage | None) -> Decimal:
         """The real cost of a call: by tokens where so priced and reported, else by units."""

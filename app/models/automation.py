@@ -133,6 +133,10 @@ class AutomationConfig(IdMixin, TimestampMixin, Base):
     max_in_article_images: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Called when a run completes, fails or stops on its budget; the secret signs each call and
+    # is never returned by the API.
+    notification_url: Mapped[str | None] = mapped_column(String(2000))
+    notification_secret: Mapped[str | None] = mapped_column(Text)
 
 
 class AutomationRun(IdMixin, Base):

@@ -46,10 +46,13 @@ class PublishingSettings(IdMixin, TimestampMixin, Base):
     site_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("sites.id", ondelete="CASCADE"), unique=True
     )
+    # Off until the user turns them on: reading the settings must not start publishing.
     auto_approval_enabled: Mapped[bool] = mapped_column(
-        Boolean, default=True, server_default="true"
+        Boolean, default=False, server_default="false"
     )
-    auto_publish_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    auto_publish_enabled: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="false"
+    )
     scheduling_mode: Mapped[str] = enum_column(SchedulingMode.TIME_SLOTS)
     publish_days: Mapped[list[str]] = mapped_column(
         JSONB,

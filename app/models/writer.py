@@ -105,6 +105,9 @@ class Content(IdMixin, TimestampMixin, Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     external_url: Mapped[str | None] = mapped_column(String(2000))
     publish_error: Mapped[str | None] = mapped_column(Text)
+    publish_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When a publisher claimed the content (`publishing`); a stale claim means its worker died.
+    publish_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Image(IdMixin, TimestampMixin, Base):

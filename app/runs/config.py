@@ -9,9 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import InvalidInput
 from app.models.automation import AutomationConfig
 from app.models.tenancy import Site
-from app.runs.config_schemas import ConfigUpdate
+from app.outbound import Policy, check_url
+from app.runs.config_schemas import MIN_SECRET_LENGTH, ConfigUpdate
 from app.runs.schedule import next_run_at
 
 # The fields `next_run_at` depends on (besides the site's time zone).
@@ -46,15 +48,30 @@ async def get_or_create_config(
 
 
 async def update_config(
-    session: AsyncSession, site: Site, changes: ConfigUpdate
+    session: AsyncSession, site: Site, changes: ConfigUpdate, policy: Policy
 ) -> AutomationConfig:
     """Apply the fields sent; recompute `next_run_at` when the schedule really changed.
 
     Re-sending the same schedule keeps `next_run_at`, so saving the config dialog does not push
-    back a run that is due (or overdue while a worker was down).
+    back a run that is due (or overdue while a worker was down). A notification URL must pass
+    the outbound check (`policy`) and have a secret, sent now or before: a notification nobody
+    can verify is worse than none, and a generated secret could never be read back. Clearing the
+    URL forgets the secret too.
     """
-    config = await get_or_create_config(session, site, for_update=True)
     values = changes.changes()
+    url = values.get("notification_url")
+    if url is not None:
+        # Before the row is locked: the check resolves the host name.
+        await check_url(url, policy, "notification_url")
+    config = await get_or_create_config(session, site, for_update=True)
+    if url is not None and not (values.get("notification_secret") or config.notification_secret):
+        message = f"required with notification_url, at least {MIN_SECRET_LENGTH} characters"
+        raise InvalidInput(
+            f"notification_secret: {message}",
+            details=[{"field": "notification_secret", "message": message}],
+        )
+    if "notification_url" in values and url is None:
+        values.setdefault("notification_secret", None)
     rescheduled = any(
         getattr(config, field) != value
         for field, value in values.items()
@@ -67,3 +84,14 @@ async def update_config(
     await session.flush()
     await session.refresh(config)
     return config
+
+
+async def reschedule(session: AsyncSession, site: Site) -> None:
+    """Recompute the site's `next_run_at` after a change of its time zone: the same wall-clock
+    time is another instant now."""
+    config = await session.scalar(
+        select(AutomationConfig).where(AutomationConfig.site_id == site.id).with_for_update()
+    )
+    if config is not None and config.enabled:
+        config.next_run_at = next_run_at(config, site.timezone, datetime.now(UTC))
+        await session.flush()

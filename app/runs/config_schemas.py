@@ -6,16 +6,21 @@ from datetime import datetime, time
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field, Strict, field_validator
+from pydantic import Field, SecretStr, Strict, ValidationInfo, field_validator, model_validator
 
 from app.api.schemas import CreditAmount, InputModel, OutputModel
-from app.models.automation import Frequency
+from app.models.automation import AutomationConfig, Frequency
 
 MAX_DELAY_SECONDS = 3600
 # Numeric(12, 2): the largest amount the column holds.
 MAX_CREDITS = Decimal("9999999999.99")
 MAX_LIMIT = 1_000_000
 TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+MAX_URL_LENGTH = 2000
+MIN_SECRET_LENGTH = 16
+MAX_SECRET_LENGTH = 200
+# The update fields that null clears rather than refuses.
+NULLABLE = frozenset({"notification_url"})
 
 # Strict: a config dialog sending "20" or "true" has a bug worth a 400, not a silent coercion.
 StrictBool = Annotated[bool, Strict()]
@@ -77,6 +82,25 @@ class ConfigOut(OutputModel):
     )
     last_run_at: datetime | None
     next_run_at: datetime | None
+    notification_url: str | None = Field(
+        description="Receives a signed POST when a run completes, fails or stops on its credit "
+        "budget; null: no notifications."
+    )
+    notification_secret_set: bool = Field(
+        description="Whether the secret that signs notifications is set (it is never returned)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_as_flag(cls, value: Any) -> Any:
+        # Read from the row field by field, so that the secret never enters the answer.
+        if isinstance(value, AutomationConfig):
+            fields = {
+                name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)
+            }
+            fields["notification_secret_set"] = bool(value.notification_secret)
+            return fields
+        return value
 
     @field_validator("scheduled_time", mode="before")
     @classmethod
@@ -120,13 +144,34 @@ class ConfigUpdate(InputModel):
     ) = None
     ai_concurrency: Annotated[int, Strict(), Field(ge=1, le=64)] | None = None
     max_in_article_images: Annotated[int, Strict(), Field(ge=0, le=10)] | None = None
+    notification_url: Annotated[str, Field(max_length=MAX_URL_LENGTH)] | None = Field(
+        None,
+        description="Where run notifications go (https; checked to reach a public address). "
+        "Null or an empty string stops notifications and forgets the secret.",
+    )
+    notification_secret: (
+        Annotated[SecretStr, Field(min_length=MIN_SECRET_LENGTH, max_length=MAX_SECRET_LENGTH)]
+        | None
+    ) = Field(
+        None,
+        description="Signs each notification (HMAC-SHA256); write-only. Needed with the first "
+        "`notification_url`; send it again to rotate it.",
+    )
 
     @field_validator("*", mode="after")
     @classmethod
-    def _not_null(cls, value: Any) -> Any:
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
         # Validators run on given values only: a left-out field never gets here.
-        if value is None:
+        if value is None and info.field_name not in NULLABLE:
             raise ValueError("must not be null; leave the field out to keep its value")
+        return value
+
+    @field_validator("notification_secret", mode="after")
+    @classmethod
+    def _secret_without_nul(cls, value: SecretStr | None) -> SecretStr | None:
+        # The base class checks plain strings only.
+        if value is not None and "\x00" in value.get_secret_value():
+            raise ValueError("must not contain NUL characters")
         return value
 
     def changes(self) -> dict[str, Any]:
@@ -136,4 +181,8 @@ class ConfigUpdate(InputModel):
             values["scheduled_time"] = time.fromisoformat(values["scheduled_time"])
         if "frequency" in values:
             values["frequency"] = Frequency(values["frequency"]).value
+        if "notification_url" in values:
+            values["notification_url"] = values["notification_url"] or None
+        if self.notification_secret is not None:
+            values["notification_secret"] = self.notification_secret.get_secret_value()
         return values

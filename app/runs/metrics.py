@@ -16,9 +16,25 @@ STAGE_SECONDS = Histogram(
 AI_CALL_SECONDS = Histogram(
     "automation_ai_call_duration_seconds", "AI provider call latency", ["operation"]
 )
+AI_GATE_WAIT_SECONDS = Histogram(
+    "automation_ai_gate_wait_seconds",
+    "Time a call waited for the provider-wide cap (AI_MAX_CONCURRENCY)",
+    ["provider"],
+    buckets=(0.005, 0.05, 0.25, 1, 5, 15, 60, 300),
+)
 AI_CALL_ERRORS = Counter(
     "automation_ai_call_errors_total", "AI provider calls that failed", ["operation", "kind"]
 )
+AI_TOKENS = Counter(
+    "automation_ai_tokens_total",
+    "Tokens the AI provider reported using (where it reports them)",
+    ["operation", "kind"],
+)
 CREDITS_CHARGED = Counter(
     "automation_credits_charged_total", "Credits settled for AI calls", ["operation"]
+)
+PUBLICATIONS = Counter(
+    "automation_publications_total",
+    "Publications of content, by publisher kind and outcome (published, failed)",
+    ["kind", "outcome"],
 )

@@ -61,7 +61,7 @@ class ClusteringStage(Stage):
             units=len(items),
             item_key=f"keywords:{items[0].id}-{items[-1].id}",
             operation=Operation.CLUSTERING,
-            hold=ctx.price(Operation.CLUSTERING).for_units(len(items)),
+            hold=ctx.price(Operation.CLUSTERING).hold(len(items)),
             call=lambda: ctx.engine.provider.cluster_keywords(briefs),
             write=write,
             failed=failed,

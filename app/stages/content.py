@@ -95,7 +95,7 @@ class ContentStage(Stage):
             item=item,
             item_key=f"task:{task_id}",
             operation=Operation.CONTENT_GENERATION,
-            hold=price.for_units(brief.target_word_count * HOLD_LENGTH_FACTOR),
+            hold=price.hold(brief.target_word_count * HOLD_LENGTH_FACTOR),
             call=lambda: ctx.engine.provider.generate_content(brief),
             write=write,
             failed=failed,

@@ -16,6 +16,7 @@ from sqlalchemy import Update, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.base import AIProvider
+from app.ai.gate import ProviderGate
 from app.config import Settings
 from app.credits.costs import Price, Prices, price_of
 from app.db import unit_of_work
@@ -56,6 +57,12 @@ class Engine:
     provider: AIProvider
     log: RunLog
     settings: Settings
+    # The provider-wide cap on calls in flight, shared with every other worker through Redis.
+    gate: ProviderGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        gate = ProviderGate(self.redis, self.provider.name, self.settings.ai_max_concurrency)
+        object.__setattr__(self, "gate", gate)
 
     @property
     def media_path(self) -> Path:

@@ -95,7 +95,7 @@ class IdeasStage(Stage):
             item=item,
             item_key=f"cluster:{item.id}",
             operation=Operation.IDEA_GENERATION,
-            hold=ctx.price(Operation.IDEA_GENERATION).for_units(1),
+            hold=ctx.price(Operation.IDEA_GENERATION).hold(1),
             call=lambda: ctx.engine.provider.generate_ideas(brief),
             write=write,
             failed=failed,

@@ -78,7 +78,7 @@ class ImagesStage(Stage):
             item=item,
             item_key=f"image:{image.id}",
             operation=Operation.IMAGE_GENERATION,
-            hold=ctx.price(Operation.IMAGE_GENERATION).for_units(1),
+            hold=ctx.price(Operation.IMAGE_GENERATION).hold(1),
             call=lambda: ctx.engine.provider.generate_image(
                 image.prompt, featured=image.image_type == ImageType.FEATURED
             ),

@@ -1,19 +1,32 @@
 """Stage 7: the review gate. Counts the content ready for review; where the site's publishing
-settings turn auto-approval on, approves up to `max_approvals_per_run` of it. (Scheduling the
-approved content for publishing belongs to the publishing module.)"""
+settings turn auto-approval on, approves up to `max_approvals_per_run` of it, and where they turn
+auto-publish on, schedules the approved content into its publishing slots.
+
+A site with no saved publishing settings only counts: nothing is approved or published before
+its owner has seen the publishing settings. Each article is approved and scheduled in one
+transaction, the site's scheduling lock serialising it with manual approvals and the publish
+cron. `scheduled_count` counts every article this run gave a slot (older approved ones waiting
+for room included, oldest first); `not_scheduled` counts the articles it approved that found no
+slot (queue full, or 90 days without a free slot): they wait, approved, and the publish cron
+schedules them later.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.publishing import PublishingSettings
+from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus
+from app.publishing.service import schedule_approved
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
 from app.stages.pending import pending_condition
+from app.stages.results import Number
 from app.stages.work import Written, local_item
 
 
@@ -24,7 +37,7 @@ class ReviewStage(Stage):
     taken_counters = ("approved_count",)
 
     async def opening_values(self, session: AsyncSession, ctx: StageContext) -> dict[str, Any]:
-        return {"ready_for_review": await count_ready(session, ctx.run.site_id)}
+        return {"ready_for_review": await count_ready(session, ctx.run.site_id), "not_scheduled": 0}
 
     async def load(
         self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int
@@ -47,14 +60,27 @@ class ReviewStage(Stage):
                 .values(status=ContentStatus.APPROVED.value)
                 .returning(Content.id)
             )
-            return Written(
-                units=0,
-                deltas={"approved_count": int(approved is not None)},
-                message=f"Approved '{item.title}'",
-                data={"content_id": item.id},
-            )
+            deltas: dict[str, Number] = {"approved_count": int(approved is not None)}
+            message = f"Approved '{item.title}'"
+            if approved is not None:
+                site = await session.get_one(Site, ctx.run.site_id)
+                outcome = await schedule_approved(session, site, datetime.now(UTC))
+                if outcome is not None:
+                    waiting = item.id not in outcome.content_ids
+                    deltas["scheduled_count"] = len(outcome.content_ids)
+                    deltas["not_scheduled"] = int(waiting)
+                    message += _slot_note(waiting, outcome.queue_full)
+            return Written(units=0, deltas=deltas, message=message, data={"content_id": item.id})
 
         await local_item(ctx, item, write)
+
+
+def _slot_note(waiting: bool, queue_full: bool) -> str:
+    if not waiting:
+        return " and scheduled it"
+    if queue_full:
+        return "; it waits for room in the publishing queue"
+    return "; no free publishing slot in the next 90 days, it waits"
 
 
 async def count_ready(session: AsyncSession, site_id: int) -> int:

@@ -35,6 +35,7 @@ from app.models.tenancy import Site
 from app.runs.config import get_or_create_config
 from app.runs.lease import SiteLease
 from app.runs.metrics import STAGE_SECONDS
+from app.runs.notify import has_notification
 from app.runs.signals import clear_live
 from app.runs.states import set_run_state
 from app.stages.base import Stage
@@ -44,6 +45,7 @@ from app.stages.live import Live
 from app.stages.pending import count_pending
 from app.stages.registry import STAGES
 from app.stages.results import initial_result, result_column, set_in_result
+from app.workers.queue import enqueue_notification
 
 log = structlog.get_logger(__name__)
 
@@ -397,7 +399,8 @@ async def _finish(
     reason: StoppedReason,
     error_message: str | None = None,
 ) -> SliceEnd:
-    """End the run (unless a pause or cancel got there first) and free what it still holds."""
+    """End the run (unless a pause or cancel got there first), free what it still holds, and
+    queue the site's notification of it once that is committed."""
     async with unit_of_work(engine.session_factory) as session:
         try:
             await set_run_state(
@@ -406,5 +409,8 @@ async def _finish(
         except InvalidTransition:
             return SliceEnd("stopped")
         await release_dangling(session, run.id)
+        notify = await has_notification(session, run.site_id)
     await clear_live(engine.redis, run.run_id)
+    if notify:
+        await enqueue_notification(engine.redis, run.run_id)
     return SliceEnd(to.value)

@@ -12,10 +12,17 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import AIError, AIFatalError, Answer
+from app.ai.schemas import Usage
 from app.credits.charges import Charge, Hold, HoldState, release, reserve, settle
 from app.errors import InsufficientCredits
 from app.models.billing import Operation
-from app.runs.metrics import AI_CALL_ERRORS, AI_CALL_SECONDS, CREDITS_CHARGED
+from app.runs.metrics import (
+    AI_CALL_ERRORS,
+    AI_CALL_SECONDS,
+    AI_GATE_WAIT_SECONDS,
+    AI_TOKENS,
+    CREDITS_CHARGED,
+)
 from app.stages.base import Item
 from app.stages.context import StageContext
 from app.stages.control import StopReason
@@ -69,8 +76,11 @@ async def ai_item(
         charge, holding = held
         error: AIError | None = None
         try:
-            with AI_CALL_SECONDS.labels(operation.value).time():
-                answer = await call()
+            async with ctx.engine.gate.slot(ctx.run.site_id) as waited:
+                AI_GATE_WAIT_SECONDS.labels(ctx.engine.provider.name).observe(waited)
+                with AI_CALL_SECONDS.labels(operation.value).time():
+                    answer = await call()
+                _count_tokens(operation, answer.usage)
         except AIFatalError:
             AI_CALL_ERRORS.labels(operation.value, "fatal").inc()
             ctx.budget.done(operation, holding.amount, Decimal(0))
@@ -84,10 +94,13 @@ async def ai_item(
                 async with ctx.transaction() as session:
                     written = await write(session, answer)
                     price = ctx.price(operation).cost(written.units, answer.usage)
-                    cost = await settle(session, charge, holding, price)
+                    usage = _usage_data(answer.usage)
+                    cost = await settle(session, charge, holding, price, data=usage or None)
                     deltas = {**written.deltas, "credits_used": cost}
                     await ctx.commit_progress(session, deltas, cost)
-                    await ctx.event(session, "item_done", written.message, data={**written.data})
+                    await ctx.event(
+                        session, "item_done", written.message, data={**written.data, **usage}
+                    )
                 CREDITS_CHARGED.labels(operation.value).inc(float(cost))
                 return
             except AIError as exc:  # the answer did not fit the input: nothing was written
@@ -97,6 +110,19 @@ async def ai_item(
     finally:
         ctx.budget.done(operation, holding.amount, cost)
         await ctx.live.finish(item.id, units)
+
+
+def _usage_data(usage: Usage | None) -> dict[str, object]:
+    """The tokens a call used, as the ledger row and the run event keep them."""
+    if usage is None:
+        return {}
+    return {"usage": {**usage.model_dump(), "total_tokens": usage.total_tokens}}
+
+
+def _count_tokens(operation: Operation, usage: Usage | None) -> None:
+    if usage is not None:
+        AI_TOKENS.labels(operation.value, "prompt").inc(usage.prompt_tokens)
+        AI_TOKENS.labels(operation.value, "completion").inc(usage.completion_tokens)
 
 
 async def _hold(

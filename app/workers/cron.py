@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -9,13 +11,22 @@ from arq import cron
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from app.db import unit_of_work
+from app.publishing.publish import JOB_TIMEOUT_SECONDS as PUBLISH_TIMEOUT_SECONDS
+from app.publishing.publish import publish_due
+from app.runs.scheduler import start_due_runs
+from app.stages.context import Engine
 from app.tenancy.usage import flush_key_usage, forget_flushed
 from app.workers.jobs import REAPER_TIMEOUT_SECONDS, resume_stalled_runs
 
 log = structlog.get_logger(__name__)
 
 FLUSH_TIMEOUT_SECONDS = 30
+SCHEDULER_TIMEOUT_SECONDS = 55
+# The scheduler takes no new site after this long, so that it ends before its timeout; the
+# sites it did not reach are still due at the next tick.
+SCHEDULER_BUDGET_SECONDS = 40
 
 
 async def flush_api_key_usage(ctx: dict[str, Any]) -> int:
@@ -29,6 +40,28 @@ async def flush_api_key_usage(ctx: dict[str, Any]) -> int:
     if flushed:
         log.info("api key usage flushed", keys=len(flushed))
     return len(flushed)
+
+
+async def start_scheduled_runs(ctx: dict[str, Any]) -> int:
+    """Start the scheduled runs that are due (read from Postgres, not from this tick); returns
+    how many started."""
+    engine: Engine = ctx["engine_deps"]
+    tick = await start_due_runs(
+        engine.session_factory,
+        engine.redis,
+        engine.log,
+        datetime.now(UTC),
+        deadline=time.monotonic() + SCHEDULER_BUDGET_SECONDS,
+    )
+    return len(tick.started)
+
+
+async def publish_due_content(ctx: dict[str, Any]) -> int:
+    """Publish the content that is due through each site's publisher; returns how many went out."""
+    session_factory: async_sessionmaker[AsyncSession] = ctx["session_factory"]
+    settings: Settings = ctx["settings"]
+    report = await publish_due(session_factory, settings)
+    return report.published
 
 
 CRON_JOBS = [
@@ -47,5 +80,21 @@ CRON_JOBS = [
         unique=True,
         run_at_startup=False,
         timeout=REAPER_TIMEOUT_SECONDS,
+    ),
+    # Every minute: a run due at 02:00 starts at 02:00, within the tick's second.
+    cron(
+        start_scheduled_runs,
+        second=0,
+        unique=True,
+        run_at_startup=False,
+        timeout=SCHEDULER_TIMEOUT_SECONDS,
+    ),
+    # Every minute, apart from the other ticks: a slot at 09:00 goes out by 09:00:30.
+    cron(
+        publish_due_content,
+        second=30,
+        unique=True,
+        run_at_startup=False,
+        timeout=PUBLISH_TIMEOUT_SECONDS,
     ),
 ]

@@ -7,18 +7,36 @@ from typing import Any
 
 import structlog
 from arq.worker import func
+from redis.asyncio import Redis
 from sqlalchemy import func as sql
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.credits.charges import release_dangling
 from app.db import unit_of_work
-from app.models.automation import AutomationRun, RunStatus
+from app.errors import InvalidTransition
+from app.models.automation import (
+    AutomationConfig,
+    AutomationRun,
+    RunEvent,
+    RunStatus,
+    StoppedReason,
+)
 from app.models.billing import CreditTransaction, TransactionKind
 from app.runs.lease import lease_holder
+from app.runs.notify import NOTIFICATION_EVENTS
+from app.runs.states import set_run_state
 from app.stages.context import Engine
 from app.stages.runner import run_slice
-from app.workers.queue import RUN_JOB, enqueue_run
+from app.workers.notifications import notify_run, notify_timeout
+from app.workers.queue import (
+    NOTIFY_JOB,
+    RUN_JOB,
+    enqueue_notification,
+    enqueue_run,
+    slice_error,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +46,15 @@ SLICE_GRACE_SECONDS = 300
 REAPER_TIMEOUT_SECONDS = 50
 # Holds of a finished run are swept once its worker had ample time to settle them itself.
 SWEEP_AFTER = timedelta(minutes=10)
+# A run reclaimed this many times in a row with no item done in between fails instead: its
+# slices die of something deterministic (a bug, an item that kills its worker), and resuming
+# it once a minute forever would only hide that.
+MAX_RECLAIMS_WITHOUT_PROGRESS = 5
+PROGRESS_EVENTS = ("item_done", "item_failed", "stage_completed")
+# A finished run's notification not sent or failed after this long was lost with its job; older
+# than the look-back it is left alone (arq keeps a job's result, hence its id, for an hour).
+NOTIFY_GRACE = timedelta(minutes=15)
+NOTIFY_LOOKBACK = timedelta(minutes=55)
 
 
 def engine_of(ctx: dict[str, Any]) -> Engine:
@@ -57,14 +84,23 @@ async def resume_stalled_runs(ctx: dict[str, Any]) -> int:
     )
     async with unit_of_work(engine.session_factory) as session:
         rows = await session.execute(
-            select(AutomationRun.id, AutomationRun.run_id, AutomationRun.site_id).where(
-                AutomationRun.status == RunStatus.RUNNING.value, last_sign < stale
-            )
+            select(
+                AutomationRun.id, AutomationRun.run_id, AutomationRun.site_id, AutomationRun.slice
+            ).where(AutomationRun.status == RunStatus.RUNNING.value, last_sign < stale)
         )
-        candidates = [(pk, run_id, site_id) for pk, run_id, site_id in rows]
+        candidates = [(pk, run_id, site_id, slice_no) for pk, run_id, site_id, slice_no in rows]
     resumed = 0
-    for pk, run_id, site_id in candidates:
+    for pk, run_id, site_id, slice_no in candidates:
         if await lease_holder(engine.redis, site_id) is not None:
+            continue
+        error = await slice_error(ctx["redis"], run_id, slice_no)
+        async with unit_of_work(engine.session_factory) as session:
+            if await _reclaims_without_progress(session, pk) >= MAX_RECLAIMS_WITHOUT_PROGRESS:
+                gave_up = await _give_up(session, engine, pk, error)
+            else:
+                gave_up = False
+        if gave_up:
+            await enqueue_notification(ctx["redis"], run_id)
             continue
         async with unit_of_work(engine.session_factory) as session:
             next_slice = await session.scalar(
@@ -80,16 +116,82 @@ async def resume_stalled_runs(ctx: dict[str, Any]) -> int:
                 session,
                 run,
                 "run_reclaimed",
-                "No heartbeat from the run's worker: resuming it in a new job",
+                "No heartbeat from the run's worker: resuming it in a new job"
+                + (f" (its job failed: {error})" if error else ""),
                 level="warning",
-                data={"slice": next_slice},
+                data={"slice": next_slice, "error": error},
             )
         await enqueue_run(ctx["redis"], run_id, next_slice)
         resumed += 1
     await _sweep_finished_holds(engine, now)
+    await _requeue_lost_notifications(engine, ctx["redis"], now)
     if resumed:
         log.warning("stalled runs resumed", count=resumed)
     return resumed
+
+
+async def _reclaims_without_progress(session: AsyncSession, run_pk: int) -> int:
+    """How many times in a row the reaper resumed the run with no item done in between."""
+    last_progress = (
+        select(sql.coalesce(sql.max(RunEvent.id), 0))
+        .where(RunEvent.run_pk == run_pk, RunEvent.kind.in_(PROGRESS_EVENTS))
+        .scalar_subquery()
+    )
+    reclaims = await session.scalar(
+        select(sql.count()).where(
+            RunEvent.run_pk == run_pk,
+            RunEvent.kind == "run_reclaimed",
+            RunEvent.id > last_progress,
+        )
+    )
+    return int(reclaims or 0)
+
+
+async def _give_up(session: AsyncSession, engine: Engine, run_pk: int, error: str | None) -> bool:
+    """Fail a run whose slices keep dying; False if it ended meanwhile."""
+    cause = f"; the last one failed with {error}" if error else ""
+    try:
+        await set_run_state(
+            session,
+            engine.log,
+            run_pk,
+            RunStatus.FAILED,
+            stopped_reason=StoppedReason.FAILED,
+            error_message=f"the run's worker stopped {MAX_RECLAIMS_WITHOUT_PROGRESS} times in a "
+            f"row without finishing an item{cause}",
+        )
+    except InvalidTransition:
+        return False
+    await release_dangling(session, run_pk)
+    return True
+
+
+async def _requeue_lost_notifications(engine: Engine, redis: Redis, now: datetime) -> None:
+    """Queue again the notification of a run that ended a while ago with none sent or failed:
+    Redis lost its job between the run's last commit and the enqueue. The job id is the run's,
+    so a notification still queued, running or done (arq keeps its result) is not doubled."""
+    notified = (
+        select(RunEvent.id)
+        .where(RunEvent.run_pk == AutomationRun.id, RunEvent.kind.in_(NOTIFICATION_EVENTS))
+        .exists()
+    )
+    async with unit_of_work(engine.session_factory) as session:
+        run_ids = list(
+            await session.scalars(
+                select(AutomationRun.run_id)
+                .join(AutomationConfig, AutomationConfig.site_id == AutomationRun.site_id)
+                .where(
+                    AutomationRun.status.in_([RunStatus.COMPLETED.value, RunStatus.FAILED.value]),
+                    AutomationRun.completed_at < now - NOTIFY_GRACE,
+                    AutomationRun.completed_at > now - NOTIFY_LOOKBACK,
+                    AutomationConfig.notification_url.is_not(None),
+                    ~notified,
+                )
+            )
+        )
+    for run_id in run_ids:
+        if await enqueue_notification(redis, run_id):
+            log.warning("lost run notification queued again", run_id=run_id)
 
 
 async def _sweep_finished_holds(engine: Engine, now: datetime) -> None:
@@ -127,5 +229,6 @@ def job_functions(settings: Settings) -> list[Any]:
             run_automation,
             name=RUN_JOB,
             timeout=settings.run_slice_seconds + SLICE_GRACE_SECONDS,
-        )
+        ),
+        func(notify_run, name=NOTIFY_JOB, timeout=notify_timeout(settings)),
     ]

@@ -4,19 +4,42 @@
 from __future__ import annotations
 
 from arq.connections import ArqRedis
+from arq.jobs import Job
 from redis.asyncio import Redis
 
 RUN_JOB = "run_automation"
+NOTIFY_JOB = "notify_run"
 
 
 def run_job_id(run_id: str, slice_no: int) -> str:
     return f"run:{run_id}:slice:{slice_no}"
 
 
+def _queue(redis: Redis) -> ArqRedis:
+    return redis if isinstance(redis, ArqRedis) else ArqRedis(connection_pool=redis.connection_pool)
+
+
 async def enqueue_run(redis: Redis, run_id: str, slice_no: int) -> bool:
     """Queue slice `slice_no` of the run; False if that slice was already queued or done."""
-    queue = (
-        redis if isinstance(redis, ArqRedis) else ArqRedis(connection_pool=redis.connection_pool)
-    )
-    job = await queue.enqueue_job(RUN_JOB, run_id, slice_no, _job_id=run_job_id(run_id, slice_no))
+    job_id = run_job_id(run_id, slice_no)
+    job = await _queue(redis).enqueue_job(RUN_JOB, run_id, slice_no, _job_id=job_id)
+    return job is not None
+
+
+async def slice_error(redis: Redis, run_id: str, slice_no: int) -> str | None:
+    """Why the run's slice job failed, while arq still keeps its result; None if it did not
+    fail or the result is gone."""
+    info = await Job(run_job_id(run_id, slice_no), _queue(redis)).result_info()
+    if info is None or info.success:
+        return None
+    return f"{type(info.result).__name__}: {info.result}"
+
+
+def notify_job_id(run_id: str) -> str:
+    return f"notify:{run_id}"
+
+
+async def enqueue_notification(redis: Redis, run_id: str) -> bool:
+    """Queue the notification of the run's end; False if it was already queued or sent."""
+    job = await _queue(redis).enqueue_job(NOTIFY_JOB, run_id, _job_id=notify_job_id(run_id))
     return job is not None

@@ -65,6 +65,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "on_shutdown": shutdown,
         "ctx": {"settings": settings},
         "poll_delay": POLL_DELAY_SECONDS,
+        "max_jobs": settings.worker_max_jobs,
         "job_timeout": DEFAULT_JOB_TIMEOUT_SECONDS,
         "health_check_interval": HEALTH_CHECK_INTERVAL_SECONDS,
         # One key per host (container), so that a health check tells about this worker only.

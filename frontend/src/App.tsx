@@ -6,6 +6,7 @@ import { ContentPage } from "./pages/Content";
 import { KeysPage } from "./pages/Keys";
 import { KeywordsPage } from "./pages/Keywords";
 import { LoginPage } from "./pages/Login";
+import { PublishingPage } from "./pages/Publishing";
 import { RunDetailPage } from "./pages/RunDetail";
 import { SitesPage } from "./pages/Sites";
 
@@ -28,6 +29,7 @@ function Shell() {
           <NavLink to="/automation">Automation</NavLink>
           <NavLink to="/keywords">Keywords</NavLink>
           <NavLink to="/content">Content</NavLink>
+          <NavLink to="/publishing">Publishing</NavLink>
           <NavLink to="/sites">Sites</NavLink>
           <NavLink to="/keys">API keys</NavLink>
         </nav>
@@ -59,6 +61,7 @@ function Shell() {
           <Route path="/keywords" element={<KeywordsPage />} />
           <Route path="/content" element={<ContentPage />} />
           <Route path="/content/:contentId" element={<ContentDetailPage />} />
+          <Route path="/publishing" element={<PublishingPage />} />
           <Route path="/sites" element={<SitesPage />} />
           <Route path="/keys" element={<KeysPage />} />
           <Route path="*" element={<Navigate to="/keywords" replace />} />

@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { api, ApiError, unwrap, type Schemas } from "../api/client";
-import { ErrorNote } from "../components/ui";
+import { api, unwrap, type Schemas } from "../api/client";
+import { ErrorNote, FieldError, fieldProblems } from "../components/ui";
 import { keys } from "./queries";
 
 type Config = Schemas["ConfigOut"];
@@ -73,6 +73,9 @@ type Form = {
   bools: Record<BoolField, boolean>;
   frequency: Schemas["Frequency"];
   scheduled_time: string;
+  notification_url: string;
+  /** Write-only: empty keeps the saved secret. */
+  notification_secret: string;
 };
 
 function formOf(config: Config): Form {
@@ -84,16 +87,23 @@ function formOf(config: Config): Form {
     bools: Object.fromEntries(BOOL_FIELDS.map((f) => [f, config[f]])) as Record<BoolField, boolean>,
     frequency: config.frequency,
     scheduled_time: config.scheduled_time,
+    notification_url: config.notification_url ?? "",
+    notification_secret: "",
   };
 }
 
 /** The update body, or the fields that hold no number at all. */
-function bodyOf(form: Form): { body: Update } | { unreadable: NumberField[] } {
+function bodyOf(form: Form, config: Config): { body: Update } | { unreadable: NumberField[] } {
   const body: Update = {
     frequency: form.frequency,
     scheduled_time: form.scheduled_time,
     ...form.bools,
   };
+  // Sent only when changed: the API checks a URL it is given (DNS included) every time, and an
+  // empty one stops notifications and forgets the secret.
+  const url = form.notification_url.trim();
+  if (url !== (config.notification_url ?? "")) body.notification_url = url;
+  if (form.notification_secret !== "") body.notification_secret = form.notification_secret;
   const unreadable: NumberField[] = [];
   for (const field of NUMBER_FIELDS) {
     const text = form.numbers[field].trim();
@@ -102,25 +112,6 @@ function bodyOf(form: Form): { body: Update } | { unreadable: NumberField[] } {
     else body[field] = value;
   }
   return unreadable.length > 0 ? { unreadable } : { body };
-}
-
-/** The API's 400 lists each bad field with its message in `details`. */
-function fieldProblems(error: unknown): Map<string, string> {
-  const problems = new Map<string, string>();
-  if (!(error instanceof ApiError) || !Array.isArray(error.details)) return problems;
-  for (const item of error.details as unknown[]) {
-    if (
-      typeof item === "object" &&
-      item !== null &&
-      "field" in item &&
-      "message" in item &&
-      typeof item.field === "string" &&
-      typeof item.message === "string"
-    ) {
-      problems.set(item.field, item.message);
-    }
-  }
-  return problems;
 }
 
 type Props = { siteId: number; open: boolean; onClose: () => void };
@@ -180,7 +171,7 @@ function ConfigForm({
 
   function submit(event: FormEvent) {
     event.preventDefault();
-    const built = bodyOf(form);
+    const built = bodyOf(form, config);
     if ("unreadable" in built) {
       setUnreadable(built.unreadable);
       return;
@@ -323,6 +314,41 @@ function ConfigForm({
       <fieldset className="fields">
         <legend>AI</legend>
         {AI_FIELDS.map(([field, label]) => numberInput(field, label))}
+      </fieldset>
+
+      <fieldset className="fields">
+        <legend>Notifications</legend>
+        <p className="hint wide">
+          A signed POST (HMAC-SHA256) when a run completes, fails or stops on its credit budget.
+          Empty the URL to stop them.
+        </p>
+        <label>
+          Notification URL
+          <input
+            type="url"
+            value={form.notification_url}
+            placeholder="https://example.com/hooks/automation"
+            aria-invalid={problems.has("notification_url") || undefined}
+            onChange={(e) => setForm((f) => ({ ...f, notification_url: e.target.value }))}
+          />
+          <FieldError problems={problems} field="notification_url" />
+        </label>
+        <label>
+          Notification signing secret
+          <input
+            type="password"
+            autoComplete="new-password"
+            value={form.notification_secret}
+            placeholder={
+              config.notification_secret_set
+                ? "set: leave empty to keep it"
+                : "not set: 16 characters or more"
+            }
+            aria-invalid={problems.has("notification_secret") || undefined}
+            onChange={(e) => setForm((f) => ({ ...f, notification_secret: e.target.value }))}
+          />
+          <FieldError problems={problems} field="notification_secret" />
+        </label>
       </fieldset>
 
       <ErrorNote

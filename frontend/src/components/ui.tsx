@@ -40,3 +40,33 @@ export function Pager({ total, limit, offset, onChange }: PagerProps) {
 export function NoSite() {
   return <p>This account has no site yet: add one under Sites.</p>;
 }
+
+/** The API's 400 lists each bad field with its message in `details`: field name → message. */
+export function fieldProblems(error: unknown): Map<string, string> {
+  const problems = new Map<string, string>();
+  if (!(error instanceof ApiError) || !Array.isArray(error.details)) return problems;
+  for (const item of error.details as unknown[]) {
+    if (
+      typeof item === "object" &&
+      item !== null &&
+      "field" in item &&
+      "message" in item &&
+      typeof item.field === "string" &&
+      typeof item.message === "string"
+    ) {
+      problems.set(item.field, item.message);
+    }
+  }
+  return problems;
+}
+
+/** The API's message for one field, shown next to it. */
+export function FieldError({ problems, field }: { problems: Map<string, string>; field: string }) {
+  const message = problems.get(field);
+  if (message === undefined) return null;
+  return (
+    <span className="field-error">
+      {field}: {message}
+    </span>
+  );
+}

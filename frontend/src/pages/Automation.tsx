@@ -3,6 +3,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { api, unwrap } from "../api/client";
 import { ActivityLog } from "../automation/ActivityLog";
+import { BudgetCard } from "../automation/BudgetCard";
 import { ConfigDialog } from "../automation/ConfigDialog";
 import { CreditsCard } from "../automation/CreditsCard";
 import { ProcessingCard } from "../automation/ProcessingCard";
@@ -22,9 +23,16 @@ import { useRunStream } from "../automation/useRunStream";
 import { ErrorNote, NoSite } from "../components/ui";
 import { useSession } from "../session";
 
-// The only provider the service has (app.config: ai_provider); SPEC §10 wants the UI to say so.
-const AI_PROVIDER_NOTE =
-  "AI provider: local (built in, no network): clusters, ideas, articles and images are made on this server.";
+type Provider = { name: string; text_model?: string | null; image_model?: string | null };
+
+// SPEC §10: the UI says which provider writes, above all when it is the built-in one.
+function providerNote(provider: Provider | undefined): string {
+  if (!provider) return "";
+  if (provider.name === "local") {
+    return "AI provider: local (built in, no network): clusters, ideas, articles and images are made on this server.";
+  }
+  return `AI provider: ${provider.name} (text: ${provider.text_model}, images: ${provider.image_model})`;
+}
 
 type Action = "run" | "pause" | "resume" | "cancel";
 
@@ -36,6 +44,7 @@ export function AutomationPage() {
 
 function Automation({ siteId }: { siteId: number }) {
   const queryClient = useQueryClient();
+  const { me } = useSession();
   const [configOpen, setConfigOpen] = useState(false);
   const [logSize, setLogSize] = useState<LogSize>(100);
 
@@ -152,7 +161,7 @@ function Automation({ siteId }: { siteId: number }) {
         </button>
       </div>
       <p className="hint" data-testid="ai-provider">
-        {AI_PROVIDER_NOTE}
+        {providerNote(me?.ai_provider)}
       </p>
 
       <section className="grid2">
@@ -257,6 +266,7 @@ function Automation({ siteId }: { siteId: number }) {
         mode={activeId === undefined ? "static" : stream?.state === "open" ? "live" : "polling"}
       />
       <RunHistory siteId={siteId} />
+      <BudgetCard siteId={siteId} />
       <ConfigDialog siteId={siteId} open={configOpen} onClose={() => setConfigOpen(false)} />
     </>
   );

@@ -1,0 +1,1 @@
+"""Publishing: when approved content goes out (slots), and through which publisher."""

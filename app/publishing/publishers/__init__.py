@@ -1,0 +1,1 @@
+"""Publishers: WordPress, webhook and none, behind one interface (`base.Publisher`)."""

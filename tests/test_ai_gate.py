@@ -1,0 +1,178 @@
+"""The provider-wide cap: shared by every worker through Redis, fair between sites, and robust
+to callers that die or give up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from app.ai.gate import ProviderGate
+
+
+@pytest.fixture
+async def second_redis(redis_url: str) -> AsyncIterator[Redis]:
+    """Another connection pool: what a second worker process would have."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+class Tracker:
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+    async def call(self, gate: ProviderGate, site: int, release: asyncio.Event) -> None:
+        async with gate.slot(site):
+            self.now += 1
+            self.most = max(self.most, self.now)
+            await release.wait()
+            self.now -= 1
+
+
+class TestCap:
+    async def test_two_workers_together_never_exceed_the_cap(
+        self, redis: Redis, second_redis: Redis
+    ) -> None:
+        gates = [ProviderGate(redis, "p", 3), ProviderGate(second_redis, "p", 3)]
+        tracker, release = Tracker(), asyncio.Event()
+        calls = [
+            asyncio.create_task(tracker.call(gates[i % 2], site=i % 5, release=release))
+            for i in range(40)
+        ]
+        await _until_held(gates[0], 3)
+        # Every caller has had time to try; still only three are in.
+        await asyncio.sleep(0.2)
+        assert tracker.now == 3
+        release.set()
+        async with asyncio.timeout(30):
+            await asyncio.gather(*calls)
+        assert tracker.most == 3
+        assert await gates[0].in_flight() == 0
+
+    async def test_providers_have_separate_caps(self, redis: Redis) -> None:
+        first, second = ProviderGate(redis, "a", 1), ProviderGate(redis, "b", 1)
+        async with first.slot(1), asyncio.timeout(5), second.slot(1):
+            assert await first.in_flight() == await second.in_flight() == 1
+
+
+class TestFairness:
+    async def test_small_sites_get_turns_before_a_big_sites_backlog(self, redis: Redis) -> None:
+        """Site 1 queues 20 calls; sites 2..6 then queue one each. With one permit, the small
+        sites go in at the next turns, not after the backlog."""
+        gate = ProviderGate(redis, "p", 1)
+        order: list[int] = []
+        blocker_in, blocker_out = asyncio.Event(), asyncio.Event()
+
+        async def blocker() -> None:
+            async with gate.slot(99):
+                blocker_in.set()
+                await blocker_out.wait()
+
+        async def call(site: int) -> None:
+            async with gate.slot(site):
+                order.append(site)
+
+        holding = asyncio.create_task(blocker())
+        await blocker_in.wait()
+        big = [asyncio.create_task(call(1)) for _ in range(20)]
+        await _until_waiting(redis, 20)
+        small = [asyncio.create_task(call(site)) for site in range(2, 7)]
+        await _until_waiting(redis, 25)
+        blocker_out.set()
+        async with asyncio.timeout(30):
+            await asyncio.gather(holding, *big, *small)
+        assert sorted(order[:6]) == [1, 2, 3, 4, 5, 6]
+        assert order[6:] == [1] * 19
+
+    async def test_a_site_alone_is_served_in_arrival_order(self, redis: Redis) -> None:
+        gate = ProviderGate(redis, "p", 1)
+        order: list[int] = []
+        gate_open = asyncio.Event()
+
+        async def first() -> None:
+            async with gate.slot(1):
+                await gate_open.wait()
+
+        async def call(n: int) -> None:
+            async with gate.slot(1):
+                order.append(n)
+
+        head = asyncio.create_task(first())
+        await _until_held(gate, 1)
+        calls = []
+        for n in range(5):
+            calls.append(asyncio.create_task(call(n)))
+            await _until_waiting(redis, n + 1)
+        gate_open.set()
+        await asyncio.gather(head, *calls)
+        assert order == [0, 1, 2, 3, 4]
+
+
+class TestFaults:
+    async def test_a_caller_that_gives_up_while_waiting_leaves_the_line(self, redis: Redis) -> None:
+        gate = ProviderGate(redis, "p", 1)
+        release = asyncio.Event()
+        tracker = Tracker()
+        holder = asyncio.create_task(tracker.call(gate, 1, release))
+        await _until_held(gate, 1)
+        waiter = asyncio.create_task(tracker.call(gate, 2, asyncio.Event()))
+        await _until_waiting(redis, 1)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert await redis.zcard("aigate:{p}:line") == 0
+        release.set()
+        await holder
+        async with asyncio.timeout(5), gate.slot(3):
+            assert await gate.in_flight() == 1
+
+    async def test_a_dead_workers_permit_lapses_after_its_lease(self, redis: Redis) -> None:
+        """A worker killed while holding a permit never releases it: it lapses after the lease
+        (the heartbeat that would renew it died with the worker)."""
+        dead = ProviderGate(redis, "p", 1, lease_ms=300)
+        waiting = dead._acquire(
+            keys=dead._keys, args=["dead-token", 1, 1, 300, 10_000]
+        )  # what `slot()` does first; the worker then dies
+        assert await waiting == 1
+        alive = ProviderGate(redis, "p", 1)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        async with asyncio.timeout(5), alive.slot(2):
+            waited = loop.time() - began
+        assert 0.1 < waited < 3
+
+    async def test_a_long_call_keeps_its_permit_past_the_lease(self, redis: Redis) -> None:
+        gate = ProviderGate(redis, "p", 1, lease_ms=300)
+        async with gate.slot(1):
+            await asyncio.sleep(0.8)  # more than two leases: the heartbeat renews it
+            assert await gate.in_flight() == 1
+            assert not await _gets_in(ProviderGate(redis, "p", 1), within=0.3)
+
+
+async def _gets_in(gate: ProviderGate, within: float) -> bool:
+    try:
+        async with asyncio.timeout(within), gate.slot(7):
+            return True
+    except TimeoutError:
+        return False
+
+
+async def _until_waiting(redis: Redis, count: int) -> None:
+    await _until(lambda: redis.zcard("aigate:{p}:line"), count)
+
+
+async def _until_held(gate: ProviderGate, count: int) -> None:
+    await _until(gate.in_flight, count)
+
+
+async def _until(probe: Callable[[], Awaitable[int]], at_least: int) -> None:
+    """Poll Redis: the state is shared with other processes, so there is no event to await."""
+    async with asyncio.timeout(10):
+        while True:
+            if await probe() >= at_least:
+                return
+            await asyncio.sleep(0.005)
