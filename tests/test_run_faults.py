@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from arq.constants import default_queue_name
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +31,7 @@ from app.runs.events import RunLog
 from app.runs.lease import lease_key
 from app.stages.context import Engine
 from app.workers.jobs import MAX_RECLAIMS_WITHOUT_PROGRESS, resume_stalled_runs
+from app.workers.queue import run_job_id
 from tests.builders import create_site
 from tests.console import AUTOMATION, environment_without_settings
 from tests.engine import charged, configure, feed, load_run, start, work, work_until_over
@@ -207,6 +209,44 @@ class TestWorkerKilled:
         assert balance == Decimal(100000) - run.total_credits_used
 
 
+class TestRunWaitingForAWorker:
+    async def test_a_run_whose_slice_is_still_queued_is_left_to_wait_not_reclaimed(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        redis: Redis,
+    ) -> None:
+        # Every worker busy: the run's first slice sits in the queue past the lease period.
+        quick = settings.model_copy(update={"run_lease_seconds": 0.2})
+        tenant = await create_tenant(session_factory, credits=Decimal(100000))
+        await feed(client, tenant, 4)
+        await configure(client, tenant)
+        run_id = await start(client, tenant)
+        await asyncio.sleep(quick.run_lease_seconds)  # older than the lease, never picked up
+        ctx = await reaper_context(session_factory, redis, quick)
+
+        assert await resume_stalled_runs(ctx) == 0
+        run = await load_run(session_factory, run_id)
+        assert (run.status, run.slice) == ("running", 0)
+        assert "run_reclaimed" not in await event_kinds(session_factory, run.id)
+
+        # The queued job is lost (Redis restarted without it): now the reaper queues it again.
+        await redis.zrem(default_queue_name, run_job_id(run_id, 0))
+        assert await resume_stalled_runs(ctx) == 1
+        run = await work_until_over(quick, session_factory, run_id)
+        assert run.status == "completed", run.error_message
+
+
+async def event_kinds(session_factory: async_sessionmaker[AsyncSession], run_pk: int) -> list[str]:
+    async with session_factory() as session:
+        return list(
+            await session.scalars(
+                select(RunEvent.kind).where(RunEvent.run_pk == run_pk).order_by(RunEvent.id)
+            )
+        )
+
+
 async def stage_4_done(session_factory: async_sessionmaker[AsyncSession], run_id: str) -> int:
     run = await load_run(session_factory, run_id)
     return int((run.stage_4_result or {}).get("content_created", 0))
@@ -341,12 +381,7 @@ async def reclaim_or_give_up(
 async def reclaims_since_progress(
     session_factory: async_sessionmaker[AsyncSession], run_pk: int
 ) -> int:
-    async with session_factory() as session:
-        kinds = list(
-            await session.scalars(
-                select(RunEvent.kind).where(RunEvent.run_pk == run_pk).order_by(RunEvent.id)
-            )
-        )
+    kinds = await event_kinds(session_factory, run_pk)
     progress = [
         i for i, kind in enumerate(kinds) if kind in ("item_done", "item_failed", "stage_completed")
     ]

@@ -36,6 +36,7 @@ from app.workers.queue import (
     enqueue_notification,
     enqueue_run,
     slice_error,
+    slice_waiting,
 )
 
 log = structlog.get_logger(__name__)
@@ -74,7 +75,8 @@ async def run_automation(ctx: dict[str, Any], run_id: str, slice_no: int) -> str
 
 async def resume_stalled_runs(ctx: dict[str, Any]) -> int:
     """Runs marked running with no live lease and no recent heartbeat: their worker died (or
-    their job was lost). Each is resumed from its stage in a new slice. Returns how many."""
+    their job was lost). Each is resumed from its stage in a new slice. A run whose slice job is
+    still queued is not stalled (every worker is busy) and is left to wait. Returns how many."""
     engine = engine_of(ctx)
     settings: Settings = engine.settings
     now = datetime.now(UTC)
@@ -92,6 +94,8 @@ async def resume_stalled_runs(ctx: dict[str, Any]) -> int:
     resumed = 0
     for pk, run_id, site_id, slice_no in candidates:
         if await lease_holder(engine.redis, site_id) is not None:
+            continue
+        if await slice_waiting(ctx["redis"], run_id, slice_no):
             continue
         error = await slice_error(ctx["redis"], run_id, slice_no)
         async with unit_of_work(engine.session_factory) as session:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from arq.connections import ArqRedis
-from arq.jobs import Job
+from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 
 RUN_JOB = "run_automation"
@@ -24,6 +24,13 @@ async def enqueue_run(redis: Redis, run_id: str, slice_no: int) -> bool:
     job_id = run_job_id(run_id, slice_no)
     job = await _queue(redis).enqueue_job(RUN_JOB, run_id, slice_no, _job_id=job_id)
     return job is not None
+
+
+async def slice_waiting(redis: Redis, run_id: str, slice_no: int) -> bool:
+    """Whether the run's slice job is still in the queue, not yet taken by any worker (all of
+    them are busy): the run is not stalled, only waiting its turn."""
+    status = await Job(run_job_id(run_id, slice_no), _queue(redis)).status()
+    return status in (JobStatus.queued, JobStatus.deferred)
 
 
 async def slice_error(redis: Redis, run_id: str, slice_no: int) -> str | None:
