@@ -1,6 +1,6 @@
 """The scheduler (SPEC §9): due configs start one scheduled run each, however many workers look at
-once; the schedule moves on in the site's time zone; a busy site waits, a poor one gets a failed
-run that says why. `now` is passed explicitly: no test waits for a minute to pass."""
+once; the schedule moves on in the site's time zone; a busy site skips its turn, a poor one gets a
+failed run that says why. `now` is passed explicitly: no test waits for a minute to pass."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import AutomationConfig, AutomationRun, RunEvent, RunStatus
 from app.models.tenancy import Site
-from app.runs import service
+from app.runs import scheduler, service
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
 from app.runs.scheduler import start_due_runs
@@ -97,7 +97,7 @@ class TestDueConfigsStartOneScheduledRun:
         assert (run.status, run.trigger_type) == ("running", "scheduled")
         assert run.initial_snapshot is not None
         config = await load_config(session_factory, tenant)
-        assert config.last_run_at == NOW
+        assert config.last_run_at == run.started_at
         assert config.next_run_at == datetime(2024, 6, 13, 2, 0, tzinfo=UTC)
         assert await queued(redis) == [run_job_id(run.run_id, 0)]
 
@@ -149,8 +149,8 @@ class TestDueConfigsStartOneScheduledRun:
         assert await runs_of(session_factory, tenant.site_id) == []
 
 
-class TestABusySiteWaits:
-    async def test_a_paused_run_keeps_the_scheduled_run_due_until_it_is_cancelled(
+class TestABusySiteSkipsItsTurn:
+    async def test_a_paused_run_skips_the_due_time_and_a_cancel_then_starts_nothing(
         self, session_factory: SessionFactory, redis: Redis, run_log: RunLog
     ) -> None:
         tenant = await create_tenant(session_factory)
@@ -163,13 +163,30 @@ class TestABusySiteWaits:
         busy = await start_due_runs(session_factory, redis, run_log, NOW)
 
         assert busy.started == []
-        assert busy.busy == [tenant.site_id]
-        assert (await load_config(session_factory, tenant)).next_run_at == due
+        assert busy.skipped == [tenant.site_id]
+        config = await load_config(session_factory, tenant)
+        assert config.next_run_at == datetime(2024, 6, 13, 2, 0, tzinfo=UTC)
+        assert config.last_run_at is None
+        async with session_factory() as session:
+            skipped = await session.scalar(
+                select(RunEvent).where(
+                    RunEvent.run_pk == paused.id, RunEvent.kind == "scheduled_run_skipped"
+                )
+            )
+        assert skipped is not None
+        assert skipped.message == (
+            "The scheduled run due at 2024-06-12T07:30+00:00 was skipped: this run was still paused"
+        )
 
+        # Cancelling the paused run stops work; it does not start the skipped run.
         await cancel(session_factory, run_log, paused)
-        later = NOW + timedelta(minutes=5)
-        free = await start_due_runs(session_factory, redis, run_log, later)
+        later = await start_due_runs(session_factory, redis, run_log, NOW + timedelta(minutes=5))
+        assert later.started == []
+        assert len(await runs_of(session_factory, tenant.site_id)) == 1
 
+        # The next due time starts as usual.
+        next_day = datetime(2024, 6, 13, 2, 0, tzinfo=UTC)
+        free = await start_due_runs(session_factory, redis, run_log, next_day)
         assert len(free.started) == 1
         runs = await runs_of(session_factory, tenant.site_id)
         assert [(r.status, r.trigger_type) for r in runs] == [
@@ -177,8 +194,8 @@ class TestABusySiteWaits:
             ("running", "scheduled"),
         ]
         config = await load_config(session_factory, tenant)
-        assert config.last_run_at == later
-        assert config.next_run_at == datetime(2024, 6, 13, 2, 0, tzinfo=UTC)
+        assert config.last_run_at == runs[1].started_at
+        assert config.next_run_at == datetime(2024, 6, 14, 2, 0, tzinfo=UTC)
 
 
 class TestSeveralWorkersAtOnce:
@@ -216,6 +233,22 @@ class TestSeveralWorkersAtOnce:
         assert not any(tick.errors for tick in ticks)
         runs = await self.assert_one_run_each(session_factory, tenants)
         assert sorted(await queued(redis)) == sorted(run_job_id(r.run_id, 0) for r in runs)
+
+    async def test_a_pass_that_read_the_due_list_late_starts_nothing_once_another_started_it(
+        self, session_factory: SessionFactory, redis: Redis, run_log: RunLog
+    ) -> None:
+        # Pass B read the site as due; pass A then started its run, which has already ended.
+        # B must see the schedule has moved on (the re-check under the row lock), not the free
+        # site: without it the site would get a second run for the same due time.
+        (tenant,) = [await create_tenant(session_factory)]
+        await schedule(session_factory, tenant, NOW - timedelta(minutes=1))
+        (run_id,) = (await start_due_runs(session_factory, redis, run_log, NOW)).started
+        await cancel(session_factory, run_log, await load_run(session_factory, run_id))
+
+        outcome, run = await scheduler._start_site(session_factory, run_log, tenant.site_id, NOW)
+
+        assert (outcome, run) == (scheduler.Outcome.TAKEN, None)
+        assert len(await runs_of(session_factory, tenant.site_id)) == 1
 
     async def test_two_real_workers_running_the_cron_job_start_each_run_once(
         self, session_factory: SessionFactory, settings: Settings
@@ -375,7 +408,7 @@ class TestInsufficientCredits:
         assert run.completed_at is not None
         config = await load_config(session_factory, tenant)
         assert (config.last_run_at, config.next_run_at) == (
-            NOW,
+            run.started_at,
             datetime(2024, 6, 13, 2, 0, tzinfo=UTC),
         )
         # No work is queued, only the notification (a no-op for a site without a URL).

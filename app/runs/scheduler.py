@@ -7,6 +7,12 @@ tick beside the next one) share the due sites out instead of starting one twice,
 failure leaves the others alone. A run is enqueued only after its transaction has committed; if
 the enqueue is lost, the reaper resumes the run once its lease period has passed.
 
+A site whose run is still running or paused when its time comes skips that time: the schedule
+moves on to the next due time, and the active run's log says which scheduled run it kept from
+starting. (Keeping it due instead would start a run the moment the user cancels the paused one:
+cancelling would start work rather than stop it.) The pipeline selects what is pending, so the
+next run picks up whatever the skipped one would have done.
+
 A due run whose balance does not cover the estimate is not started: a `failed` run with
 `stopped_reason: insufficient_credits` is recorded instead (through the state door, so it shows in
 the history and its log like any other run, and the site's notification tells the owner), and the
@@ -49,8 +55,8 @@ class Outcome(StrEnum):
     STARTED = "started"
     # The balance did not cover the run: recorded as a failed run, the schedule moved on.
     NOT_STARTED = "insufficient_credits"
-    # A run is active for the site: the scheduled run stays due and starts once that one ends.
-    BUSY = "busy"
+    # A run is active for the site: this due time is skipped, the schedule moved on.
+    SKIPPED = "skipped"
     # Another worker has the site, or it is no longer due.
     TAKEN = "taken"
 
@@ -61,7 +67,7 @@ class Tick:
 
     started: list[str] = field(default_factory=list)
     not_started: list[str] = field(default_factory=list)
-    busy: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
     # Sites left for the next tick because the pass ran out of time.
     deferred: int = 0
@@ -109,16 +115,16 @@ async def start_due_runs(
                 assert run is not None
                 await enqueue_notification(redis, run.run_id)
                 tick.not_started.append(run.run_id)
-            case Outcome.BUSY:
-                tick.busy.append(site_id)
+            case Outcome.SKIPPED:
+                tick.skipped.append(site_id)
             case Outcome.TAKEN:
                 pass
-    if tick.started or tick.not_started or tick.errors:
+    if tick.started or tick.not_started or tick.skipped or tick.errors:
         log.info(
             "scheduler tick",
             started=len(tick.started),
             not_started=len(tick.not_started),
-            busy=len(tick.busy),
+            skipped=len(tick.skipped),
             errors=len(tick.errors),
         )
     return tick
@@ -145,27 +151,48 @@ async def _start_site(
         if config is None:
             return Outcome.TAKEN, None
         site = await session.get_one(Site, site_id)
+        due = config.next_run_at
+        config.next_run_at = next_run_at(config, site.timezone, now)
+        # Flushed now: starting the run reads the config again (and would reload the old value).
+        await session.flush()
         active = await active_run(session, site_id)
         if active is not None:
-            log.info(
-                "scheduled run waits for the active run",
-                site_id=site_id,
-                run_id=active.run_id,
-                status=active.status,
-            )
-            return Outcome.BUSY, None
+            await _record_skipped(session, run_log, active, due)
+            return Outcome.SKIPPED, None
         try:
             run = await start_run(session, run_log, site, TriggerType.SCHEDULED)
             outcome = Outcome.STARTED
         except AlreadyRunning:
-            # A `run_now` got in between: like any active run, it keeps the scheduled one due.
-            return Outcome.BUSY, None
+            # A `run_now` got in between (its row is not visible to this transaction yet).
+            return Outcome.SKIPPED, None
         except InsufficientCredits as exc:
-            run = await _record_not_started(session, run_log, site, exc)
+            try:
+                run = await _record_not_started(session, run_log, site, exc)
+            except AlreadyRunning:
+                return Outcome.SKIPPED, None
             outcome = Outcome.NOT_STARTED
-        config.last_run_at = now
-        config.next_run_at = next_run_at(config, site.timezone, now)
+        config.last_run_at = run.started_at
         return outcome, run
+
+
+async def _record_skipped(
+    session: AsyncSession, run_log: RunLog, active: AutomationRun, due: datetime | None
+) -> None:
+    """Say in the active run's log that it kept the scheduled run of `due` from starting."""
+    when = f" due at {due.isoformat(timespec='minutes')}" if due is not None else ""
+    await run_log.record(
+        session,
+        active,
+        "scheduled_run_skipped",
+        f"The scheduled run{when} was skipped: this run was still {active.status}",
+        data={"due": due.isoformat() if due is not None else None},
+    )
+    log.info(
+        "scheduled run skipped: the site has an active run",
+        site_id=active.site_id,
+        run_id=active.run_id,
+        status=active.status,
+    )
 
 
 async def _record_not_started(
