@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+import redis.exceptions
+import sqlalchemy.exc
+
 
 class AppError(Exception):
     """A failure the client can act on: a code, a message, an HTTP status, details."""
@@ -67,3 +71,16 @@ class InsufficientCredits(AppError):
 
 class AlreadyRunning(AppError):
     code = "already_running"
+
+
+# What a request or a job meets while PostgreSQL or Redis is down or restarting: worth trying
+# again shortly, not a bug. (asyncpg raises plain OSErrors when it cannot connect at all.)
+BACKEND_DOWN: tuple[type[Exception], ...] = (
+    OSError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)

@@ -25,6 +25,7 @@ from app.runs import notify
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
 from app.stages.context import Engine
+from app.workers import notifications
 from app.workers.jobs import resume_stalled_runs
 from app.workers.queue import enqueue_notification
 from tests.builders import create_automation_run
@@ -77,6 +78,19 @@ async def notification_events(session_factory: SessionFactory, run_pk: int) -> l
         for event in await events(session_factory, run_pk)
         if event.kind.startswith("notification")
     ]
+
+
+def reaper_context(
+    session_factory: SessionFactory, redis: Redis, run_log: RunLog, settings: Settings
+) -> dict[str, Any]:
+    engine = Engine(
+        session_factory=session_factory,
+        redis=redis,
+        provider=LocalProvider(),
+        log=run_log,
+        settings=settings,
+    )
+    return {"engine_deps": engine, "redis": redis}
 
 
 async def finished_run(
@@ -143,8 +157,11 @@ class TestRunEndsAreNotified:
         (sent,) = await notification_events(session_factory, run.id)
         assert sent.kind == "notification_sent"
         assert sent.message == "Notification run.completed sent to 127.0.0.1 (HTTP 200, 1 attempt)"
-        # The job has run: queueing it again is a no-op for arq.
-        assert not await enqueue_notification(redis, run_id)
+        # Delivered again (arq delivers at least once), the job sends nothing more.
+        await enqueue_notification(redis, run_id)
+        await work(open_settings)
+        assert len(receiver.received) == 1
+        assert len(await notification_events(session_factory, run.id)) == 1
 
     async def test_a_failed_run_notifies_run_failed_with_its_error(
         self,
@@ -390,21 +407,88 @@ class TestALostNotificationJob:
                     .where(AutomationRun.id == run.id)
                     .values(completed_at=datetime.now(UTC) - timedelta(minutes=20))
                 )
-            ctx = {
-                "engine_deps": Engine(
-                    session_factory=session_factory,
-                    redis=redis,
-                    provider=LocalProvider(),
-                    log=run_log,
-                    settings=open_settings,
-                ),
-                "redis": redis,
-            }
+            ctx = reaper_context(session_factory, redis, run_log, open_settings)
             for _ in range(2):
                 await resume_stalled_runs(ctx)
                 await work(open_settings)
 
         assert [d.payload["run_id"] for d in receiver.received] == [run.run_id]
+        assert [e.kind for e in await notification_events(session_factory, run.id)] == [
+            "notification_sent"
+        ]
+
+
+class UnreachableDatabase:
+    """Stands in for the job's read of the run: the first `failures` reads fail as asyncpg does
+    when PostgreSQL is unreachable (a plain OSError); later ones read for real."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, failures: int) -> None:
+        self.failures = failures
+        self.tried: list[str] = []
+        self._real = notify._pending
+        monkeypatch.setattr(notify, "_pending", self._read)
+
+    async def _read(self, session: AsyncSession, run_id: str, settings: Settings) -> Any:
+        self.tried.append(run_id)
+        if len(self.tried) <= self.failures:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+        return await self._real(session, run_id, settings)
+
+
+class TestABackendFaultDuringTheJob:
+    @pytest.fixture(autouse=True)
+    def no_pause_between_tries(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(notifications, "RETRY_STEP_SECONDS", 0)
+
+    async def test_the_job_is_tried_again_and_sends_once(
+        self,
+        session_factory: SessionFactory,
+        open_settings: Settings,
+        run_log: RunLog,
+        redis: Redis,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        database = UnreachableDatabase(monkeypatch, failures=2)
+        async with serve_receiver(SECRET) as receiver:
+            _, run = await finished_run(session_factory, run_log, receiver)
+            await enqueue_notification(redis, run.run_id)
+            await work(open_settings)
+
+        assert database.tried == [run.run_id] * 3
+        assert [d.delivery_id for d in receiver.verified] == [f"run-notification:{run.run_id}"]
+        assert [e.kind for e in await notification_events(session_factory, run.id)] == [
+            "notification_sent"
+        ]
+
+    async def test_a_job_out_of_tries_is_queued_again_by_the_reaper(
+        self,
+        session_factory: SessionFactory,
+        open_settings: Settings,
+        run_log: RunLog,
+        redis: Redis,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        database = UnreachableDatabase(monkeypatch, failures=1000)
+        async with serve_receiver(SECRET) as receiver:
+            _, run = await finished_run(session_factory, run_log, receiver)
+            await enqueue_notification(redis, run.run_id)
+            await work(open_settings)
+            assert len(database.tried) == 5, "arq's tries"
+            assert receiver.received == []
+
+            # The database is back; a quarter of an hour on, the reaper queues the job again.
+            database.failures = 0
+            async with unit_of_work(session_factory) as session:
+                await session.execute(
+                    update(AutomationRun)
+                    .where(AutomationRun.id == run.id)
+                    .values(completed_at=datetime.now(UTC) - timedelta(minutes=20))
+                )
+            ctx = reaper_context(session_factory, redis, run_log, open_settings)
+            await resume_stalled_runs(ctx)
+            await work(open_settings)
+
+        assert len(receiver.verified) == 1
         assert [e.kind for e in await notification_events(session_factory, run.id)] == [
             "notification_sent"
         ]

@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
-import redis.exceptions
-import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import AppError, TooManyRequests
+from app.errors import BACKEND_DOWN, AppError, TooManyRequests
 
 log = structlog.get_logger(__name__)
 
@@ -80,17 +77,6 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
-# What a request meets while PostgreSQL or Redis is down or restarting: the client should
-# retry, not report a bug. (asyncpg raises plain OSErrors when it cannot connect at all.)
-BACKEND_DOWN: tuple[type[Exception], ...] = (
-    OSError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-)
 RETRY_AFTER_SECONDS = 5
 
 

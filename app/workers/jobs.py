@@ -29,6 +29,7 @@ from app.runs.notify import NOTIFICATION_EVENTS
 from app.runs.states import set_run_state
 from app.stages.context import Engine
 from app.stages.runner import run_slice
+from app.workers.notifications import TRIES as NOTIFY_TRIES
 from app.workers.notifications import notify_run, notify_timeout
 from app.workers.queue import (
     NOTIFY_JOB,
@@ -52,10 +53,10 @@ SWEEP_AFTER = timedelta(minutes=10)
 # it once a minute forever would only hide that.
 MAX_RECLAIMS_WITHOUT_PROGRESS = 5
 PROGRESS_EVENTS = ("item_done", "item_failed", "stage_completed")
-# A finished run's notification not sent or failed after this long was lost with its job; older
-# than the look-back it is left alone (arq keeps a job's result, hence its id, for an hour).
+# A finished run's notification not sent or failed after this long was lost with its job (or ran
+# out of tries while the database was away); older than the look-back it is left alone.
 NOTIFY_GRACE = timedelta(minutes=15)
-NOTIFY_LOOKBACK = timedelta(minutes=55)
+NOTIFY_LOOKBACK = timedelta(hours=24)
 
 
 def engine_of(ctx: dict[str, Any]) -> Engine:
@@ -172,8 +173,9 @@ async def _give_up(session: AsyncSession, engine: Engine, run_pk: int, error: st
 
 async def _requeue_lost_notifications(engine: Engine, redis: Redis, now: datetime) -> None:
     """Queue again the notification of a run that ended a while ago with none sent or failed:
-    Redis lost its job between the run's last commit and the enqueue. The job id is the run's,
-    so a notification still queued, running or done (arq keeps its result) is not doubled."""
+    Redis lost its job between the run's last commit and the enqueue, or its tries ran out. The
+    job id is the run's, so a notification still queued or running is not doubled, and one that
+    is done says so by its event (the job itself keeps no result)."""
     notified = (
         select(RunEvent.id)
         .where(RunEvent.run_pk == AutomationRun.id, RunEvent.kind.in_(NOTIFICATION_EVENTS))
@@ -234,5 +236,11 @@ def job_functions(settings: Settings) -> list[Any]:
             name=RUN_JOB,
             timeout=settings.run_slice_seconds + SLICE_GRACE_SECONDS,
         ),
-        func(notify_run, name=NOTIFY_JOB, timeout=notify_timeout(settings)),
+        func(
+            notify_run,
+            name=NOTIFY_JOB,
+            timeout=notify_timeout(settings),
+            keep_result=0,
+            max_tries=NOTIFY_TRIES,
+        ),
     ]

@@ -1,15 +1,32 @@
-"""The job that sends a run's notification once the run is over (SPEC §9; `app.runs.notify`)."""
+"""The job that sends a run's notification once the run is over (SPEC §9; `app.runs.notify`).
+
+A fault of PostgreSQL or Redis while the job reads the run or records the outcome is retried by
+arq a few times with growing pauses. The last try ends without an error and the job keeps no
+result, so nothing in Redis blocks its id: the reaper queues it again later
+(`_requeue_lost_notifications`). The run's `notification_sent` / `notification_failed` event is
+what says a notification is done, never arq.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import structlog
+from arq.worker import Retry
+
 from app.config import Settings
+from app.errors import BACKEND_DOWN
 from app.runs import notify
 from app.stages.context import Engine
 
+log = structlog.get_logger(__name__)
+
 # Slack for the two transactions around the delivery.
 MARGIN_SECONDS = 10
+# The pause before try n + 1 is n times this; after the last try the reaper takes over.
+RETRY_STEP_SECONDS = 5.0
+TRIES = 5
+DEFERRED = "deferred_to_reaper"
 
 
 def notify_timeout(settings: Settings) -> float:
@@ -20,4 +37,11 @@ def notify_timeout(settings: Settings) -> float:
 
 async def notify_run(ctx: dict[str, Any], run_id: str) -> str:
     engine: Engine = ctx["engine_deps"]
-    return await notify.notify_run(engine.session_factory, engine.log, engine.settings, run_id)
+    try:
+        return await notify.notify_run(engine.session_factory, engine.log, engine.settings, run_id)
+    except BACKEND_DOWN as exc:
+        tries = int(ctx.get("job_try", 1))
+        log.warning("run notification deferred", run_id=run_id, error=repr(exc), job_try=tries)
+        if tries >= TRIES:
+            return DEFERRED
+        raise Retry(defer=RETRY_STEP_SECONDS * tries) from exc
