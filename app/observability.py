@@ -52,6 +52,8 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         logging.getLogger(name).propagate = True
     # One access line per request comes from RequestMetrics; uvicorn's would repeat it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO, and a webhook URL may carry the receiver's token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class RequestMetrics:

@@ -301,7 +301,9 @@ class TestCheck:
         assert result == {
             "kind": "wordpress",
             "ok": False,
-            "message": "could not reach WordPress (sign in): ConnectError",
+            "message": (
+                "could not reach WordPress (sign in): ConnectError: All connection attempts failed"
+            ),
         }
 
     async def test_none_has_nothing_to_check(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -10,53 +12,102 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.outbound import OutboundClient, Policy, UnsafeUrl, check_url
+from app.outbound import (
+    MAX_RESPONSE_BYTES,
+    Address,
+    OutboundClient,
+    OutboundError,
+    Policy,
+    UnsafeUrl,
+    check_url,
+)
 
 STRICT = Policy(allow_http=False, allow_private=False)
 
 
 class Peer:
-    """A real HTTP server on 127.0.0.1 answering from a table of path → (status, headers)."""
+    """A real HTTP/1.1 server (keep-alive) answering from a table of path → (status, headers,
+    body); it records each request with the client's port, which tells connections apart."""
 
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, dict[str, str]]] = {}
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.client_ports: list[int] = []
+        self.trickle: dict[str, float] = {}
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 peer.seen.append((self.command, self.path, dict(self.headers)))
-                status, headers = peer.routes.get(self.path, (200, {}))
+                peer.client_ports.append(self.client_address[1])
+                status, headers, body = peer.routes.get(self.path, (200, {}, b"ok"))
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                pause = peer.trickle.get(self.path)
+                if pause is None:
+                    self.wfile.write(body)
+                    return
+                for byte in range(len(body)):
+                    self.wfile.write(body[byte : byte + 1])
+                    self.wfile.flush()
+                    time.sleep(pause)
 
             do_GET = do_POST = _answer
 
             def log_message(self, *_: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server.daemon_threads = True
+        self.host = host
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str, host: str | None = None) -> str:
+        return f"http://{host or self.host}:{self.port}{path}"
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
 
+class FirstPeerOnly(Policy):
+    """Loopback is refused as a public-only policy refuses it, except 127.0.0.1: the peer a
+    test starts. A second peer on 127.0.0.2 then stands for an internal address."""
+
+    def refuses(self, address: Address) -> bool:
+        return str(address) != "127.0.0.1"
+
+
+ONLY_FIRST = FirstPeerOnly(allow_http=True, allow_private=False)
+
+
+class Dns:
+    """A resolver whose answers the test sets (host → addresses), or a failure for a host."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+        self.failing: set[str] = set()
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        if host in self.failing:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return self.answers[host]
+
+
 @pytest.fixture
 def peers() -> Iterator[tuple[Peer, Peer]]:
-    first, second = Peer(), Peer()
+    first, second = Peer(), Peer("127.0.0.2")
     yield first, second
     first.close()
     second.close()
@@ -82,6 +133,11 @@ class TestTheGuard:
             ("https://[::1]/", "loopback, private or reserved"),
             ("https://[fd00::1]/", "loopback, private or reserved"),
             ("https://0.0.0.0/", "loopback, private or reserved"),
+            ("https://[::ffff:127.0.0.1]/", "loopback, private or reserved"),
+            ("https://[64:ff9b::a9fe:a9fe]/", "loopback, private or reserved"),  # NAT64
+            ("https://[2002:7f00:1::]/", "loopback, private or reserved"),  # 6to4
+            ("https://[::10.0.0.1]/", "loopback, private or reserved"),  # IPv4-compatible
+            ("https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", "loopback, private or reserved"),
             ("https://no-such-host.invalid/", "does not resolve"),
             ("https:///path-only", "has no host"),
         ],
@@ -95,6 +151,8 @@ class TestTheGuard:
     async def test_accepts_a_public_https_address(self) -> None:
         parsed = await check_url("https://93.184.215.14/wp", STRICT)
         assert parsed.host == "93.184.215.14"
+        wrapped = await check_url("https://[64:ff9b::5db8:d70e]/wp", STRICT)  # NAT64, public
+        assert wrapped.host == "64:ff9b::5db8:d70e"
 
     async def test_private_and_http_pass_only_where_allowed(self) -> None:
         loose = Policy(allow_http=True, allow_private=True)
@@ -118,8 +176,8 @@ class TestRedirects:
         self, open_settings: Settings, peers: tuple[Peer, Peer]
     ) -> None:
         first, second = peers
-        first.routes["/start"] = (302, {"Location": "/same"})
-        first.routes["/same"] = (307, {"Location": second.url("/elsewhere")})
+        first.routes["/start"] = (302, {"Location": "/same"}, b"")
+        first.routes["/same"] = (307, {"Location": second.url("/elsewhere")}, b"")
         async with OutboundClient(open_settings) as client:
             response = await client.request("GET", first.url("/start"), auth=("ann", "secret"))
         assert response.status_code == 200
@@ -132,7 +190,7 @@ class TestRedirects:
         self, open_settings: Settings, peers: tuple[Peer, Peer]
     ) -> None:
         first, _ = peers
-        first.routes["/submit"] = (303, {"Location": "/done"})
+        first.routes["/submit"] = (303, {"Location": "/done"}, b"")
         async with OutboundClient(open_settings) as client:
             await client.request("POST", first.url("/submit"), content=b"{}")
         assert [(m, p) for m, p, _ in first.seen] == [("POST", "/submit"), ("GET", "/done")]
@@ -141,7 +199,7 @@ class TestRedirects:
         self, open_settings: Settings, peers: tuple[Peer, Peer]
     ) -> None:
         first, _ = peers
-        first.routes["/loop"] = (302, {"Location": "/loop"})
+        first.routes["/loop"] = (302, {"Location": "/loop"}, b"")
         async with OutboundClient(open_settings) as client:
             with pytest.raises(httpx.TooManyRedirects):
                 await client.request("GET", first.url("/loop"))
@@ -153,3 +211,91 @@ class TestRedirects:
         async with OutboundClient(open_settings) as client:
             await client.request("GET", first.url("/", host="localhost"))
         assert first.seen[0][2]["Host"] == f"localhost:{first.port}"
+
+
+class TestEveryConnectionIsChecked:
+    async def test_a_redirect_to_an_internal_address_is_refused_before_connecting(
+        self, settings: Settings, peers: tuple[Peer, Peer]
+    ) -> None:
+        first, second = peers
+        first.routes["/hook"] = (302, {"Location": second.url("/admin")}, b"")
+        async with OutboundClient(settings, policy=ONLY_FIRST) as client:
+            with pytest.raises(UnsafeUrl) as refused:
+                await client.request("GET", first.url("/hook"))
+        assert "127.0.0.2, a loopback, private or reserved address" in refused.value.message
+        assert [path for _, path, _ in first.seen] == ["/hook"]
+        assert second.seen == []
+
+    async def test_a_host_that_resolves_inside_after_it_was_saved_is_refused(
+        self, settings: Settings, peers: tuple[Peer, Peer]
+    ) -> None:
+        """DNS rebinding: the name passed the check when saved, then points inside."""
+        _, second = peers
+        dns = Dns({"hooks.example": ["127.0.0.1"]})
+        url = f"http://hooks.example:{second.port}/hook"
+        await check_url(url, ONLY_FIRST, resolver=dns)
+
+        dns.answers["hooks.example"] = ["127.0.0.2"]
+        async with OutboundClient(settings, policy=ONLY_FIRST, resolver=dns) as client:
+            with pytest.raises(UnsafeUrl):
+                await client.request("POST", url, content=b"{}")
+        assert second.seen == []
+
+    async def test_a_lookup_that_fails_at_send_time_is_a_network_error(
+        self, open_settings: Settings, peers: tuple[Peer, Peer]
+    ) -> None:
+        """A resolver outage is worth another attempt; it is no verdict on the URL."""
+        first, _ = peers
+        dns = Dns({"hooks.example": ["127.0.0.1"]})
+        dns.failing.add("hooks.example")
+        async with OutboundClient(open_settings, resolver=dns) as client:
+            with pytest.raises(httpx.ConnectError, match="Temporary failure"):
+                await client.request("GET", f"http://hooks.example:{first.port}/")
+
+    async def test_connections_are_pooled_per_host_name_not_per_address(
+        self, open_settings: Settings, peers: tuple[Peer, Peer]
+    ) -> None:
+        """Two sites on one address (a CDN) never share a connection: a session verified for
+        one host never carries the other's credentials."""
+        first, _ = peers
+        dns = Dns({"a.example": ["127.0.0.1"], "b.example": ["127.0.0.1"]})
+        async with OutboundClient(open_settings, resolver=dns) as client:
+            for host in ("a.example", "a.example", "b.example"):
+                await client.request("GET", first.url("/", host=host), auth=(host, "pw"))
+        hosts = [headers["Host"] for _, _, headers in first.seen]
+        assert hosts == [f"{h}:{first.port}" for h in ("a.example", "a.example", "b.example")]
+        a_first, a_again, b = first.client_ports
+        assert a_first == a_again, "one host's requests share its connection"
+        assert b != a_first
+
+
+class TestWhatIsReadOfAnAnswer:
+    async def test_a_post_moved_by_301_or_302_is_not_resent_as_a_bodiless_get(
+        self, open_settings: Settings, peers: tuple[Peer, Peer]
+    ) -> None:
+        first, _ = peers
+        first.routes["/old"] = (301, {"Location": "/new"}, b"")
+        async with OutboundClient(open_settings) as client:
+            with pytest.raises(OutboundError, match=r"answered 301, moved to .*/new"):
+                await client.request("POST", first.url("/old"), content=b'{"event": "x"}')
+        assert [(m, p) for m, p, _ in first.seen] == [("POST", "/old")]
+
+    async def test_an_answer_larger_than_the_bound_is_refused(
+        self, open_settings: Settings, peers: tuple[Peer, Peer]
+    ) -> None:
+        first, _ = peers
+        first.routes["/huge"] = (200, {}, b"x" * (MAX_RESPONSE_BYTES + 1))
+        async with OutboundClient(open_settings) as client:
+            with pytest.raises(OutboundError, match="more than 2048 KiB"):
+                await client.request("GET", first.url("/huge"))
+
+    async def test_an_answer_that_trickles_in_times_out_as_a_whole(
+        self, open_settings: Settings, peers: tuple[Peer, Peer]
+    ) -> None:
+        """Each byte comes within the read timeout; the request as a whole still ends."""
+        first, _ = peers
+        first.routes["/slow"] = (200, {}, b"x" * 40)
+        first.trickle["/slow"] = 0.05
+        async with OutboundClient(open_settings, timeout=0.5) as client:
+            with pytest.raises(httpx.ReadTimeout, match=r"no complete answer within 0\.5 s"):
+                await client.request("GET", first.url("/slow"))

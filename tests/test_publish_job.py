@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog.testing
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,8 +23,9 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.models.publishing import PublishingIntegration, PublishingSettings
 from app.models.writer import Content, ContentStatus, ImageStatus, ImageType, SiteStatus
-from app.publishing.publish import STALE_CLAIM, publish_due
+from app.publishing.publish import MAX_ATTEMPTS, STALE_CLAIM, publish_due
 from app.publishing.publishers.base import Article, RetryPolicy
+from app.publishing.publishers.webhook import WebhookPublisher
 from app.publishing.publishers.wordpress import post_slug
 from app.workers.cron import publish_due_content
 from tests.builders import create_content, create_image, insert, png_bytes
@@ -192,6 +194,32 @@ class TestWordPress:
         assert wordpress.requests == []
         assert (await load(session_factory, due.content.id)).site_status == "scheduled"
 
+    async def test_a_stale_claim_of_a_switched_off_integration_goes_back_to_the_queue(
+        self,
+        session_factory: SessionFactory,
+        open_settings: Settings,
+        tenant: Tenant,
+        wordpress: WordPress,
+    ) -> None:
+        """Its worker died, then the user switched publishing off: the article waits with the
+        others (it can be reviewed again), not in `publishing` for ever."""
+        await integrate_wordpress(session_factory, tenant, wordpress, is_active=False)
+        due = await due_content(
+            session_factory,
+            open_settings,
+            tenant,
+            site_status=SiteStatus.PUBLISHING.value,
+            publish_claimed_at=datetime.now(UTC) - STALE_CLAIM - timedelta(minutes=1),
+            publish_attempts=1,
+        )
+
+        await publish_due(session_factory, open_settings, retry=FAST)
+
+        assert wordpress.requests == []
+        content = await load(session_factory, due.content.id)
+        assert (content.site_status, content.publish_claimed_at) == ("scheduled", None)
+        assert content.scheduled_publish_at == due.content.scheduled_publish_at
+
 
 class TestNeverTwice:
     async def test_two_passes_at_once_make_one_post(
@@ -244,6 +272,36 @@ class TestNeverTwice:
         assert content.site_status == SiteStatus.PUBLISHED.value
         assert content.external_id == str(made["id"])
         assert content.publish_attempts == 2
+
+    async def test_a_publication_interrupted_three_times_fails_and_says_why(
+        self,
+        session_factory: SessionFactory,
+        open_settings: Settings,
+        tenant: Tenant,
+        wordpress: WordPress,
+    ) -> None:
+        """Its workers keep dying on it: it is failed (and can be retried), not claimed again
+        every quarter of an hour for ever."""
+        await integrate_wordpress(session_factory, tenant, wordpress)
+        due = await due_content(
+            session_factory,
+            open_settings,
+            tenant,
+            site_status=SiteStatus.PUBLISHING.value,
+            publish_claimed_at=datetime.now(UTC) - STALE_CLAIM - timedelta(minutes=1),
+            publish_attempts=MAX_ATTEMPTS,
+        )
+
+        report = await publish_due(session_factory, open_settings, retry=FAST)
+
+        assert (report.published, report.failed) == (0, 0)
+        assert wordpress.requests == []
+        content = await load(session_factory, due.content.id)
+        assert content.site_status == SiteStatus.FAILED.value
+        assert content.publish_error == (
+            "the publication was interrupted 3 times before it finished (the worker publishing "
+            "it stopped); retry it once the cause is fixed"
+        )
 
     async def test_a_live_claim_is_left_to_its_worker(
         self,
@@ -354,17 +412,18 @@ class TestFailures:
         )
         assert retried.status_code == 200, retried.text
         body = retried.json()
+        # A retry starts the publication afresh: its attempts count from none again.
         assert (body["site_status"], body["publish_error"], body["publish_attempts"]) == (
             "scheduled",
             None,
-            1,
+            0,
         )
 
         await publish_due(session_factory, open_settings, retry=FAST)
 
         content = await load(session_factory, due.content.id)
         assert content.site_status == SiteStatus.PUBLISHED.value
-        assert content.publish_attempts == 2
+        assert content.publish_attempts == 1
         assert content.external_id == str(wordpress.posts[0]["id"])
 
     # The app configures logging (structlog through the standard library, which caplog reads).
@@ -430,6 +489,66 @@ class TestFailures:
         )
         assert wordpress.requests == []
 
+    async def test_an_answer_that_does_not_decode_fails_that_article_only(
+        self,
+        session_factory: SessionFactory,
+        open_settings: Settings,
+        tenant: Tenant,
+        wordpress: WordPress,
+    ) -> None:
+        await integrate_wordpress(session_factory, tenant, wordpress)
+        broken = await due_content(session_factory, open_settings, tenant, images=0)
+        wordpress.fail(200, garbled=True, path="/posts", method="GET")
+        other = await create_tenant(session_factory)
+        fine = await due_content(session_factory, open_settings, other, images=0)
+
+        report = await publish_due(session_factory, open_settings, retry=FAST)
+
+        assert (report.published, report.failed) == (1, 1)
+        failed = await load(session_factory, broken.content.id)
+        assert failed.site_status == SiteStatus.FAILED.value
+        assert failed.publish_error is not None
+        assert failed.publish_error.startswith(
+            "WordPress (post lookup) answered unreadably: DecodingError"
+        )
+        assert (await load(session_factory, fine.content.id)).site_status == "published"
+
+    async def test_a_bug_met_by_one_article_fails_it_and_the_others_go_out(
+        self,
+        session_factory: SessionFactory,
+        open_settings: Settings,
+        tenant: Tenant,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        async def crash(*_: object) -> None:
+            raise RuntimeError("a case nobody foresaw")
+
+        monkeypatch.setattr(WebhookPublisher, "publish", crash)
+        await integrate(
+            session_factory,
+            tenant,
+            "webhook",
+            endpoint_url="http://127.0.0.1:9/hook",
+            secret=SIGNING_KEY,
+        )
+        crashed = await due_content(session_factory, open_settings, tenant, images=0)
+        others = [await create_tenant(session_factory) for _ in range(4)]
+        fine = [await due_content(session_factory, open_settings, t, images=0) for t in others]
+
+        with structlog.testing.capture_logs() as logs:
+            report = await publish_due(session_factory, open_settings, retry=FAST)
+
+        assert (report.published, report.failed) == (4, 1)
+        failed = await load(session_factory, crashed.content.id)
+        assert (failed.site_status, failed.publish_claimed_at) == ("failed", None)
+        assert failed.publish_error == (
+            "an internal error stopped the publication (logged by the service); retry it"
+        )
+        (crash_log,) = [entry for entry in logs if entry["event"] == "publication crashed"]
+        assert (crash_log["content_id"], crash_log["exc_info"]) == (crashed.content.id, True)
+        for due in fine:
+            assert (await load(session_factory, due.content.id)).site_status == "published"
+
 
 class TestOtherPublishers:
     async def test_a_webhook_receives_the_signed_article(
@@ -457,6 +576,33 @@ class TestOtherPublishers:
         content = await load(session_factory, due.content.id)
         assert content.site_status == SiteStatus.PUBLISHED.value
         assert content.external_id == f"article-{due.content.id}"
+
+    async def test_a_webhook_that_moved_fails_instead_of_losing_the_article(
+        self,
+        session_factory: SessionFactory,
+        open_settings: Settings,
+        tenant: Tenant,
+    ) -> None:
+        """A 301 would turn the POST into a GET without the article, answered 200: it would
+        count as published while the receiver never got it."""
+        due = await due_content(session_factory, open_settings, tenant, images=0)
+        async with serve_webhook_receiver(SIGNING_KEY) as receiver:
+            await integrate(
+                session_factory,
+                tenant,
+                "webhook",
+                endpoint_url=receiver.moved_url,
+                secret=SIGNING_KEY,
+            )
+            await publish_due(session_factory, open_settings, retry=FAST)
+
+        assert receiver.deliveries == []
+        content = await load(session_factory, due.content.id)
+        assert content.site_status == SiteStatus.FAILED.value
+        assert content.publish_error == (
+            f"the webhook answered 301, moved to {receiver.url}: the POST was not sent there; "
+            "update the URL"
+        )
 
     async def test_without_a_publisher_due_content_is_marked_published(
         self,
@@ -496,9 +642,10 @@ class TestBackfill:
 
         report = await publish_due(session_factory, open_settings, retry=FAST)
 
-        assert report.scheduled == 1
+        # Immediate: the pass that gives the slot publishes it (no publisher: marked here).
+        assert (report.scheduled, report.published) == (1, 1)
         content = await load(session_factory, waiting.id)
-        assert content.site_status in ("scheduled", "published")
+        assert (content.status, content.site_status) == ("published", "published")
         assert content.scheduled_publish_at is not None
 
 

@@ -6,12 +6,15 @@ Each pass first back-fills the sites' queues (`schedule_approved`), then works i
    older than `STALE_CLAIM`, whose worker died) are selected `FOR UPDATE SKIP LOCKED`, set to
    `publishing` with the claim time and one more attempt, and committed before any request, so
    two workers (or two overlapping ticks) never publish one article at once;
-2. publish, a few articles concurrently, each within `ITEM_TIMEOUT_SECONDS`;
+2. publish, a few articles concurrently, each within `ITEM_TIMEOUT_SECONDS`; one article's
+   failure, whatever it is, is that article's and never stops the others;
 3. record, in a new transaction fenced by the claim time (a worker that lost its claim to a
    reclaim cannot overwrite the result): published with where it lives, or failed with the
    reason, which the queue endpoint shows until `retry_publication` schedules it again.
 
-A site whose integration is switched off keeps its content scheduled until it is on again.
+An article whose claim went stale `MAX_ATTEMPTS` times (its worker keeps dying on it) is failed
+rather than claimed forever. A site whose integration is switched off keeps its content
+scheduled until it is on again; a stale claim of such a site goes back to `scheduled`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import structlog
 from sqlalchemy import and_, or_, select, update
@@ -28,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import unit_of_work
-from app.errors import InvalidTransition, NotFound
+from app.errors import BACKEND_DOWN, InvalidTransition, NotFound
 from app.models.publishing import IntegrationKind, PublishingIntegration, PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus, Image, ImageStatus, SiteStatus
@@ -57,6 +61,8 @@ CLAIM_BUDGET_SECONDS = 60
 JOB_TIMEOUT_SECONDS = CLAIM_BUDGET_SECONDS + ITEM_TIMEOUT_SECONDS + 30
 # A claim this old belongs to a worker that died: arq had long cancelled a live one.
 STALE_CLAIM = timedelta(seconds=3 * JOB_TIMEOUT_SECONDS)
+# Claims of one publication (a retry by hand starts again from none).
+MAX_ATTEMPTS = 3
 MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
 
 
@@ -91,14 +97,19 @@ async def publish_due(
             claims = await claim_due(session_factory, datetime.now(UTC), limit=CONCURRENCY)
             if not claims:
                 break
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(_publish_one(session_factory, settings, transport, claim))
-                    for claim in claims
-                ]
-            outcomes = [task.result() for task in tasks]
+            # Not a TaskGroup: a fault in one article must not cancel the others mid-request
+            # (a delivered article whose result is not recorded would go out twice).
+            outcomes = await asyncio.gather(
+                *(_publish_one(session_factory, settings, transport, claim) for claim in claims),
+                return_exceptions=True,
+            )
             published += outcomes.count(True)
             failed += outcomes.count(False)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    # The database went away: the pass ends, the claims go stale and are
+                    # taken again later.
+                    raise outcome
     if published or failed:
         log.info("publish pass", published=published, failed=failed)
     return PassReport(scheduled=scheduled, published=published, failed=failed)
@@ -158,6 +169,7 @@ async def claim_due(
         ),
     )
     async with unit_of_work(session_factory) as session:
+        await _settle_stale_claims(session, now, switched_off)
         ids = list(
             await session.scalars(
                 select(Content.id)
@@ -180,6 +192,37 @@ async def claim_due(
     return [Claim(content_id, now) for content_id in ids]
 
 
+async def _settle_stale_claims(session: AsyncSession, now: datetime, switched_off: Any) -> None:
+    """Stale claims that must not simply be taken again: out of attempts (failed, with why), or
+    of a site whose integration is now off (back to `scheduled`, keeping their slot)."""
+    stale = and_(
+        Content.site_status == SiteStatus.PUBLISHING.value,
+        or_(
+            Content.publish_claimed_at.is_(None),
+            Content.publish_claimed_at < now - STALE_CLAIM,
+        ),
+    )
+    await session.execute(
+        update(Content)
+        .where(stale, Content.publish_attempts >= MAX_ATTEMPTS)
+        .values(
+            site_status=SiteStatus.FAILED.value,
+            publish_claimed_at=None,
+            publish_error=(
+                f"the publication was interrupted {MAX_ATTEMPTS} times before it finished (the "
+                "worker publishing it stopped); retry it once the cause is fixed"
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Content)
+        .where(stale, switched_off)
+        .values(site_status=SiteStatus.SCHEDULED.value, publish_claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def _publish_one(
     session_factory: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -196,6 +239,13 @@ async def _publish_one(
         reason = exc.describe()
     except TimeoutError:
         reason = f"gave up after {ITEM_TIMEOUT_SECONDS} s without finishing"
+    except BACKEND_DOWN:
+        raise
+    except Exception:
+        # A bug met by one article (a peer's answer nobody foresaw): that article fails with a
+        # pointer to the traceback, and the other articles go on.
+        log.exception("publication crashed", content_id=claim.content_id, kind=kind)
+        reason = "an internal error stopped the publication (logged by the service); retry it"
     else:
         await _record(session_factory, claim, _success(published))
         PUBLICATIONS.labels(kind=kind, outcome="published").inc()
@@ -330,6 +380,7 @@ async def retry_publication(
     content.site_status = SiteStatus.SCHEDULED.value
     content.scheduled_publish_at = now
     content.publish_error = None
+    content.publish_attempts = 0
     await session.flush()
     await session.refresh(content)
     return content

@@ -162,7 +162,8 @@ async def _taken_slots(session: AsyncSession, site_id: int, now: datetime) -> li
         select(Content.scheduled_publish_at).where(
             Content.site_id == site_id,
             Content.site_status.in_(_HOLDING_SLOTS),
-            Content.scheduled_publish_at >= now,
+            # From the current second: an immediate slot is that second.
+            Content.scheduled_publish_at >= now.replace(microsecond=0),
         )
     )
     return [t for t in taken if t is not None]

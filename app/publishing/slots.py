@@ -6,8 +6,9 @@ and how many are wanted, so the scheduler and the tests need no clock and no dat
 - `time_slots`: every publish day at each of `publish_time_slots`.
 - `stagger`: every publish day from `stagger_start_time` to `stagger_end_time` (inclusive), every
   `stagger_interval_minutes`.
-- `immediate`: now, whatever the day; items approved together go one second apart, so each has
-  an instant of its own and the queue keeps their order.
+- `immediate`: the current second, whatever the day, so the publish pass that gives the slot also
+  publishes it; items approved together go one second apart, so each has an instant of its own
+  and the queue keeps their order.
 
 Wall-clock times are in the site's time zone and resolved DST-safely by `resolve_wall_time`: a
 time skipped by a spring-forward gap publishes at the end of the gap (and two slots that land
@@ -53,8 +54,8 @@ def next_slots(
     taken: Collection[datetime],
     count: int,
 ) -> list[datetime]:
-    """Up to `count` free instants strictly after `now` (immediate mode: from `now`), earliest
-    first, in UTC. Fewer when the next 90 days have no more free slots."""
+    """Up to `count` free instants strictly after `now` (immediate mode: from the second `now`
+    is in), earliest first, in UTC. Fewer when the next 90 days have no more free slots."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     if count <= 0:
@@ -76,10 +77,8 @@ def next_slots(
 
 
 def _immediate(now: datetime) -> Iterator[datetime]:
-    # From the next whole second: never earlier than now, and readable in the queue.
+    # Whole seconds, readable in the queue; the first is already due.
     instant = now.replace(microsecond=0)
-    if instant < now:
-        instant += _SECOND
     while True:
         yield instant
         instant += _SECOND

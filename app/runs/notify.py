@@ -44,7 +44,7 @@ from app.models.automation import (
     TriggerType,
 )
 from app.models.tenancy import Site
-from app.outbound import OutboundClient, UnsafeUrl
+from app.outbound import OutboundClient, OutboundError, UnsafeUrl
 from app.publishing.signing import signed_headers
 from app.runs.events import RunLog
 from app.stages.registry import STAGE_NAMES
@@ -209,7 +209,6 @@ async def send(
                 # Signed again on each attempt: the timestamp must be fresh for the receiver.
                 headers = signed_headers(secret, body, delivery_id)
                 response = await client.request("POST", url, headers=headers, content=body)
-                await response.aclose()
                 if response.status_code == 429 or response.status_code >= 500:
                     raise RetryableAnswer(response.status_code, _retry_after(response))
                 if response.is_success:
@@ -219,7 +218,9 @@ async def send(
         return Delivery(False, made, exc.status_code, str(exc))
     except UnsafeUrl as exc:
         return Delivery(False, made, None, exc.message)
-    except httpx.HTTPError as exc:
+    except OutboundError as exc:
+        return Delivery(False, made, None, str(exc))
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return Delivery(False, made, None, f"{type(exc).__name__}: {exc}".rstrip(": "))
     raise AssertionError("the loop returns or raises")
 

@@ -15,13 +15,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from app.publishing.signing import DELIVERY_HEADER, verify
 from tests.servers.wordpress import serve_app
 
 PATH = "/hooks/articles"
+# An old address of the receiver: it answers 301 to PATH, as a moved endpoint does.
+MOVED_PATH = "/hooks/old-articles"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class WebhookReceiver:
     # The articles processed, one per delivery id.
     articles: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
+    moved_url: str = ""
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
@@ -73,7 +76,17 @@ async def serve_webhook_receiver(
     secret: str, script: list[int] | None = None
 ) -> AsyncIterator[WebhookReceiver]:
     receiver = WebhookReceiver(secret, list(script or []))
-    app = Starlette(routes=[Route(PATH, receiver.handle, methods=["POST"])])
+
+    async def moved(_: Request) -> Response:
+        return RedirectResponse(PATH, status_code=301)
+
+    app = Starlette(
+        routes=[
+            Route(PATH, receiver.handle, methods=["POST"]),
+            Route(MOVED_PATH, moved, methods=["POST"]),
+        ]
+    )
     async with serve_app(app) as base:
         receiver.url = base + PATH
+        receiver.moved_url = base + MOVED_PATH
         yield receiver

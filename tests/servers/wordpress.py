@@ -3,8 +3,8 @@
 It implements what the publisher uses (`POST /wp-json/wp/v2/media`, `POST` and `GET
 /wp-json/wp/v2/posts`, `GET /wp-json/wp/v2/users/me`) with application-password basic auth,
 keeps what it received, and answers with scripted faults first: a status (500, 503 with
-Retry-After, 401, ...), a delay, and optionally after doing the work (the post is made but its
-answer is lost).
+Retry-After, 401, ...), a delay, a body that does not decode, and optionally after doing the work
+(the post is made but its answer is lost).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Fault:
     delay: float = 0.0  # seconds before answering
     after: bool = False  # do the work, then answer with the fault
     message: str | None = None  # the error's message (say, one that echoes the credentials)
+    garbled: bool = False  # a body that claims gzip and is not: no client can read it
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,9 @@ class WordPress:
 
     def _fault(self, fault: Fault) -> Response:
         assert fault.status is not None
+        if fault.garbled:
+            headers = {"content-type": "application/json", "content-encoding": "gzip"}
+            return Response(b"{not gzip at all", status_code=fault.status, headers=headers)
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
         if fault.status == 401:
             # WordPress's answer to a wrong application password.

@@ -25,7 +25,7 @@ from tenacity import (
 
 from app.config import Settings
 from app.models.writer import ImageType
-from app.outbound import OutboundClient, UnsafeUrl
+from app.outbound import OutboundClient, OutboundError, UnsafeUrl
 
 T = TypeVar("T")
 
@@ -174,13 +174,19 @@ class Transport:
             )
         except UnsafeUrl as exc:
             raise PublishError(f"{what}: {exc.message}") from None
+        except OutboundError as exc:
+            raise PublishError(f"{what} {exc}") from None
         except httpx.TimeoutException:
             raise PublishError(f"{what} did not answer in time", retryable=True) from None
         except httpx.TooManyRedirects:
             raise PublishError(f"{what} redirected too many times") from None
         except httpx.TransportError as exc:
-            reason = f"could not reach {what}: {type(exc).__name__}"
+            reason = f"could not reach {what}: {_first_line(exc)}"
             raise PublishError(reason, retryable=True) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # An answer httpx could not make sense of (a body that does not decode, a bad URL
+            # in a redirect): another attempt would get the same.
+            raise PublishError(f"{what} answered unreadably: {_first_line(exc)}") from None
         if response.is_success:
             return response
         status = response.status_code
@@ -211,6 +217,13 @@ class Transport:
         if isinstance(error, PublishError) and error.retry_after is not None:
             return min(error.retry_after, self._retry.maximum)
         return float(self._backoff(state))
+
+
+def _first_line(error: Exception) -> str:
+    """The error's kind and the start of its message (httpx's carry no credentials)."""
+    text = str(error).strip().splitlines()
+    detail = text[0][:EXCERPT_CHARS] if text else ""
+    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
 
 
 def _excerpt(response: httpx.Response, secret: str | None) -> str:
