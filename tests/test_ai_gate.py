@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from redis.asyncio import Redis
 
+from app.ai import gate as gate_module
 from app.ai.gate import ProviderGate
+from tests.servers.tcp_proxy import cuttable_proxy
 
 
 @pytest.fixture
@@ -151,6 +153,42 @@ class TestFaults:
             await asyncio.sleep(0.8)  # more than two leases: the heartbeat renews it
             assert await gate.in_flight() == 1
             assert not await _gets_in(ProviderGate(redis, "p", 1), within=0.3)
+
+    async def test_a_call_outlives_redis_going_away_and_its_permit_lapses(
+        self, redis: Redis, redis_url: str
+    ) -> None:
+        """Redis unreachable mid-call (a restart): the call's answer is kept, neither the
+        failing heartbeat nor the failing release takes its place; the permit then lapses."""
+        async with cuttable_proxy(redis_url) as proxy:
+            through = Redis.from_url(proxy.url(), socket_timeout=0.2, socket_connect_timeout=0.2)
+            gate = ProviderGate(through, "p", 1, lease_ms=300)
+            async with gate.slot(1):
+                proxy.cut()
+                await asyncio.sleep(0.5)  # the call goes on; heartbeats fail meanwhile
+                answer = "paid for"
+            await through.aclose()
+        assert answer == "paid for"
+        async with asyncio.timeout(5), ProviderGate(redis, "p", 1).slot(2):
+            assert await ProviderGate(redis, "p", 1).in_flight() == 1
+
+
+class TestWakeUps:
+    async def test_a_released_permit_wakes_the_next_caller_without_polling(
+        self, redis: Redis, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The re-check a waiter makes without a wake-up is pushed out of reach: ten callers
+        through a cap of one finish only if each release wakes the next."""
+        monkeypatch.setattr(gate_module, "WAKE_TIMEOUT_SECONDS", 60)
+        gate = ProviderGate(redis, "p", 1)
+        done: list[int] = []
+
+        async def call(n: int) -> None:
+            async with gate.slot(n):
+                done.append(n)
+
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(call(n) for n in range(10)))
+        assert sorted(done) == list(range(10))
 
 
 async def _gets_in(gate: ProviderGate, within: float) -> bool:

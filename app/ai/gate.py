@@ -12,6 +12,10 @@ across workers. Holders renew their permit from a heartbeat; a worker that dies 
 `lease` after its last renewal, and its waiting calls after `WAIT_LEASE_MS`. A release hands the
 freed permits straight to the next calls in line and wakes them (one list per waiter), so a
 waiter sleeps on BLPOP rather than polling.
+
+Redis going away while a call holds its permit does not fail the call (its answer is paid for):
+the heartbeat keeps trying, and a permit that lapsed meanwhile only lets the cap be exceeded
+briefly. A release that cannot reach Redis leaves the permit to lapse on its own.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = structlog.get_logger(__name__)
 
 # How long a waiting call stays in line without renewing (a dead worker's waiters go then).
 WAIT_LEASE_MS = 10_000
@@ -100,7 +108,7 @@ return mine
 """
 )
 
-# KEYS as acquire, plus the wake-up list prefix. ARGV: token, cap, lease.
+# KEYS as acquire, plus the wake-up list prefix. ARGV: token, cap, lease, wait lease.
 _RELEASE = (
     _HAND_OFF
     + _PURGE
@@ -110,7 +118,7 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 for _, granted in ipairs(hand_off(tonumber(ARGV[2]), tonumber(ARGV[3]), now)) do
   redis.call('RPUSH', KEYS[7] .. granted, 1)
-  redis.call('PEXPIRE', KEYS[7] .. granted, 10000)
+  redis.call('PEXPIRE', KEYS[7] .. granted, tonumber(ARGV[4]))
 end
 return 1
 """
@@ -164,9 +172,16 @@ class ProviderGate:
         finally:
             # Also when cancelled while waiting: leave the line, or give back a permit that
             # was handed over meanwhile.
-            release = self._release(keys=self._keys, args=[token, self.cap, self._lease_ms])
-            await asyncio.shield(release)
+            await asyncio.shield(self._give_back(token))
+
+    async def _give_back(self, token: str) -> None:
+        args = [token, self.cap, self._lease_ms, WAIT_LEASE_MS]
+        try:
+            await self._release(keys=self._keys, args=args)
             await self._redis.delete(self._keys[6] + token)
+        except RedisError as exc:
+            # Never in place of the call's own outcome: the permit lapses with its lease.
+            log.warning("AI gate release failed; the permit lapses", error=str(exc))
 
     async def in_flight(self) -> int:
         """Calls holding a permit now, all workers together."""
@@ -182,4 +197,11 @@ class ProviderGate:
     async def _keep(self, token: str) -> None:
         while True:
             await asyncio.sleep(self._lease_ms / 3000)
-            await self._renew(keys=self._keys[:1], args=[token, self._lease_ms])
+            try:
+                kept = await self._renew(keys=self._keys[:1], args=[token, self._lease_ms])
+            except RedisError as exc:
+                log.warning("AI gate permit not renewed; trying again", error=str(exc))
+                continue
+            if not kept:
+                log.warning("AI gate permit lapsed during a call; the cap may be exceeded")
+                return
