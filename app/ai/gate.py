@@ -175,7 +175,7 @@ class ProviderGate:
             await asyncio.shield(self._give_back(token))
 
     async def _give_back(self, token: str) -> None:
-        args = [token, self.cap, self._lease_ms, WAIT_LEASE_MS]
+        args: list[str | int] = [token, self.cap, self._lease_ms, WAIT_LEASE_MS]
         try:
             await self._release(keys=self._keys, args=args)
             await self._redis.delete(self._keys[6] + token)
