@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The openai SDK waits at most this long between two attempts of a request.
+AI_SDK_LONGEST_PAUSE_SECONDS = 60.0
+
 
 class Settings(BaseSettings):
     """Every setting of the service, with its default. The README lists them too."""
@@ -137,6 +140,14 @@ class Settings(BaseSettings):
     @property
     def log_path(self) -> Path:
         return self.log_dir or self.data_dir / "logs"
+
+    @property
+    def ai_item_deadline_seconds(self) -> float:
+        """The longest one AI item may take: every attempt of its call and of the repair
+        request timing out, each followed by the longest pause the SDK makes (it honours a
+        `Retry-After` of up to a minute). Past it the item fails rather than hang its run."""
+        attempts = 2 * (self.ai_max_retries + 1)
+        return attempts * (self.ai_timeout_seconds + AI_SDK_LONGEST_PAUSE_SECONDS)
 
 
 @lru_cache

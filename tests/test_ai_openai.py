@@ -236,7 +236,7 @@ class TestRepair:
         repair = server.requests[1].messages[3]["content"]
         assert "ideas: List should have at least 3 items" in repair
 
-    async def test_invalid_twice_fails_the_call(
+    async def test_invalid_twice_fails_the_call_with_the_tokens_both_used(
         self, provider: OpenAIProvider, server: OpenAICompatibleServer
     ) -> None:
         server.script(Reply.invalid_json(), Reply.invalid_json())
@@ -246,7 +246,48 @@ class TestRepair:
 
         assert not isinstance(failed.value, AIFatalError)
         assert "clustering answer did not fit its schema" in str(failed.value)
-        assert len(server.requests) == 2
+        first, second = server.requests
+        assert failed.value.usage == Usage(
+            prompt_tokens=prompt_tokens(first) + prompt_tokens(second),
+            completion_tokens=2 * words(Reply.invalid_json().content),
+        )
+
+    async def test_a_clustering_that_names_a_keyword_not_given_is_repaired(
+        self, provider: OpenAIProvider, server: OpenAICompatibleServer
+    ) -> None:
+        made_up = {
+            "clusters": [
+                {
+                    "name": "Running",
+                    "description": "Shoes for runners.",
+                    "keywords": ["best running shoes", "cheap running socks"],
+                }
+            ]
+        }
+        server.script(Reply(content=json.dumps(made_up)))
+
+        answer = await provider.cluster_keywords(KEYWORDS)
+
+        repair = server.requests[1].messages[3]["content"]
+        assert "keywords that were not given: ['cheap running socks']" in repair
+        assert sorted(k for c in answer.output.clusters for k in c.keywords) == sorted(
+            k.keyword for k in KEYWORDS
+        )
+
+    async def test_a_keyword_answered_in_another_case_or_spacing_is_the_given_one(
+        self, provider: OpenAIProvider, server: OpenAICompatibleServer
+    ) -> None:
+        recased = {
+            "clusters": [
+                {"name": "Shoes", "description": "", "keywords": ["Best  Running Shoes"]},
+            ]
+        }
+        server.script(Reply(content=json.dumps(recased)))
+
+        answer = await provider.cluster_keywords(KEYWORDS)
+
+        assert len(server.requests) == 1, "no repair needed"
+        assert answer.output.clusters[0].keywords == ["Best  Running Shoes"]
 
 
 class TestRetries:
@@ -318,17 +359,25 @@ class TestRetries:
         assert str(failed.value) == "the AI provider did not answer within 0.3 s (2 attempts)"
         assert len(server.requests) == 2
 
-    async def test_an_unreachable_provider_fails_the_call(self, settings: Settings) -> None:
+    async def test_an_unreachable_provider_fails_the_call_without_showing_url_secrets(
+        self, settings: Settings
+    ) -> None:
         async with OpenAICompatibleServer() as gone:
             url = gone.base_url
+        # A proxy's credentials or a key in the query of AI_BASE_URL are secrets too.
+        with_secrets = url.replace("http://", "http://proxy-user:proxy-pass@") + "?api-key=k123"
         provider = OpenAIProvider(
-            openai_settings(settings, gone, ai_base_url=url, ai_max_retries=0)
+            openai_settings(settings, gone, ai_base_url=with_secrets, ai_max_retries=0)
         )
         try:
-            with pytest.raises(AIError, match="could not reach the AI provider at"):
+            with pytest.raises(AIError, match="could not reach the AI provider at") as failed:
                 await provider.cluster_keywords(KEYWORDS)
         finally:
             await provider.aclose()
+        message = str(failed.value)
+        assert url in message
+        assert "proxy-pass" not in message
+        assert "k123" not in message
 
 
 class TestFatalErrors:
@@ -368,6 +417,59 @@ class TestFatalErrors:
             "The model `test-text-model` does not exist"
         )
         assert len(server.requests) == 1
+
+    async def test_an_account_out_of_quota_fails_for_good(
+        self, provider: OpenAIProvider, server: OpenAICompatibleServer
+    ) -> None:
+        """A 429 that no wait will cure: every item would fail the same way."""
+        server.always = Reply.error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            type="insufficient_quota",
+            code="insufficient_quota",
+        )
+
+        with pytest.raises(AIFatalError) as failed:
+            await provider.generate_content(BRIEF)
+
+        assert str(failed.value).startswith(
+            "the AI provider account has no quota left (429): You exceeded your current quota"
+        )
+
+    async def test_a_server_without_json_schema_answers_fails_for_good(
+        self, provider: OpenAIProvider, server: OpenAICompatibleServer
+    ) -> None:
+        server.script(
+            Reply.error(
+                400,
+                "Invalid parameter: 'response_format' of type 'json_schema' is not supported "
+                "with this model.",
+                param="response_format",
+            )
+        )
+
+        with pytest.raises(AIFatalError) as failed:
+            await provider.generate_ideas(
+                ClusterBrief(name="Bread", description="Baking", keywords=["sourdough"])
+            )
+
+        assert "cannot answer the text model 'test-text-model' to a JSON schema (400)" in str(
+            failed.value
+        )
+        assert len(server.requests) == 1
+
+    async def test_another_400_fails_only_the_call(
+        self, provider: OpenAIProvider, server: OpenAICompatibleServer
+    ) -> None:
+        server.script(Reply.error(400, "This model's maximum context length is 8192 tokens."))
+
+        with pytest.raises(AIError) as failed:
+            await provider.generate_content(BRIEF)
+
+        assert not isinstance(failed.value, AIFatalError)
+        assert str(failed.value) == (
+            "the AI provider answered 400: This model's maximum context length is 8192 tokens."
+        )
 
     async def test_a_forbidden_image_model_fails_for_good(
         self, provider: OpenAIProvider, server: OpenAICompatibleServer

@@ -17,7 +17,7 @@ from app.config import Settings
 from app.models.automation import RunEvent
 from app.models.billing import CreditCostConfig, CreditTransaction, Operation, Pricing
 from app.models.tenancy import Account
-from app.models.writer import Content, Image, ImageStatus
+from app.models.writer import Content, Image, ImageStatus, Task
 from tests.engine import charged, configure, feed, load_run, start, work
 from tests.factories import create_tenant
 from tests.servers.openai_compatible import OpenAICompatibleServer, Reply
@@ -250,6 +250,15 @@ class TestRejectedKey:
         assert "test-key" not in run.error_message
         assert len(await events(session_factory, run.id, "run_failed")) == 1
         assert 1 <= len(server.requests) - asked_before <= 4, "a rejected key is not retried"
+        # The run failed, not its items: every task still waits for its article.
+        assert await events(session_factory, run.id, "item_failed") == []
+        assert run.stage_4_result is not None
+        assert run.stage_4_result["errors"] == 0
+        async with session_factory() as session:
+            statuses = set(
+                await session.scalars(select(Task.status).where(Task.site_id == tenant.site_id))
+            )
+        assert statuses == {"queued"}
         assert await ledger(session_factory, run.id, "settle") == []
         holds = [
             row
@@ -268,3 +277,35 @@ class TestRejectedKey:
             f"/api/v1/automation/run_now/?site_id={tenant.site_id}", headers=tenant.headers
         )
         assert again.status_code == 200, again.text
+
+
+class TestSitesSharingTheProviderCap:
+    async def test_runs_of_several_sites_together_never_exceed_the_cap(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        openai_settings: Settings,
+        server: OpenAICompatibleServer,
+    ) -> None:
+        """Three runs that each want four calls in flight, one worker, a cap of two: the server
+        never sees more than two at once, and every run completes."""
+        server.latency = 0.02
+        capped = openai_settings.model_copy(update={"ai_max_concurrency": 2})
+        run_ids = []
+        for _ in range(3):
+            tenant = await create_tenant(session_factory, credits=CREDITS)
+            await feed(client, tenant, 2)
+            await configure(
+                client,
+                tenant,
+                ai_concurrency=4,
+                **{f"stage_{n}_batch_size": 4 for n in (2, 4, 5, 6)},
+            )
+            run_ids.append(await start(client, tenant))
+
+        await work(capped)
+
+        for run_id in run_ids:
+            run = await load_run(session_factory, run_id)
+            assert run.status == "completed", run.error_message
+        assert server.max_in_flight == 2

@@ -18,10 +18,12 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import config
 from app.ai import registry
 from app.ai.base import AIFatalError, Answer
+from app.ai.gate import ProviderGate
 from app.ai.local import LocalProvider
-from app.ai.schemas import ArticleOut, ContentBrief
+from app.ai.schemas import ArticleOut, ClusteringOut, ContentBrief, KeywordBrief
 from app.config import Settings
 from app.models.automation import RunEvent
 from app.models.billing import CreditTransaction
@@ -118,15 +120,6 @@ class TestPauseMidStage:
         await work(settings)
 
         run = await load_run(session_factory, run_id)
-        from app.models.automation import RunEvent
-
-        async with session_factory() as session:
-            evs = list(
-                await session.scalars(
-                    select(RunEvent).where(RunEvent.run_pk == run.id).order_by(RunEvent.id)
-                )
-            )
-        print("\n".join(f"{e.kind} {e.message}" for e in evs if e.kind != "item_done"))
         assert run.status == "completed", run.error_message
         tasks = await count(session_factory, Task, tenant)
         assert provider.calls["content"] == tasks, "no article was written twice"
@@ -137,6 +130,103 @@ class TestPauseMidStage:
         rows = await ledger_rows(session_factory, run.id)
         assert_each_item_charged_once(rows)
         assert await charged(session_factory, run.id) == run.total_credits_used
+
+
+class CountingProvider(LocalProvider):
+    """The local provider, counting its clustering calls; with `hang_first_article`, the first
+    article it is asked for never comes."""
+
+    def __init__(self, *, hang_first_article: bool = False) -> None:
+        super().__init__(latency_ms=0)
+        self.clusterings = 0
+        self.articles = 0
+        self.hang_first_article = hang_first_article
+
+    async def cluster_keywords(self, keywords: list[KeywordBrief]) -> Answer[ClusteringOut]:
+        self.clusterings += 1
+        return await super().cluster_keywords(keywords)
+
+    async def generate_content(self, brief: ContentBrief) -> Answer[ArticleOut]:
+        self.articles += 1
+        if self.hang_first_article and self.articles == 1:
+            await asyncio.Event().wait()
+        return await super().generate_content(brief)
+
+
+class TestAStopWhileWaitingForTheProvider:
+    async def test_an_item_waiting_for_a_provider_permit_stops_before_its_call(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        redis: Redis,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Every permit is taken (by other sites' calls): the run is paused while its item
+        waits. When the permit comes, the item holds nothing and calls nothing; resumed, the
+        run does it once."""
+        provider = CountingProvider()
+        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
+        capped = settings.model_copy(update={"ai_max_concurrency": 1})
+        tenant = await create_tenant(session_factory, credits=Decimal(100000))
+        await feed(client, tenant, 6)
+        await configure(client, tenant)
+        run_id = await start(client, tenant)
+        elsewhere = ProviderGate(redis, provider.name, 1)
+
+        async with elsewhere.slot(site_id=0):
+            worker = asyncio.create_task(work(capped))
+            await until(lambda: redis.zcard(f"aigate:{{{provider.name}}}:line"), at_least=1)
+            paused = await client.post(
+                f"/api/v1/automation/pause/?run_id={run_id}", headers=tenant.headers
+            )
+            assert paused.status_code == 200, paused.text
+        await worker
+
+        run = await load_run(session_factory, run_id)
+        assert (run.status, run.current_stage) == ("paused", 1)
+        assert provider.clusterings == 0
+        assert await ledger_rows(session_factory, run.id) == [], "nothing was held"
+
+        resumed = await client.post(
+            f"/api/v1/automation/resume/?run_id={run_id}", headers=tenant.headers
+        )
+        assert resumed.status_code == 200, resumed.text
+        run = await work_until_over(capped, session_factory, run_id)
+        assert run.status == "completed", run.error_message
+        assert provider.clusterings == 1
+        assert_each_item_charged_once(await ledger_rows(session_factory, run.id))
+
+
+class TestAnItemPastItsDeadline:
+    async def test_a_call_that_never_ends_fails_its_item_and_the_run_goes_on(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        provider = CountingProvider(hang_first_article=True)
+        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
+        monkeypatch.setattr(config, "AI_SDK_LONGEST_PAUSE_SECONDS", 0)
+        quick = settings.model_copy(update={"ai_timeout_seconds": 0.1, "ai_max_retries": 0})
+        assert quick.ai_item_deadline_seconds == pytest.approx(0.2)
+        tenant = await create_tenant(session_factory, credits=Decimal(100000))
+        await feed(client, tenant, 4)
+        await configure(client, tenant)
+        run_id = await start(client, tenant)
+
+        run = await work_until_over(quick, session_factory, run_id)
+
+        assert run.status == "completed", run.error_message
+        assert run.stage_4_result is not None
+        assert run.stage_4_result["errors"] == 1
+        tasks = await count(session_factory, Task, tenant)
+        assert run.stage_4_result["content_created"] == tasks - 1
+        async with session_factory() as session:
+            failed = list(await session.scalars(select(Task).where(Task.status == "failed")))
+        assert [task.error for task in failed] == ["the AI call did not finish within 0.2 s"]
+        assert_each_item_charged_once(await ledger_rows(session_factory, run.id))
 
 
 async def count(

@@ -7,6 +7,7 @@ import importlib
 import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,11 +17,16 @@ from redis.asyncio import Redis
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.ai import registry
+from app.ai.base import Answer
+from app.ai.local import LocalProvider
+from app.ai.schemas import ClusteringOut, KeywordBrief
 from app.config import Settings, get_settings
 from app.models.tenancy import ApiKey
 from app.tenancy.usage import USAGE_KEY, note_key_used
 from app.workers.cron import CRON_JOBS, flush_api_key_usage
 from app.workers.worker import build_worker, close_worker, worker_options
+from tests.engine import feed, start
 from tests.factories import create_tenant
 
 FLUSH_JOB = "cron:flush_api_key_usage"
@@ -243,3 +249,90 @@ class TestWorkerSettings:
             await close_worker(worker)
 
         assert await last_used_at(session_factory, key_id) == SOME_TIME
+
+
+class StuckProvider(LocalProvider):
+    """The local provider, whose clustering call never ends; it records being closed."""
+
+    def __init__(self) -> None:
+        super().__init__(latency_ms=0)
+        self.reached = asyncio.Event()
+        self.closed = False
+
+    async def cluster_keywords(self, keywords: list[KeywordBrief]) -> Answer[ClusteringOut]:
+        self.reached.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await super().aclose()
+
+
+class TestStoppingWithAJobInFlight:
+    async def test_the_worker_closes_all_it_opened_while_a_run_is_mid_item(
+        self,
+        client: Any,
+        settings: Settings,
+        session_factory: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A deploy stops the worker mid-item: the job is cancelled (arq queues it again), and
+        the shutdown runs to its end (the provider closed, the health key gone)."""
+        provider = StuckProvider()
+        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
+        tenant = await create_tenant(session_factory, credits=Decimal(1000))
+        await feed(client, tenant, 3)
+        await start(client, tenant)
+        worker = build_worker(settings, poll_delay=0.01, handle_signals=False)
+        running = asyncio.create_task(worker.async_run())
+        async with asyncio.timeout(30):
+            await provider.reached.wait()
+
+        await close_worker(worker)
+        await asyncio.wait([running])
+
+        assert provider.closed
+        assert not await redis.exists(worker.health_check_key)
+
+    async def test_a_job_stopped_while_arq_records_its_end_does_not_cut_the_shutdown_short(
+        self, settings: Settings, arq_pool: ArqRedis, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """arq's close gathers the jobs it cancels; one caught while arq records its result
+        ends cancelled, and that gather re-raised it before the worker's resources were
+        closed."""
+        worker = build_worker(settings, poll_delay=0.01, handle_signals=False)
+        recording = asyncio.Event()
+        held: list[asyncio.Task[Any]] = []
+
+        async def finish_job_that_hangs(*_: Any, **__: Any) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            held.append(task)
+            recording.set()
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(worker, "finish_job", finish_job_that_hangs)
+        shut_down = asyncio.Event()
+        real_shutdown = worker.on_shutdown
+        assert real_shutdown is not None
+
+        async def on_shutdown(ctx: dict[str, Any]) -> None:
+            await real_shutdown(ctx)
+            shut_down.set()
+
+        monkeypatch.setattr(worker, "on_shutdown", on_shutdown)
+        await arq_pool.enqueue_job(FLUSH_JOB)
+        running = asyncio.create_task(worker.async_run())
+        try:
+            async with asyncio.timeout(30):
+                await recording.wait()
+
+            await close_worker(worker)
+
+            assert shut_down.is_set()
+        finally:
+            for task in held:
+                task.cancel()
+            await asyncio.wait([running, *held])

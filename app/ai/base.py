@@ -29,7 +29,12 @@ class Answer(Generic[T]):
 
 
 class AIError(Exception):
-    """One call failed (after the provider's own retries): the item fails, the stage goes on."""
+    """One call failed (after the provider's own retries): the item fails, the stage goes on.
+    `usage`: the tokens its requests used all the same, where the provider reported them."""
+
+    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class AIFatalError(AIError):

@@ -3,7 +3,9 @@ these models is a failure of the call, never written to the database."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 
 class _Model(BaseModel):
@@ -59,6 +61,30 @@ class ClusterOut(_Model):
 
 class ClusteringOut(_Model):
     clusters: list[ClusterOut]
+
+    @model_validator(mode="after")
+    def _only_given_keywords(self, info: ValidationInfo) -> ClusteringOut:
+        """With the keywords given as context (`given_keywords`), a keyword the answer made up
+        fails validation, so the provider's repair request can name it."""
+        given = (info.context or {}).get("keywords")
+        if given is None:
+            return self
+        unknown = [k for c in self.clusters for k in c.keywords if normalised(k) not in given]
+        if unknown:
+            raise ValueError(
+                f"keywords that were not given: {unknown[:5]}; use each keyword exactly as given"
+            )
+        return self
+
+
+def normalised(keyword: str) -> str:
+    """A keyword as answers are matched to the input: case and spacing aside."""
+    return " ".join(keyword.split()).casefold()
+
+
+def given_keywords(keywords: list[KeywordBrief]) -> dict[str, Any]:
+    """The validation context that checks a clustering answer against the keywords given."""
+    return {"keywords": {normalised(k.keyword) for k in keywords}}
 
 
 class IdeaOut(_Model):

@@ -17,6 +17,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import structlog
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -24,6 +25,8 @@ from sqlalchemy.orm import aliased
 from app.errors import InsufficientCredits
 from app.models.billing import CreditTransaction, Operation, TransactionKind
 from app.models.tenancy import Account
+
+log = structlog.get_logger(__name__)
 
 
 class HoldState(Enum):
@@ -99,7 +102,15 @@ async def settle(
 ) -> Decimal:
     """Release the hold and charge the real cost (never more than was held); returns the cost.
     `data` (the call's token usage) is kept on the settle row."""
-    cost = min(cost, hold.amount)
+    if cost > hold.amount:
+        # The hold is the item's most (SPEC §8); one that proved short is worth knowing about.
+        log.warning(
+            "charge capped at its hold",
+            key=charge.base,
+            cost=str(cost),
+            hold=str(hold.amount),
+        )
+        cost = hold.amount
     if hold.amount <= 0:
         return Decimal(0)
     balance = await _credit(session, charge.account_id, hold.amount - cost)

@@ -12,15 +12,20 @@ from app.ai.schemas import Usage
 from app.models.billing import CreditCostConfig, Operation, Pricing
 
 CENT = Decimal("0.01")
-# Tokens held for one call of a token-priced operation: above what one call of each takes with
-# the service's prompts (a 2,500-word article is about 4,000 tokens out plus its brief in).
-HOLD_TOKENS = {
-    Operation.CLUSTERING: 16_000,
-    Operation.IDEA_GENERATION: 8_000,
-    Operation.CONTENT_GENERATION: 24_000,
-    Operation.IMAGE_PROMPT_EXTRACTION: 8_000,
-    Operation.IMAGE_GENERATION: 8_000,
+# Tokens held for one call of a token-priced operation, as (fixed, per unit): above what a call
+# takes with the service's prompts (the instructions, the input, the answer; a keyword is about
+# 25 tokens in and 15 back, a word of an article about 1.4 tokens). The hold is twice that, for
+# the repair request a bad answer gets, plus the input's own size where it varies (an article
+# read for its image prompts): a call is never charged more than its hold.
+HOLD_TOKENS: dict[Operation, tuple[int, int]] = {
+    Operation.CLUSTERING: (2_000, 60),  # per keyword
+    Operation.IDEA_GENERATION: (8_000, 0),
+    Operation.CONTENT_GENERATION: (3_000, 2),  # per word held for
+    Operation.IMAGE_PROMPT_EXTRACTION: (4_000, 300),  # per prompt
+    Operation.IMAGE_GENERATION: (8_000, 0),
 }
+REPAIR_FACTOR = 2
+CHARS_PER_TOKEN = 3
 
 
 @dataclass(frozen=True)
@@ -44,19 +49,25 @@ class Price:
         raw = Decimal(usage.total_tokens) * self.credits_per_1k_tokens / 1000
         return max(raw.quantize(CENT, rounding=ROUND_CEILING), self.min_credits_per_call)
 
-    def hold(self, units: int | Decimal) -> Decimal:
-        """What to reserve before a call that should process `units`: its cost by units, or,
-        where priced by tokens, the cost of `HOLD_TOKENS` for the operation (a call is never
-        charged more than its hold)."""
+    def hold(self, units: int | Decimal, *, input_chars: int = 0) -> Decimal:
+        """What to reserve before a call that should process `units` (and read an input of
+        `input_chars` beyond what `HOLD_TOKENS` allows for): its cost by units, or, where priced
+        by tokens, the cost of the most tokens such a call takes."""
         if self.pricing == Pricing.PER_TOKEN:
-            ceiling = Usage(prompt_tokens=0, completion_tokens=HOLD_TOKENS[self.operation])
+            fixed, per_unit = HOLD_TOKENS[self.operation]
+            one_call = fixed + int(per_unit * units) + input_chars // CHARS_PER_TOKEN
+            tokens = REPAIR_FACTOR * one_call
+            ceiling = Usage(prompt_tokens=0, completion_tokens=tokens)
             return max(self.for_units(units), self.for_tokens(ceiling))
         return self.for_units(units)
 
     def cost(self, units: int | Decimal, usage: Usage | None) -> Decimal:
-        """The real cost of a call: by tokens where so priced and reported, else by units."""
-        if self.pricing == Pricing.PER_TOKEN and usage is not None:
-            return self.for_tokens(usage)
+        """The real cost of a call: by tokens where so priced and reported, else by units (and
+        a token-priced call the provider reported no tokens for still costs its minimum)."""
+        if self.pricing == Pricing.PER_TOKEN:
+            if usage is not None:
+                return self.for_tokens(usage)
+            return max(self.for_units(units), self.min_credits_per_call)
         return self.for_units(units)
 
 

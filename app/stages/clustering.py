@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import Answer
-from app.ai.schemas import ClusteringOut, KeywordBrief
+from app.ai.schemas import ClusteringOut, KeywordBrief, normalised
 from app.models.billing import Operation
 from app.models.planner import Cluster, Keyword, KeywordStatus
 from app.stages.base import Item, Stage
@@ -72,14 +72,14 @@ class ClusteringStage(Stage):
 async def _write_clusters(
     session: AsyncSession, ctx: StageContext, briefs: list[KeywordBrief], output: ClusteringOut
 ) -> Written:
-    ids = {brief.keyword: brief.id for brief in briefs}
-    unknown = [k for cluster in output.clusters for k in cluster.keywords if k not in ids]
+    ids = {normalised(brief.keyword): brief.id for brief in briefs}
+    unknown = [k for c in output.clusters for k in c.keywords if normalised(k) not in ids]
     if unknown:
         raise InvalidOutput(f"the clustering named keywords it was not given: {unknown[:3]}")
     mapped = 0
     created = 0
     for out in output.clusters:
-        keyword_ids = sorted({ids[k] for k in out.keywords})
+        keyword_ids = sorted({ids[normalised(k)] for k in out.keywords})
         cluster_id, is_new = await _cluster_named(session, ctx, out.name, out.description)
         created += is_new
         result = await session.execute(
@@ -94,10 +94,14 @@ async def _write_clusters(
             .values(keywords_count=Cluster.keywords_count + count)
         )
         mapped += count
+    left = len(briefs) - mapped
+    # A keyword the answer left out stays pending: the next run offers it again.
+    unclustered = f"; {left} left for the next run" if left > 0 else ""
     return Written(
         units=len(briefs),
         deltas={"keywords_processed": mapped, "clusters_created": created},
-        message=f"Clustered {mapped} keywords into {len(output.clusters)} clusters ({created} new)",
+        message=f"Clustered {mapped} keywords into {len(output.clusters)} clusters "
+        f"({created} new){unclustered}",
         data={"keywords": mapped, "clusters": len(output.clusters)},
     )
 

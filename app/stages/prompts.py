@@ -80,7 +80,9 @@ class PromptsStage(Stage):
             item=item,
             item_key=f"content:{item.id}",
             operation=Operation.IMAGE_PROMPT_EXTRACTION,
-            hold=ctx.price(Operation.IMAGE_PROMPT_EXTRACTION).hold(1 + in_article),
+            hold=ctx.price(Operation.IMAGE_PROMPT_EXTRACTION).hold(
+                1 + in_article, input_chars=len(article.html)
+            ),
             call=lambda: ctx.engine.provider.generate_image_prompts(article, in_article),
             write=write,
             failed=failed,

@@ -3,6 +3,7 @@ result, settles its cost and adds to the counters in one transaction; a local it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -59,9 +60,10 @@ async def ai_item(
     failed: Callable[[AsyncSession, str], Awaitable[dict[str, Number]]],
     units: int = 1,
 ) -> None:
-    """One AI call for one item. Holding one of the run's slots: the stop check, the credit
-    hold and the call; then, with the slot free for the next item, the result, its cost and
-    counters in one transaction (or, if the call failed, the release and the failure).
+    """One AI call for one item. Holding one of the run's slots: the stop check, the wait for a
+    provider-wide permit, the stop check again, the credit hold and the call (within the item's
+    deadline); then, with the slot free for the next item, the result, its cost and counters in
+    one transaction (or, if the call failed, the release and the failure).
 
     `failed` marks the item failed and returns the counters to add; an `AIFatalError` goes up to
     the runner, which fails the run. `units` is how many items the live card counts as done.
@@ -69,24 +71,30 @@ async def ai_item(
     async with ctx.slots:
         if not await ctx.admit(item.id, item.title):
             return
-        held = await _hold(ctx, operation, item_key, hold)
-        if held is None:
-            await ctx.live.finish(item.id, 0)
-            return
-        charge, holding = held
-        error: AIError | None = None
-        try:
-            async with ctx.engine.gate.slot(ctx.run.site_id) as waited:
-                AI_GATE_WAIT_SECONDS.labels(ctx.engine.provider.name).observe(waited)
+        async with ctx.engine.gate.slot(ctx.run.site_id) as waited:
+            AI_GATE_WAIT_SECONDS.labels(ctx.engine.provider.name).observe(waited)
+            # The turn may have been long in coming: a pause, a cancel, a lost lease or the
+            # slice's end meanwhile stops the item before anything is held or paid for.
+            if await ctx.control.check() is not None:
+                ctx.admitted.discard(item.id)
+                await ctx.live.finish(item.id, 0)
+                return
+            held = await _hold(ctx, operation, item_key, hold)
+            if held is None:
+                await ctx.live.finish(item.id, 0)
+                return
+            charge, holding = held
+            error: AIError | None = None
+            try:
                 with AI_CALL_SECONDS.labels(operation.value).time():
-                    answer = await call()
+                    answer = await _within_deadline(ctx, call)
                 _count_tokens(operation, answer.usage)
-        except AIFatalError:
-            AI_CALL_ERRORS.labels(operation.value, "fatal").inc()
-            ctx.budget.done(operation, holding.amount, Decimal(0))
-            raise
-        except AIError as exc:
-            error = exc
+            except AIFatalError:
+                AI_CALL_ERRORS.labels(operation.value, "fatal").inc()
+                ctx.budget.done(operation, holding.amount, Decimal(0))
+                raise
+            except AIError as exc:
+                error = exc
     cost = Decimal(0)
     try:
         if error is None:
@@ -110,6 +118,19 @@ async def ai_item(
     finally:
         ctx.budget.done(operation, holding.amount, cost)
         await ctx.live.finish(item.id, units)
+
+
+async def _within_deadline(
+    ctx: StageContext, call: Callable[[], Awaitable[Answer[T]]]
+) -> Answer[T]:
+    """The call, failed as an item's failure once it outlasts the item's deadline (a provider
+    that trickles its answer, a call stuck below the SDK's timeouts)."""
+    deadline = ctx.engine.settings.ai_item_deadline_seconds
+    try:
+        async with asyncio.timeout(deadline):
+            return await call()
+    except TimeoutError:
+        raise AIError(f"the AI call did not finish within {deadline:g} s") from None
 
 
 def _usage_data(usage: Usage | None) -> dict[str, object]:
@@ -161,11 +182,20 @@ async def _fail(
 ) -> None:
     AI_CALL_ERRORS.labels(operation.value, type(error).__name__).inc()
     reason = str(error) or type(error).__name__
+    # Tokens the failed requests used all the same: not charged (the hold is released), kept in
+    # the log so the provider's bill can be reconciled.
+    _count_tokens(operation, error.usage)
     async with ctx.transaction() as session:
         await release(session, charge, held)
         deltas = await failed(session, reason)
         await ctx.commit_progress(session, {**deltas, "errors": deltas.get("errors", 1)})
-        await ctx.event(session, "item_failed", f"{item_key} failed: {reason}", level="warning")
+        await ctx.event(
+            session,
+            "item_failed",
+            f"{item_key} failed: {reason}",
+            level="warning",
+            data=_usage_data(error.usage) or None,
+        )
     log.warning("item failed", run_id=ctx.run.run_id, item=item_key, error=reason)
 
 

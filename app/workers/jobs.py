@@ -42,9 +42,9 @@ from app.workers.queue import (
 
 log = structlog.get_logger(__name__)
 
-# Items in flight when a slice's time is up still finish: an AI call with its retries can take
-# minutes, so the job may outlive its slice by this much before arq cancels it.
-SLICE_GRACE_SECONDS = 300
+# Items in flight when a slice's time is up still finish, each within its deadline
+# (`ai_item_deadline_seconds`); then the slice writes its end, within this margin.
+SLICE_END_MARGIN_SECONDS = 60
 REAPER_TIMEOUT_SECONDS = 50
 # Holds of a finished run are swept once its worker had ample time to settle them itself.
 SWEEP_AFTER = timedelta(minutes=10)
@@ -234,7 +234,9 @@ def job_functions(settings: Settings) -> list[Any]:
         func(
             run_automation,
             name=RUN_JOB,
-            timeout=settings.run_slice_seconds + SLICE_GRACE_SECONDS,
+            timeout=settings.run_slice_seconds
+            + settings.ai_item_deadline_seconds
+            + SLICE_END_MARGIN_SECONDS,
         ),
         func(
             notify_run,

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import warnings
 from collections.abc import Iterator
@@ -88,9 +89,25 @@ def run_worker(settings: Settings) -> None:
 
 
 async def close_worker(worker: Worker) -> None:
-    """Stop the worker (cancelling its jobs in flight, which arq queues again) and close it."""
+    """Stop the worker (cancelling its jobs in flight, which arq queues again) and close it.
+
+    arq's `close()` cancels the jobs in flight, then gathers them, and that gather re-raises a
+    job's cancellation before the pool is closed and `on_shutdown` runs. So a job still running
+    at shutdown is waited for here and the close finished; a cancellation of this task itself
+    still goes up.
+    """
+    jobs = list(worker.tasks.values())
     with _redis_close_deprecation_ignored():
-        await worker.close()
+        try:
+            await worker.close()
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            if jobs:
+                await asyncio.wait(jobs)
+            worker.tasks.clear()  # all done: arq's second pass only closes its resources
+            await worker.close()
 
 
 @contextmanager

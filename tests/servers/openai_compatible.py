@@ -84,10 +84,11 @@ class Reply:
         *,
         type: str = "invalid_request_error",
         code: str | None = None,
+        param: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
         """An error as the OpenAI API answers it."""
-        body = {"error": {"message": message, "type": type, "param": None, "code": code}}
+        body = {"error": {"message": message, "type": type, "param": param, "code": code}}
         return cls(status=status, headers=headers or {}, body=body)
 
     @classmethod

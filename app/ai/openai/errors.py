@@ -1,12 +1,15 @@
 """The SDK's errors as the engine's: `AIFatalError` where no call can succeed (the key or the
-model is refused: the run fails), `AIError` where this call failed after the SDK's own retries
-(the item fails). Messages name the provider's reason and never carry the API key."""
+model is refused, the account's quota is spent, the server cannot answer to a JSON schema: the
+run fails), `AIError` where this call failed after the SDK's own retries (the item fails).
+Messages name the provider's reason and never carry the API key, nor credentials or a query of
+`AI_BASE_URL`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import openai
 
 from app.ai.base import AIError, AIFatalError
@@ -18,7 +21,7 @@ MIN_SECRET_CHARS = 8
 
 class ErrorTranslator:
     def __init__(self, *, base_url: str, api_key: str, timeout: float, max_retries: int) -> None:
-        self._base_url = base_url
+        self._base_url = shown_url(base_url)
         self._api_key = api_key
         self._timeout = timeout
         self._attempts = max_retries + 1
@@ -43,6 +46,21 @@ class ErrorTranslator:
             raise AIFatalError(
                 f"the AI provider does not know the {what} (404): {self._reason(exc)}"
             ) from None
+        except openai.RateLimitError as exc:
+            if exc.code == "insufficient_quota":
+                raise AIFatalError(
+                    f"the AI provider account has no quota left (429): {self._reason(exc)}"
+                ) from None
+            raise AIError(
+                f"the AI provider answered 429 after {self._attempts} attempts: {self._reason(exc)}"
+            ) from None
+        except openai.BadRequestError as exc:
+            if exc.param == "response_format" or "response_format" in self._reason(exc):
+                raise AIFatalError(
+                    f"the AI provider cannot answer the {what} to a JSON schema (400): "
+                    f"{self._reason(exc)}; use a model and server with structured outputs"
+                ) from None
+            raise AIError(f"the AI provider answered 400: {self._reason(exc)}") from None
         except openai.APITimeoutError:
             raise AIError(
                 f"the AI provider did not answer within {self._timeout:g} s "
@@ -74,3 +92,12 @@ class ErrorTranslator:
         if len(self._api_key) < MIN_SECRET_CHARS:
             return text
         return text.replace(self._api_key, "***")
+
+
+def shown_url(url: str) -> str:
+    """The URL as a message may show it: no user, password or query (either may hold a key)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "AI_BASE_URL"
+    return str(parsed.copy_with(userinfo=b"", query=None, fragment=None))

@@ -44,6 +44,7 @@ from app.ai.schemas import (
     ImagePromptsOut,
     KeywordBrief,
     Usage,
+    given_keywords,
 )
 from app.config import Settings
 
@@ -74,7 +75,8 @@ class OpenAIProvider:
         )
 
     async def cluster_keywords(self, keywords: list[KeywordBrief]) -> Answer[ClusteringOut]:
-        return await self._complete(CLUSTERING, ClusteringInput(keywords=keywords))
+        given = given_keywords(keywords)
+        return await self._complete(CLUSTERING, ClusteringInput(keywords=keywords), given)
 
     async def generate_ideas(self, cluster: ClusterBrief) -> Answer[IdeasOut]:
         return await self._complete(IDEAS, IdeasInput(cluster=cluster))
@@ -104,28 +106,36 @@ class OpenAIProvider:
         await self._client.close()
         await self._downloads.aclose()
 
-    async def _complete(self, prompt: Prompt[Out], payload: BaseModel) -> Answer[Out]:
-        """One chat completion validated by the prompt's output model, with one repair retry."""
+    async def _complete(
+        self, prompt: Prompt[Out], payload: BaseModel, context: dict[str, Any] | None = None
+    ) -> Answer[Out]:
+        """One chat completion validated by the prompt's output model (with `context`: what the
+        answer is checked against, such as the keywords given), with one repair retry."""
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": prompt.system},
             {"role": "user", "content": payload.model_dump_json()},
         ]
         content, usage = await self._chat(prompt, messages)
         try:
-            return Answer(parse(prompt.output, content), usage)
+            return Answer(parse(prompt.output, content, context), usage)
         except InvalidAnswer as first:
             messages += [
                 {"role": "assistant", "content": content or ""},
                 {"role": "user", "content": repair_request(str(first))},
             ]
-        content, more = await self._chat(prompt, messages)
+        try:
+            content, more = await self._chat(prompt, messages)
+        except AIError as exc:
+            exc.usage = _sum(usage, exc.usage)  # the first answer's tokens were spent too
+            raise
         usage = _sum(usage, more)
         try:
-            return Answer(parse(prompt.output, content), usage)
+            return Answer(parse(prompt.output, content, context), usage)
         except InvalidAnswer as second:
             raise AIError(
                 f"the AI provider's {prompt.name} answer did not fit its schema, also after a "
-                f"repair request: {second}"
+                f"repair request: {second}",
+                usage=usage,
             ) from None
 
     async def _chat(

@@ -64,13 +64,14 @@ def _clean(node: Any) -> Any:
     return out
 
 
-def parse(model: type[Out], content: str | None) -> Out:
-    """The answer as the output model, or `InvalidAnswer` saying what is wrong with it."""
+def parse(model: type[Out], content: str | None, context: dict[str, Any] | None = None) -> Out:
+    """The answer as the output model (validated with `context`, where the model checks the
+    answer against its input), or `InvalidAnswer` saying what is wrong with it."""
     if not content or not content.strip():
         raise InvalidAnswer("the answer was empty")
     fenced = _FENCE.match(content)
     try:
-        return model.model_validate_json(fenced.group(1) if fenced else content)
+        return model.model_validate_json(fenced.group(1) if fenced else content, context=context)
     except ValidationError as exc:
         raise InvalidAnswer(describe(exc)) from exc
 
