@@ -122,7 +122,7 @@ async def check_url(
     parsed = check_syntax(url, policy, field)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        await allowed_address(parsed.host, port, policy, resolver)
+        await allowed_addresses(parsed.host, port, policy, resolver)
     except socket.gaierror as exc:
         raise _unsafe(field, f"host {parsed.host!r} does not resolve: {exc.strerror}") from None
     except UnsafeUrl as exc:
@@ -130,10 +130,11 @@ async def check_url(
     return parsed
 
 
-async def allowed_address(host: str, port: int, policy: Policy, resolver: Resolver) -> str:
-    """The address to connect to: the host's first, once every one of them is allowed (a host
-    with one internal address among public ones is refused: which one is used is not ours to
-    choose). Raises `UnsafeUrl`, or `socket.gaierror` when the host does not resolve."""
+async def allowed_addresses(host: str, port: int, policy: Policy, resolver: Resolver) -> list[str]:
+    """The addresses to connect to, in the resolver's order, once every one of them is allowed
+    (a host with one internal address among public ones is refused: which one a connection
+    ends up using is not ours to choose). Raises `UnsafeUrl`, or `socket.gaierror` when the
+    host does not resolve."""
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
@@ -145,7 +146,7 @@ async def allowed_address(host: str, port: int, policy: Policy, resolver: Resolv
             raise UnsafeUrl(
                 f"host {host!r} resolves to {address}, a loopback, private or reserved address"
             )
-    return str(addresses[0])
+    return list(dict.fromkeys(str(address) for address in addresses))
 
 
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -165,10 +166,27 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            address = await allowed_address(host, port, self._policy, self._resolver)
+            addresses = await allowed_addresses(host, port, self._policy, self._resolver)
         except socket.gaierror as exc:
             # At send time a lookup failure is the network's (EAI_AGAIN passes): retryable.
             raise httpcore.ConnectError(f"host {host!r} does not resolve: {exc.strerror}") from None
+        # Each checked address in turn: an IPv6 answer first on a host without IPv6 routes
+        # must not fail a site that also answers on IPv4.
+        for address in addresses[:-1]:
+            try:
+                return await self._connect(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
+                continue
+        return await self._connect(addresses[-1], port, timeout, local_address, socket_options)
+
+    async def _connect(
+        self,
+        address: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> httpcore.AsyncNetworkStream:
         return await self._network.connect_tcp(
             address,
             port,

@@ -252,6 +252,19 @@ class TestEveryConnectionIsChecked:
             with pytest.raises(httpx.ConnectError, match="Temporary failure"):
                 await client.request("GET", f"http://hooks.example:{first.port}/")
 
+    async def test_each_checked_address_is_tried_in_turn(
+        self, open_settings: Settings, peers: tuple[Peer, Peer]
+    ) -> None:
+        """A host whose first answer does not connect (IPv6 without a route, a dead replica) is
+        reached on the next one."""
+        first, _ = peers
+        # Nothing listens on 127.0.0.3: its connection is refused.
+        dns = Dns({"site.example": ["127.0.0.3", "127.0.0.1"]})
+        async with OutboundClient(open_settings, resolver=dns) as client:
+            response = await client.request("GET", f"http://site.example:{first.port}/")
+        assert response.status_code == 200
+        assert len(first.seen) == 1
+
     async def test_connections_are_pooled_per_host_name_not_per_address(
         self, open_settings: Settings, peers: tuple[Peer, Peer]
     ) -> None:
