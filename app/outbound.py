@@ -183,7 +183,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         self,
         address: str,
         port: int,
-        timeout: float | None,
+        timeout: float | None,  # noqa: ASYNC109 (passed on to httpcore)
         local_address: str | None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
     ) -> httpcore.AsyncNetworkStream:
