@@ -11,15 +11,19 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from arq.constants import default_queue_name
+from redis.asyncio import Redis
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from app.db import unit_of_work
 from app.models.publishing import PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content
 from app.publishing.service import schedule_approved
 from tests.builders import create_content
+from tests.engine import work
 from tests.factories import Tenant, create_tenant
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -434,6 +438,33 @@ class TestManualApprovalSchedules:
         assert before < slot < before + timedelta(days=7)
         assert_on_a_slot(slot, "Asia/Tokyo", ["tue", "sat"], ["07:15"])
         assert (await stored(session_factory, article.id)).scheduled_publish_at == slot
+
+    async def test_in_immediate_mode_the_approved_article_goes_out_at_once(
+        self, client: httpx.AsyncClient, session_factory: SessionFactory, settings: Settings
+    ) -> None:
+        """Approving queues a publish pass: a worker publishes the article without waiting for
+        the cron's next tick (the site has no publisher: it is marked published here)."""
+        tenant = await create_tenant(session_factory)
+        await configure(client, tenant, scheduling_mode="immediate")
+        article = await create_content(session_factory, tenant)
+
+        body = await approve(client, tenant, article.id)
+        assert (body["status"], body["site_status"]) == ("approved", "scheduled")
+        await work(settings)
+
+        published = await stored(session_factory, article.id)
+        assert (published.status, published.site_status) == ("published", "published")
+
+    async def test_a_slot_to_come_queues_no_pass(
+        self, client: httpx.AsyncClient, session_factory: SessionFactory, redis: Redis
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await configure(client, tenant, publish_days=["tue"], publish_time_slots=["07:15"])
+        article = await create_content(session_factory, tenant)
+
+        await approve(client, tenant, article.id)
+
+        assert await redis.zcard(default_queue_name) == 0
 
     async def test_without_saved_settings_or_with_auto_publish_off_it_is_only_approved(
         self, client: httpx.AsyncClient, session_factory: SessionFactory

@@ -229,19 +229,19 @@ class TestStagger:
 
 
 class TestImmediate:
-    def test_now_then_one_second_apart_on_any_day(self) -> None:
+    def test_every_item_is_due_at_the_current_second_on_any_day(self) -> None:
         rules = Rules(scheduling_mode="immediate", publish_days=[])
-        saturday = utc("2026-03-07 03:04:05")
+        saturday = utc("2026-03-07 03:04:05.250000")
 
         slots = next_slots(rules, "Asia/Tokyo", saturday, [], 3)
 
-        assert slots == [saturday, saturday + timedelta(seconds=1), saturday + timedelta(seconds=2)]
+        # All due already: the next publish pass sends them together.
+        assert slots == [utc("2026-03-07 03:04:05")] * 3
 
-    def test_from_the_current_second_and_never_a_taken_instant(self) -> None:
+    def test_taken_instants_do_not_push_an_immediate_item_back(self) -> None:
         now = utc("2026-03-02 08:00:00.250000")
-        next_second = utc("2026-03-02 08:00:01")
+        taken = [utc("2026-03-02 08:00:00"), utc("2026-03-02 08:00:01")]
 
-        slots = next_slots(Rules(scheduling_mode="immediate"), "UTC", now, [next_second], 2)
+        slots = next_slots(Rules(scheduling_mode="immediate"), "UTC", now, taken, 2)
 
-        # The current second is due at once: the pass that schedules it publishes it.
-        assert slots == [utc("2026-03-02 08:00:00"), utc("2026-03-02 08:00:02")]
+        assert slots == [utc("2026-03-02 08:00:00")] * 2

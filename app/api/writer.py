@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import PageDep, PrincipalDep, SessionDep, SiteDep
+from app.api.deps import PageDep, PrincipalDep, RedisDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import Page, id_path, id_query, page_of
 from app.models.writer import Content, ContentStatus, ImageStatus, SiteStatus, TaskStatus
 from app.publishing import service as publishing
+from app.publishing.publish import publish_soon
 from app.tenancy import service as tenancy
 from app.writer import service
 from app.writer.schemas import ContentOut, ContentSummaryOut, ImageOut, TaskOut
@@ -73,18 +74,24 @@ async def get_content(
     summary="Approve an article",
     description="Where the site's publishing settings turn auto-publish on, approved articles "
     "(this one included, oldest first) are scheduled into the next free slots at once, while "
-    "the queue has room; one left waiting gets its slot when the queue empties.",
+    "the queue has room; one left waiting gets its slot when the queue empties. An immediate "
+    "slot is published right away.",
 )
 async def approve_content(
-    content_id: ContentIdPath, principal: PrincipalDep, session: SessionDep
+    content_id: ContentIdPath, principal: PrincipalDep, session: SessionDep, redis: RedisDep
 ) -> ContentOut:
     content = await service.review(
         session, principal.account_id, content_id, ContentStatus.APPROVED
     )
     site = await tenancy.get_site(session, principal.account_id, content.site_id)
-    if await publishing.schedule_approved(session, site, datetime.now(UTC)) is not None:
+    scheduled = await publishing.schedule_approved(session, site, datetime.now(UTC))
+    if scheduled is not None:
         await session.refresh(content)
-    return await _detail(session, content)
+    detail = await _detail(session, content)
+    await session.commit()
+    if scheduled is not None and scheduled.due_now:
+        await publish_soon(redis)
+    return detail
 
 
 @router.post(

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,6 +50,7 @@ from app.publishing.publishers.base import (
 from app.publishing.publishers.registry import publisher_for
 from app.publishing.service import schedule_approved
 from app.runs.metrics import PUBLICATIONS
+from app.workers.queue import enqueue_publish
 
 log = structlog.get_logger(__name__)
 
@@ -359,6 +361,15 @@ async def _record(
         )
     if kept is None:
         log.warning("publication outcome dropped: claim lost", content_id=claim.content_id)
+
+
+async def publish_soon(redis: Redis) -> None:
+    """Queue a publish pass now, after the commit that made an article due. If Redis fails
+    here the article is committed anyway and the cron's next pass takes it."""
+    try:
+        await enqueue_publish(redis)
+    except Exception as exc:  # the cron is the fallback for any enqueue failure
+        log.warning("publish pass not queued; the cron's next pass will do", error=str(exc))
 
 
 async def retry_publication(

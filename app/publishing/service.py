@@ -104,11 +104,13 @@ def _check(settings: PublishingSettings) -> None:
 @dataclass(frozen=True)
 class Scheduled:
     """What a scheduling pass did: the articles it gave a slot, how many approved ones still
-    wait for one, and whether the queue limit is what keeps them waiting."""
+    wait for one, whether the queue limit is what keeps them waiting, and whether a slot it gave
+    is due already (immediate mode: a publish pass should run now, not at the next tick)."""
 
     content_ids: tuple[int, ...]
     waiting: int
     queue_full: bool
+    due_now: bool = False
 
 
 async def schedule_approved(session: AsyncSession, site: Site, now: datetime) -> Scheduled | None:
@@ -146,7 +148,12 @@ async def schedule_approved(session: AsyncSession, site: Site, now: datetime) ->
         await session.flush()
     waiting = await _count(session, site.id, *_waiting())
     full = in_queue + len(articles) >= settings.queue_limit
-    return Scheduled(tuple(a.id for a in articles), waiting, queue_full=waiting > 0 and full)
+    due_now = any(
+        a.scheduled_publish_at is not None and a.scheduled_publish_at <= now for a in articles
+    )
+    return Scheduled(
+        tuple(a.id for a in articles), waiting, queue_full=waiting > 0 and full, due_now=due_now
+    )
 
 
 async def preview_slots(
@@ -162,8 +169,7 @@ async def _taken_slots(session: AsyncSession, site_id: int, now: datetime) -> li
         select(Content.scheduled_publish_at).where(
             Content.site_id == site_id,
             Content.site_status.in_(_HOLDING_SLOTS),
-            # From the current second: an immediate slot is that second.
-            Content.scheduled_publish_at >= now.replace(microsecond=0),
+            Content.scheduled_publish_at >= now,
         )
     )
     return [t for t in taken if t is not None]

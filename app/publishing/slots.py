@@ -6,9 +6,8 @@ and how many are wanted, so the scheduler and the tests need no clock and no dat
 - `time_slots`: every publish day at each of `publish_time_slots`.
 - `stagger`: every publish day from `stagger_start_time` to `stagger_end_time` (inclusive), every
   `stagger_interval_minutes`.
-- `immediate`: the current second, whatever the day, so the publish pass that gives the slot also
-  publishes it; items approved together go one second apart, so each has an instant of its own
-  and the queue keeps their order.
+- `immediate`: the current second for every item, whatever the day: all of them are due at once,
+  so the next publish pass sends them all (the queue keeps their order by id).
 
 Wall-clock times are in the site's time zone and resolved DST-safely by `resolve_wall_time`: a
 time skipped by a spring-forward gap publishes at the end of the gap (and two slots that land
@@ -27,7 +26,6 @@ from app.models.publishing import WEEKDAYS, SchedulingMode
 from app.runs.schedule import resolve_wall_time
 
 LOOKAHEAD_DAYS = 90
-_SECOND = timedelta(seconds=1)
 
 
 class SlotRules(Protocol):
@@ -54,18 +52,18 @@ def next_slots(
     taken: Collection[datetime],
     count: int,
 ) -> list[datetime]:
-    """Up to `count` free instants strictly after `now` (immediate mode: from the second `now`
-    is in), earliest first, in UTC. Fewer when the next 90 days have no more free slots."""
+    """Up to `count` free instants strictly after `now`, earliest first, in UTC; fewer when the
+    next 90 days have no more free slots. Immediate mode: `count` times the second `now` is in
+    (an immediate slot is no capacity to share)."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     if count <= 0:
         return []
-    busy = {instant.astimezone(UTC) for instant in taken}
     now = now.astimezone(UTC)
     if SchedulingMode(rules.scheduling_mode) is SchedulingMode.IMMEDIATE:
-        candidates = _immediate(now)
-    else:
-        candidates = _wall_clock_slots(rules, ZoneInfo(timezone), now)
+        return [now.replace(microsecond=0)] * count
+    busy = {instant.astimezone(UTC) for instant in taken}
+    candidates = _wall_clock_slots(rules, ZoneInfo(timezone), now)
     found: list[datetime] = []
     for instant in candidates:
         if instant not in busy:
@@ -74,14 +72,6 @@ def next_slots(
             if len(found) == count:
                 break
     return found
-
-
-def _immediate(now: datetime) -> Iterator[datetime]:
-    # Whole seconds, readable in the queue; the first is already due.
-    instant = now.replace(microsecond=0)
-    while True:
-        yield instant
-        instant += _SECOND
 
 
 def _wall_clock_slots(rules: SlotRules, zone: ZoneInfo, now: datetime) -> Iterator[datetime]:

@@ -5,10 +5,11 @@ auto-publish on, schedules the approved content into its publishing slots.
 A site with no saved publishing settings only counts: nothing is approved or published before
 its owner has seen the publishing settings. Each article is approved and scheduled in one
 transaction, the site's scheduling lock serialising it with manual approvals and the publish
-cron. `scheduled_count` counts every article this run gave a slot (older approved ones waiting
-for room included, oldest first); `not_scheduled` counts the articles it approved that found no
-slot (queue full, or 90 days without a free slot): they wait, approved, and the publish cron
-schedules them later.
+cron; an article whose slot is due at once (immediate mode) has a publish pass queued as soon
+as that is committed. `scheduled_count` counts every article this run gave a slot (older
+approved ones waiting for room included, oldest first); `not_scheduled` counts the articles it
+approved that found no slot (queue full, or 90 days without a free slot): they wait, approved,
+and the publish cron schedules them later.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.publishing import PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus
+from app.publishing.publish import publish_soon
 from app.publishing.service import schedule_approved
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
@@ -53,7 +55,10 @@ class ReviewStage(Stage):
         return [Item(row.id, row.title) for row in rows]
 
     async def process_item(self, ctx: StageContext, item: Item) -> None:
+        due_now = False
+
         async def write(session: AsyncSession) -> Written:
+            nonlocal due_now
             approved = await session.scalar(
                 update(Content)
                 .where(Content.id == item.id, Content.status == ContentStatus.REVIEW.value)
@@ -70,9 +75,12 @@ class ReviewStage(Stage):
                     deltas["scheduled_count"] = len(outcome.content_ids)
                     deltas["not_scheduled"] = int(waiting)
                     message += _slot_note(waiting, outcome.queue_full)
+                    due_now = outcome.due_now
             return Written(units=0, deltas=deltas, message=message, data={"content_id": item.id})
 
         await local_item(ctx, item, write)
+        if due_now:  # committed: the pass can see it
+            await publish_soon(ctx.engine.redis)
 
 
 def _slot_note(waiting: bool, queue_full: bool) -> str:

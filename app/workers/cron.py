@@ -11,14 +11,12 @@ from arq import cron
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import Settings
 from app.db import unit_of_work
 from app.publishing.publish import JOB_TIMEOUT_SECONDS as PUBLISH_TIMEOUT_SECONDS
-from app.publishing.publish import publish_due
 from app.runs.scheduler import start_due_runs
 from app.stages.context import Engine
 from app.tenancy.usage import flush_key_usage, forget_flushed
-from app.workers.jobs import REAPER_TIMEOUT_SECONDS, resume_stalled_runs
+from app.workers.jobs import REAPER_TIMEOUT_SECONDS, publish_due_content, resume_stalled_runs
 
 log = structlog.get_logger(__name__)
 
@@ -54,14 +52,6 @@ async def start_scheduled_runs(ctx: dict[str, Any]) -> int:
         deadline=time.monotonic() + SCHEDULER_BUDGET_SECONDS,
     )
     return len(tick.started)
-
-
-async def publish_due_content(ctx: dict[str, Any]) -> int:
-    """Publish the content that is due through each site's publisher; returns how many went out."""
-    session_factory: async_sessionmaker[AsyncSession] = ctx["session_factory"]
-    settings: Settings = ctx["settings"]
-    report = await publish_due(session_factory, settings)
-    return report.published
 
 
 CRON_JOBS = [

@@ -1,4 +1,5 @@
-"""Job functions: a slice of a run, and the reaper that resumes runs whose worker died."""
+"""Job functions: a slice of a run, the reaper that resumes runs whose worker died, and a publish
+pass (the cron's, or one queued when an article comes due at once)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from arq.worker import func
 from redis.asyncio import Redis
 from sqlalchemy import func as sql
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.credits.charges import release_dangling
@@ -24,6 +25,8 @@ from app.models.automation import (
     StoppedReason,
 )
 from app.models.billing import CreditTransaction, TransactionKind
+from app.publishing.publish import JOB_TIMEOUT_SECONDS as PUBLISH_TIMEOUT_SECONDS
+from app.publishing.publish import publish_due
 from app.runs.lease import lease_holder
 from app.runs.notify import NOTIFICATION_EVENTS
 from app.runs.states import set_run_state
@@ -33,6 +36,7 @@ from app.workers.notifications import TRIES as NOTIFY_TRIES
 from app.workers.notifications import notify_run, notify_timeout
 from app.workers.queue import (
     NOTIFY_JOB,
+    PUBLISH_JOB,
     RUN_JOB,
     enqueue_notification,
     enqueue_run,
@@ -72,6 +76,14 @@ async def run_automation(ctx: dict[str, Any], run_id: str, slice_no: int) -> str
         await enqueue_run(ctx["redis"], run_id, end.next_slice)
     log.info("run slice ended", run_id=run_id, slice=slice_no, outcome=end.outcome)
     return end.outcome
+
+
+async def publish_due_content(ctx: dict[str, Any]) -> int:
+    """Publish the content that is due through each site's publisher; returns how many went out."""
+    session_factory: async_sessionmaker[AsyncSession] = ctx["session_factory"]
+    settings: Settings = ctx["settings"]
+    report = await publish_due(session_factory, settings)
+    return report.published
 
 
 async def resume_stalled_runs(ctx: dict[str, Any]) -> int:
@@ -237,6 +249,12 @@ def job_functions(settings: Settings) -> list[Any]:
             timeout=settings.run_slice_seconds
             + settings.ai_item_deadline_seconds
             + SLICE_END_MARGIN_SECONDS,
+        ),
+        func(
+            publish_due_content,
+            name=PUBLISH_JOB,
+            timeout=PUBLISH_TIMEOUT_SECONDS,
+            keep_result=0,
         ),
         func(
             notify_run,

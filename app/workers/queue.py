@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 from arq.connections import ArqRedis
 from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 
 RUN_JOB = "run_automation"
 NOTIFY_JOB = "notify_run"
+PUBLISH_JOB = "publish_due"
 
 
 def run_job_id(run_id: str, slice_no: int) -> str:
@@ -49,4 +53,17 @@ def notify_job_id(run_id: str) -> str:
 async def enqueue_notification(redis: Redis, run_id: str) -> bool:
     """Queue the notification of the run's end; False if it was already queued or sent."""
     job = await _queue(redis).enqueue_job(NOTIFY_JOB, run_id, _job_id=notify_job_id(run_id))
+    return job is not None
+
+
+async def enqueue_publish(redis: Redis) -> bool:
+    """Queue a publish pass for the start of the next second, beside the cron's (an article came
+    due now: an immediate slot, a retry). Whatever is committed before then goes out in that
+    one pass: a stage approving a batch, or many approvals at once, make one pass, not many."""
+    second = int(time.time()) + 1
+    job = await _queue(redis).enqueue_job(
+        PUBLISH_JOB,
+        _job_id=f"publish:{second}",
+        _defer_until=datetime.fromtimestamp(second, UTC),
+    )
     return job is not None
