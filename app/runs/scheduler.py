@@ -152,6 +152,7 @@ async def _start_site(
             return Outcome.TAKEN, None
         site = await session.get_one(Site, site_id)
         due = config.next_run_at
+        assert due is not None, "selected as due"
         config.next_run_at = next_run_at(config, site.timezone, now)
         # Flushed now: starting the run reads the config again (and would reload the old value).
         await session.flush()
@@ -176,16 +177,16 @@ async def _start_site(
 
 
 async def _record_skipped(
-    session: AsyncSession, run_log: RunLog, active: AutomationRun, due: datetime | None
+    session: AsyncSession, run_log: RunLog, active: AutomationRun, due: datetime
 ) -> None:
     """Say in the active run's log that it kept the scheduled run of `due` from starting."""
-    when = f" due at {due.isoformat(timespec='minutes')}" if due is not None else ""
     await run_log.record(
         session,
         active,
         "scheduled_run_skipped",
-        f"The scheduled run{when} was skipped: this run was still {active.status}",
-        data={"due": due.isoformat() if due is not None else None},
+        f"The scheduled run due at {due.isoformat(timespec='minutes')} was skipped: this run "
+        f"was still {active.status}",
+        data={"due": due.isoformat()},
     )
     log.info(
         "scheduled run skipped: the site has an active run",
