@@ -11,16 +11,25 @@ from app.credits.costs import Price
 from app.models.billing import Operation, Pricing
 
 
+def make_price(operation: Operation, pricing: Pricing, **fields: object) -> Price:
+    values: dict[str, object] = {
+        "unit": "call",
+        "unit_size": 1,
+        "credits_per_unit": Decimal(0),
+        "credits_per_1k_tokens": Decimal(0),
+        "min_credits_per_call": Decimal(0),
+        "budget_percentage": Decimal(0),
+        **fields,
+    }
+    return Price(operation=operation, pricing=pricing, **values)  # type: ignore[arg-type]
+
+
 def per_token(operation: Operation, *, per_1k: str = "1", minimum: str = "0") -> Price:
-    return Price(
-        operation=operation,
-        pricing=Pricing.PER_TOKEN,
-        unit="call",
-        unit_size=1,
-        credits_per_unit=Decimal(0),
+    return make_price(
+        operation,
+        Pricing.PER_TOKEN,
         credits_per_1k_tokens=Decimal(per_1k),
         min_credits_per_call=Decimal(minimum),
-        budget_percentage=Decimal(0),
     )
 
 
@@ -64,14 +73,11 @@ class TestTokenPricedCosts:
 
 class TestUnitPrices:
     def test_a_unit_priced_hold_is_the_units_cost(self) -> None:
-        price = Price(
-            operation=Operation.CONTENT_GENERATION,
-            pricing=Pricing.PER_UNIT,
+        words = make_price(
+            Operation.CONTENT_GENERATION,
+            Pricing.PER_UNIT,
             unit="word",
             unit_size=500,
             credits_per_unit=Decimal(1),
-            credits_per_1k_tokens=Decimal(0),
-            min_credits_per_call=Decimal(0),
-            budget_percentage=Decimal(0),
         )
-        assert price.hold(1_234) == price.cost(1_234, None) == Decimal("2.47")
+        assert words.hold(1_234) == words.cost(1_234, None) == Decimal("2.47")

@@ -128,6 +128,7 @@ async def schedule_approved(session: AsyncSession, site: Site, now: datetime) ->
     in_queue = await _count(session, site.id, Content.site_status == SiteStatus.SCHEDULED.value)
     room = max(settings.queue_limit - in_queue, 0)
     articles: list[Content] = []
+    slots: list[datetime] = []
     if room:
         articles = list(
             await session.scalars(
@@ -148,11 +149,11 @@ async def schedule_approved(session: AsyncSession, site: Site, now: datetime) ->
         await session.flush()
     waiting = await _count(session, site.id, *_waiting())
     full = in_queue + len(articles) >= settings.queue_limit
-    due_now = any(
-        a.scheduled_publish_at is not None and a.scheduled_publish_at <= now for a in articles
-    )
     return Scheduled(
-        tuple(a.id for a in articles), waiting, queue_full=waiting > 0 and full, due_now=due_now
+        tuple(a.id for a in articles),
+        waiting,
+        queue_full=waiting > 0 and full,
+        due_now=any(slot <= now for slot in slots),
     )
 
 
