@@ -141,6 +141,11 @@ async def work_until_over(
                 if run.status not in ACTIVE:
                     break
                 await asyncio.sleep(0.05)
+            # The job that ended the run still records its end in arq: closing the worker now
+            # would cancel that mid-write.
+            jobs = [task for task in worker.tasks.values() if not task.done()]
+            if jobs:
+                await asyncio.wait(jobs)
     finally:
         # As `automation serve` stops it: close (its jobs are over or queued again), then wait.
         await close_worker(worker)
