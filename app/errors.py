@@ -84,3 +84,12 @@ BACKEND_DOWN: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
+
+
+def is_backend_down(exc: BaseException) -> bool:
+    """Whether `exc` says PostgreSQL or Redis is unreachable: one of `BACKEND_DOWN`, or a
+    statement whose connection the server closed under it (a restart terminates the sessions
+    in flight, which SQLAlchemy reports as a plain `DBAPIError` with the connection invalidated)."""
+    if isinstance(exc, BACKEND_DOWN):
+        return True
+    return isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated

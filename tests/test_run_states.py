@@ -281,11 +281,16 @@ class TestPauseResumeCancelThroughTheApi:
     """No worker runs here: a started run stays running in Postgres until the API moves it."""
 
     async def test_pausing_a_running_run_answers_paused_and_tells_the_worker(
-        self, client: httpx.AsyncClient, redis: Redis, tenant: Tenant
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        redis: Redis,
+        tenant: Tenant,
     ) -> None:
         run_id = await start(client, tenant)
 
         response = await act(client, tenant, "pause", run_id)
+        paused = await load_run(session_factory, run_id)
 
         assert response.status_code == 200, response.text
         assert response.json() == {
@@ -297,7 +302,7 @@ class TestPauseResumeCancelThroughTheApi:
         assert run is not None
         assert (run["status"], run["stopped_reason"]) == ("paused", None)
         assert run["paused_at"] is not None
-        assert await read_signal(redis, run_id) == "pause"
+        assert await read_signal(redis, run_id, paused.slice) == "pause"
         assert "Run paused" in (await log_of(client, tenant, run_id))[-1]
 
     async def test_pausing_a_paused_run_is_400_invalid_transition_and_changes_nothing(
@@ -372,7 +377,8 @@ class TestPauseResumeCancelThroughTheApi:
         assert resumed.current_stage == paused.current_stage
         job = Job(run_job_id(run_id, resumed.slice), queue_of(redis))
         assert await job.status() == JobStatus.queued
-        assert await read_signal(redis, run_id) is None
+        assert await read_signal(redis, run_id, paused.slice) == "pause"
+        assert await read_signal(redis, run_id, resumed.slice) is None
         assert "Run resumed: continuing at stage 1" in (await log_of(client, tenant, run_id))[-1]
 
     async def test_cancelling_a_paused_run_ends_it_as_cancelled(

@@ -30,6 +30,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.outage import redis_probe, retry_through_outage
+
 log = structlog.get_logger(__name__)
 
 # How long a waiting call stays in line without renewing (a dead worker's waiters go then).
@@ -188,11 +190,22 @@ class ProviderGate:
         return int(await self._redis.zcard(self._keys[0]))
 
     async def _wait_turn(self, token: str, site_id: int) -> None:
+        """Wait in line for a permit. While Redis is down the call waits for it to come back
+        (no call goes out uncounted), then takes its place again: the script re-enters a token
+        that a restarted Redis no longer has."""
         args: list[str | int] = [token, site_id, self.cap, self._lease_ms, WAIT_LEASE_MS]
         wake = self._keys[6] + token
-        while not await self._acquire(keys=self._keys, args=args):
+        probes = [redis_probe(self._redis)]
+
+        async def acquire() -> bool:
+            return bool(await self._acquire(keys=self._keys, args=args))
+
+        async def sleep_until_woken() -> object:
             # redis-py types the timeout as int; Redis takes seconds as a decimal.
-            await self._redis.blpop([wake], timeout=WAKE_TIMEOUT_SECONDS)  # type: ignore[arg-type,misc]
+            return await self._redis.blpop([wake], timeout=WAKE_TIMEOUT_SECONDS)  # type: ignore[arg-type,misc]
+
+        while not await retry_through_outage("AI gate", acquire, probes):
+            await retry_through_outage("AI gate", sleep_until_woken, probes)
 
     async def _keep(self, token: str) -> None:
         while True:

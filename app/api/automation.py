@@ -22,6 +22,7 @@ from app.api.schemas import Page, Pagination, page_of
 from app.db import unit_of_work
 from app.errors import NotFound
 from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
+from app.outage import best_effort
 from app.runs import progress, service
 from app.runs.events import RunLog
 from app.runs.schemas import (
@@ -35,7 +36,7 @@ from app.runs.schemas import (
     RunStarted,
     RunSummary,
 )
-from app.runs.signals import clear_signal, send_signal
+from app.runs.signals import send_signal
 from app.workers.queue import enqueue_run
 
 log = structlog.get_logger(__name__)
@@ -79,28 +80,50 @@ async def run_now(
 ) -> RunStarted:
     run = await service.start_run(session, run_log, site, TriggerType.MANUAL)
     await session.commit()
-    await _enqueue(redis, run.run_id, run.slice)
+    await _queue_slice(redis, run)
     return RunStarted(run_id=run.run_id, status=RunStatus(run.status), message="Automation started")
 
 
-@router.post("/pause/", response_model=RunChanged, summary="Pause a run after its item in flight")
+# A state change is answered once it is committed in PostgreSQL, the truth; what follows in
+# Redis (the signal, the queued slice) is best effort. A signal lost with Redis is made up for by
+# the runner, which reads the run row at every batch boundary (and before every item while Redis
+# is down); a slice not queued is queued by the reaper once Redis is back. So a client is never
+# told "retry" for a change that was made.
+STATE_CHANGE_NOTE = (
+    " The change is made once it is committed, also while Redis is unreachable: the worker then "
+    "learns of it from the database."
+)
+
+
+@router.post(
+    "/pause/",
+    response_model=RunChanged,
+    summary="Pause a run after its item in flight",
+    description="Takes effect after the item in flight." + STATE_CHANGE_NOTE,
+)
 async def pause(
     run: RunDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
 ) -> RunChanged:
     run = await service.pause_run(session, run_log, run)
     await session.commit()
-    await send_signal(redis, run.run_id, "pause")
+    await best_effort(
+        "pause signal", send_signal(redis, run.run_id, "pause", run.slice), run_id=run.run_id
+    )
     return RunChanged(run_id=run.run_id, status=RunStatus(run.status), message="Automation paused")
 
 
-@router.post("/resume/", response_model=RunChanged, summary="Resume a paused run at its stage")
+@router.post(
+    "/resume/",
+    response_model=RunChanged,
+    summary="Resume a paused run at its stage",
+    description="Continues from the stage it was paused in, in a new slice." + STATE_CHANGE_NOTE,
+)
 async def resume(
     run: RunDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
 ) -> RunChanged:
     run = await service.resume_run(session, run_log, run)
     await session.commit()
-    await clear_signal(redis, run.run_id)
-    await _enqueue(redis, run.run_id, run.slice)
+    await _queue_slice(redis, run)
     return RunChanged(run_id=run.run_id, status=RunStatus(run.status), message="Automation resumed")
 
 
@@ -109,14 +132,16 @@ async def resume(
     response_model=RunChanged,
     summary="Cancel a run after its item in flight",
     description="The site is free at once: a new run can start while the cancelled one's last "
-    "item finishes.",
+    "item finishes." + STATE_CHANGE_NOTE,
 )
 async def cancel(
     run: RunDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
 ) -> RunChanged:
     run = await service.cancel_run(session, run_log, run)
     await session.commit()
-    await send_signal(redis, run.run_id, "cancel")
+    await best_effort(
+        "cancel signal", send_signal(redis, run.run_id, "cancel", run.slice), run_id=run.run_id
+    )
     return RunChanged(
         run_id=run.run_id, status=RunStatus(run.status), message="Automation cancelled"
     )
@@ -300,10 +325,9 @@ async def _site_run(
     return run
 
 
-async def _enqueue(redis: RedisDep, run_id: str, slice_no: int) -> None:
+async def _queue_slice(redis: RedisDep, run: AutomationRun) -> None:
     """Queue the run's slice. If Redis fails now, the run is committed anyway and the reaper
     queues it once Redis answers again, so the answer stays a success."""
-    try:
-        await enqueue_run(redis, run_id, slice_no)
-    except Exception as exc:  # the reaper is the fallback for any enqueue failure
-        log.warning("run not enqueued; the reaper will", run_id=run_id, error=str(exc))
+    await best_effort(
+        "queue run slice", enqueue_run(redis, run.run_id, run.slice), run_id=run.run_id
+    )

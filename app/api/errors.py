@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import BACKEND_DOWN, AppError, TooManyRequests
+from app.errors import BACKEND_DOWN, AppError, TooManyRequests, is_backend_down
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,13 @@ async def _backend_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A statement that failed because its connection was lost is an outage, not a bug."""
+    if is_backend_down(exc):
+        return await _backend_down(request, exc)
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", path=request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "internal server error")
@@ -101,6 +109,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for error in BACKEND_DOWN:
         app.add_exception_handler(error, _backend_down)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

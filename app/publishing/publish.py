@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import unit_of_work
-from app.errors import BACKEND_DOWN, InvalidTransition, NotFound
+from app.errors import InvalidTransition, NotFound, is_backend_down
 from app.models.publishing import IntegrationKind, PublishingIntegration, PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus, Image, ImageStatus, SiteStatus
@@ -241,9 +241,9 @@ async def _publish_one(
         reason = exc.describe()
     except TimeoutError:
         reason = f"gave up after {ITEM_TIMEOUT_SECONDS} s without finishing"
-    except BACKEND_DOWN:
-        raise
-    except Exception:
+    except Exception as exc:
+        if is_backend_down(exc):
+            raise
         # A bug met by one article (a peer's answer nobody foresaw): that article fails with a
         # pointer to the traceback, and the other articles go on.
         log.exception("publication crashed", content_id=claim.content_id, kind=kind)

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import AIFatalError
 from app.models.billing import Operation
-from app.stages.context import LeaseLost, StageContext
+from app.stages.context import StageContext
+from app.stages.handle import LeaseLost
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import Update, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.base import AIProvider
@@ -20,32 +19,13 @@ from app.ai.gate import ProviderGate
 from app.config import Settings
 from app.credits.costs import Price, Prices, price_of
 from app.db import unit_of_work
-from app.models.automation import AutomationConfig, AutomationRun
+from app.models.automation import AutomationConfig
 from app.models.billing import Operation
 from app.runs.events import RunLog
 from app.stages.control import Budget, Control
+from app.stages.handle import LeaseLost, RunHandle
 from app.stages.live import Live
 from app.stages.results import Number, progress_statement
-
-
-class LeaseLost(Exception):
-    """The run's fence moved on: another worker has taken the run; this one must stop."""
-
-
-@dataclass(frozen=True)
-class RunHandle:
-    """The run as a worker holds it: `fence` is the number its lease was given."""
-
-    id: int
-    run_id: str
-    account_id: int
-    site_id: int
-    fence: int
-
-
-def fenced(run: RunHandle) -> Update:
-    """An UPDATE of the run that touches nothing unless this worker still holds it."""
-    return update(AutomationRun).where(AutomationRun.id == run.id, AutomationRun.fence == run.fence)
 
 
 @dataclass(frozen=True)

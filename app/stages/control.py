@@ -1,6 +1,7 @@
 """When a slice of work must stop before its next item: a pause or cancel signal, the slice's
 time budget, a lost lease, the credit budget, an empty balance. Checked before every item; it
-never interrupts an item in flight."""
+never interrupts an item in flight. While Redis is down the run row in Postgres, the truth the
+signal only mirrors, is read instead."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from decimal import Decimal
 from enum import StrEnum
 
 from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models.automation import RunStatus
+from app.errors import is_backend_down
+from app.models.automation import AutomationRun, RunStatus
 from app.models.billing import Operation
 from app.runs.signals import read_signal
+from app.stages.handle import RunHandle
 
 # A delay sleeps in steps this long, so that a pause during a long delay is not kept waiting.
 SLEEP_STEP_SECONDS = 0.25
@@ -34,9 +39,18 @@ _FROM_SIGNAL = {"pause": StopReason.PAUSE, "cancel": StopReason.CANCEL}
 
 
 class Control:
-    def __init__(self, redis: Redis, run_id: str, deadline: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        session_factory: async_sessionmaker[AsyncSession],
+        run: RunHandle,
+        slice_no: int,
+        deadline: float,
+    ) -> None:
         self.redis = redis
-        self.run_id = run_id
+        self.session_factory = session_factory
+        self.run = run
+        self.slice_no = slice_no
         self.deadline = deadline
         self.stop: StopReason | None = None
 
@@ -50,20 +64,39 @@ class Control:
             if time.monotonic() >= self.deadline:
                 self.stop = StopReason.SLICE_END
             else:
-                signal = await read_signal(self.redis, self.run_id)
-                if signal in _FROM_SIGNAL:
-                    self.stop = _FROM_SIGNAL[signal]
+                try:
+                    signal = await read_signal(self.redis, self.run.run_id, self.slice_no)
+                except Exception as exc:
+                    if not is_backend_down(exc):
+                        raise
+                    await self._check_row()
+                else:
+                    if signal in _FROM_SIGNAL:
+                        self.stop = _FROM_SIGNAL[signal]
         return self.stop
 
-    def check_row(self, status: str, fence: int, my_fence: int) -> StopReason | None:
-        """The run row, re-read at a batch boundary: Postgres is the truth if a signal was lost."""
-        if fence != my_fence:
-            self.request_stop(StopReason.LEASE_LOST)
-        elif status == RunStatus.PAUSED:
+    def note_status(self, status: str) -> StopReason | None:
+        """The run's status as read from its row (at a batch boundary, or while Redis is down):
+        Postgres is the truth when a signal was lost."""
+        if status == RunStatus.PAUSED:
             self.request_stop(StopReason.PAUSE)
         elif status == RunStatus.CANCELLED:
             self.request_stop(StopReason.CANCEL)
         return self.stop
+
+    async def _check_row(self) -> None:
+        async with self.session_factory() as session:
+            row = (
+                await session.execute(
+                    select(AutomationRun.status, AutomationRun.fence).where(
+                        AutomationRun.id == self.run.id
+                    )
+                )
+            ).one()
+        if row.fence != self.run.fence:
+            self.request_stop(StopReason.LEASE_LOST)
+        else:
+            self.note_status(row.status)
 
     async def sleep(self, seconds: float) -> None:
         """Wait `seconds`, or less if a reason to stop comes up meanwhile."""

@@ -1,5 +1,7 @@
 """The "currently processing" card (SPEC §6): stage, batch n of m, the items in flight right now,
-processed/total in the stage. Kept in Redis, written as items start and finish."""
+processed/total in the stage. Kept in Redis, written as items start and finish. It is a view,
+not the truth: while Redis is down the run goes on without it, and the next write after the
+outage shows the whole state again."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from app.errors import is_backend_down
 from app.runs.signals import publish_live
 
 
@@ -57,4 +60,8 @@ class Live:
         }
 
     async def publish(self) -> None:
-        await publish_live(self.redis, self.run_id, self.state())
+        try:
+            await publish_live(self.redis, self.run_id, self.state())
+        except Exception as exc:
+            if not is_backend_down(exc):
+                raise

@@ -28,10 +28,17 @@ from app.credits.budget import allocation_percentages
 from app.credits.charges import release_dangling
 from app.credits.costs import Prices, load_prices
 from app.db import unit_of_work
-from app.errors import InvalidTransition
+from app.errors import InvalidTransition, is_backend_down
 from app.models.automation import AutomationConfig, AutomationRun, RunStatus, StoppedReason
 from app.models.billing import Operation
 from app.models.tenancy import Site
+from app.outage import (
+    QUICK_RETRIES,
+    best_effort,
+    database_probe,
+    redis_probe,
+    wait_until_reachable,
+)
 from app.runs.config import get_or_create_config
 from app.runs.lease import SiteLease
 from app.runs.metrics import STAGE_SECONDS
@@ -39,8 +46,9 @@ from app.runs.notify import has_notification
 from app.runs.signals import clear_live
 from app.runs.states import set_run_state
 from app.stages.base import Stage
-from app.stages.context import Engine, LeaseLost, RunHandle, StageContext, fenced
+from app.stages.context import Engine, StageContext
 from app.stages.control import Budget, Control, StopReason
+from app.stages.handle import LeaseLost, RunHandle, fenced
 from app.stages.live import Live
 from app.stages.pending import count_pending
 from app.stages.registry import STAGES
@@ -80,9 +88,15 @@ async def run_slice(engine: Engine, run_id: str, slice_no: int) -> SliceEnd:
         started = await _take_run(engine, run_id, slice_no)
         if started is None:
             return SliceEnd("not_current")
-        control = Control(engine.redis, run_id, time.monotonic() + settings.run_slice_seconds)
+        control = Control(
+            engine.redis,
+            engine.session_factory,
+            started.run,
+            slice_no,
+            time.monotonic() + settings.run_slice_seconds,
+        )
         heartbeat = asyncio.create_task(_heartbeat(engine, lease, started.run, control))
-        return await _drive(engine, started, control)
+        return await _drive_through_outages(engine, lease, started, control)
     finally:
         if heartbeat is not None:
             heartbeat.cancel()
@@ -90,6 +104,51 @@ async def run_slice(engine: Engine, run_id: str, slice_no: int) -> SliceEnd:
                 await heartbeat
         with contextlib.suppress(Exception):
             await lease.release()
+
+
+async def _drive_through_outages(
+    engine: Engine, lease: SiteLease, start: _SliceStart, control: Control
+) -> SliceEnd:
+    """Drive the run; when PostgreSQL or Redis goes away mid-stage, wait for it (until the
+    slice's time is up) and drive on from what the run row says is done. The lease and the fence
+    stay this slice's throughout; the items the outage interrupted are picked up again by state,
+    each reusing the credit hold it had."""
+    probes = [database_probe(engine.session_factory), redis_probe(engine.redis)]
+    quick_retries = 0
+    while True:
+        try:
+            return await _drive(engine, start, control)
+        except Exception as exc:
+            if not is_backend_down(exc):
+                raise
+            waited = await wait_until_reachable(
+                f"run {start.run.run_id}", probes, exc, deadline=control.deadline
+            )
+            if waited is None:
+                return SliceEnd("backend_down")  # the reaper resumes the run once it is back
+            quick_retries = quick_retries + 1 if waited == 0 else 0
+            if quick_retries > QUICK_RETRIES:
+                raise
+        try:
+            if not await _keep_lease(lease, start.run):
+                return SliceEnd("lease_lost")
+            reloaded = await _reload(engine, start.run)
+        except LeaseLost:
+            return SliceEnd("lease_lost")
+        except Exception as exc:
+            if not is_backend_down(exc):
+                raise
+            continue  # down again: waited for at the top of the loop
+        start = reloaded
+
+
+async def _reload(engine: Engine, run: RunHandle) -> _SliceStart:
+    """What the slice works with, read again from the run row under the same fence."""
+    async with unit_of_work(engine.session_factory) as session:
+        row = await session.get_one(AutomationRun, run.id, populate_existing=True)
+        if row.fence != run.fence:
+            raise LeaseLost(run.run_id)
+        return await _slice_start(session, row, run)
 
 
 async def _wait_for_lease(lease: SiteLease, patience: float) -> bool:
@@ -124,11 +183,8 @@ async def _take_run(engine: Engine, run_id: str, slice_no: int) -> _SliceStart |
             return None
         run.fence += 1
         run.heartbeat_at = datetime.now(UTC)
-        site = await session.get_one(Site, run.site_id)
-        config = await get_or_create_config(session, site)
-        prices = await load_prices(session)
-        budget = await _budget(session, run, config)
         handle = RunHandle(run.id, run.run_id, run.account_id, run.site_id, run.fence)
+        start = await _slice_start(session, run, handle)
         await engine.log.record(
             session,
             handle,
@@ -137,7 +193,15 @@ async def _take_run(engine: Engine, run_id: str, slice_no: int) -> _SliceStart |
             f"{run.current_stage}",
             data={"slice": slice_no, "fence": run.fence, "stage": run.current_stage},
         )
-        return _SliceStart(handle, config, prices, budget, run.current_stage)
+        return start
+
+
+async def _slice_start(session: AsyncSession, run: AutomationRun, handle: RunHandle) -> _SliceStart:
+    site = await session.get_one(Site, run.site_id)
+    config = await get_or_create_config(session, site)
+    prices = await load_prices(session)
+    budget = await _budget(session, run, config)
+    return _SliceStart(handle, config, prices, budget, run.current_stage)
 
 
 async def _budget(session: AsyncSession, run: AutomationRun, config: AutomationConfig) -> Budget:
@@ -154,23 +218,40 @@ async def _budget(session: AsyncSession, run: AutomationRun, config: AutomationC
 
 
 async def _heartbeat(engine: Engine, lease: SiteLease, run: RunHandle, control: Control) -> None:
-    """Renew the lease and stamp `heartbeat_at` every third of the lease period."""
+    """Renew the lease and stamp `heartbeat_at` every third of the lease period. While Redis is
+    down the stamp goes on, so the reaper leaves a live run alone; a lease that Redis lost
+    meanwhile is taken again, unless another worker has it."""
     interval = engine.settings.run_lease_seconds / 3
     while True:
         await asyncio.sleep(interval)
         try:
-            if not await lease.renew():
+            if not await _keep_lease(lease, run):
                 control.request_stop(StopReason.LEASE_LOST)
                 return
+        except Exception as exc:  # a missed beat is retried: the lease has slack for two
+            log.warning("site lease not renewed", run_id=run.run_id, error=str(exc))
+        try:
             async with unit_of_work(engine.session_factory) as session:
                 beat = await session.scalar(
                     fenced(run).values(heartbeat_at=datetime.now(UTC)).returning(AutomationRun.id)
                 )
-            if beat is None:
-                control.request_stop(StopReason.LEASE_LOST)
-                return
-        except Exception as exc:  # a missed beat is retried: the lease has slack for two
-            log.warning("heartbeat failed", run_id=run.run_id, error=str(exc))
+        except Exception as exc:
+            log.warning("heartbeat not stamped", run_id=run.run_id, error=str(exc))
+            continue
+        if beat is None:
+            control.request_stop(StopReason.LEASE_LOST)
+            return
+
+
+async def _keep_lease(lease: SiteLease, run: RunHandle) -> bool:
+    """Renew the lease, or take it again if Redis lost it (a restart without persistence, an
+    outage longer than the lease); False when another worker holds it."""
+    if await lease.renew():
+        return True
+    if await lease.acquire():
+        log.warning("site lease lost by Redis and taken again", run_id=run.run_id)
+        return True
+    return False
 
 
 async def _drive(engine: Engine, start: _SliceStart, control: Control) -> SliceEnd:
@@ -293,11 +374,14 @@ async def _open_stage(ctx: StageContext, stage: Stage) -> tuple[dict[str, Any], 
 
 
 async def _save_cursor(session: AsyncSession, ctx: StageContext, cursor: int) -> None:
-    saved = await session.scalar(
-        fenced(ctx.run).values(stage_cursor=cursor).returning(AutomationRun.id)
+    """Save the cursor, and read the run's status: a pause or cancel whose signal Redis lost
+    stops the stage here, at the batch boundary."""
+    status = await session.scalar(
+        fenced(ctx.run).values(stage_cursor=cursor).returning(AutomationRun.status)
     )
-    if saved is None:
+    if status is None:
         raise LeaseLost(ctx.run.run_id)
+    ctx.control.note_status(status)
 
 
 async def _close_stage(
@@ -373,7 +457,7 @@ async def _stopped(engine: Engine, run: RunHandle, stop: StopReason) -> SliceEnd
         case StopReason.CANCEL:
             async with unit_of_work(engine.session_factory) as session:
                 await release_dangling(session, run.id)
-            await clear_live(engine.redis, run.run_id)
+            await best_effort("clear live state", clear_live(engine.redis, run.run_id))
             return SliceEnd("cancelled")
         case _:
             return SliceEnd(stop.value)
@@ -410,7 +494,8 @@ async def _finish(
             return SliceEnd("stopped")
         await release_dangling(session, run.id)
         notify = await has_notification(session, run.site_id)
-    await clear_live(engine.redis, run.run_id)
+    await best_effort("clear live state", clear_live(engine.redis, run.run_id))
     if notify:
-        await enqueue_notification(engine.redis, run.run_id)
+        # Lost with Redis, it is queued again by the reaper (`_requeue_lost_notifications`).
+        await best_effort("queue notification", enqueue_notification(engine.redis, run.run_id))
     return SliceEnd(to.value)

@@ -25,6 +25,7 @@ from app.models.automation import (
     StoppedReason,
 )
 from app.models.billing import CreditTransaction, TransactionKind
+from app.outage import database_probe, redis_probe, retry_through_outage
 from app.publishing.publish import JOB_TIMEOUT_SECONDS as PUBLISH_TIMEOUT_SECONDS
 from app.publishing.publish import publish_due
 from app.runs.lease import lease_holder
@@ -57,6 +58,9 @@ SWEEP_AFTER = timedelta(minutes=10)
 # it once a minute forever would only hide that.
 MAX_RECLAIMS_WITHOUT_PROGRESS = 5
 PROGRESS_EVENTS = ("item_done", "item_failed", "stage_completed")
+# A run started or resumed this long ago that no worker has taken had its slice job lost (Redis
+# was down when the API queued it, or lost the queue in a restart).
+UNTAKEN_GRACE = timedelta(seconds=10)
 # A finished run's notification not sent or failed after this long was lost with its job (or ran
 # out of tries while the database was away); older than the look-back it is left alone.
 NOTIFY_GRACE = timedelta(minutes=15)
@@ -69,11 +73,19 @@ def engine_of(ctx: dict[str, Any]) -> Engine:
 
 
 async def run_automation(ctx: dict[str, Any], run_id: str, slice_no: int) -> str:
-    """Work on the run for one slice; if it is not over, queue the next slice."""
+    """Work on the run for one slice; if it is not over, queue the next slice. An outage before
+    the slice has the run, or when it queues the next one, is waited out (both are safe to
+    repeat); one while it drives the run is the runner's to ride out."""
     engine = engine_of(ctx)
-    end = await run_slice(engine, run_id, slice_no)
+    probes = [database_probe(engine.session_factory), redis_probe(engine.redis)]
+    end = await retry_through_outage(
+        f"run {run_id}", lambda: run_slice(engine, run_id, slice_no), probes
+    )
     if end.next_slice is not None:
-        await enqueue_run(ctx["redis"], run_id, end.next_slice)
+        next_slice = end.next_slice
+        await retry_through_outage(
+            f"run {run_id}", lambda: enqueue_run(ctx["redis"], run_id, next_slice), probes[1:]
+        )
     log.info("run slice ended", run_id=run_id, slice=slice_no, outcome=end.outcome)
     return end.outcome
 
@@ -104,6 +116,7 @@ async def resume_stalled_runs(ctx: dict[str, Any]) -> int:
             ).where(AutomationRun.status == RunStatus.RUNNING.value, last_sign < stale)
         )
         candidates = [(pk, run_id, site_id, slice_no) for pk, run_id, site_id, slice_no in rows]
+    await _queue_untaken_slices(engine, ctx["redis"], now)
     resumed = 0
     for pk, run_id, site_id, slice_no in candidates:
         if await lease_holder(engine.redis, site_id) is not None:
@@ -145,6 +158,25 @@ async def resume_stalled_runs(ctx: dict[str, Any]) -> int:
     if resumed:
         log.warning("stalled runs resumed", count=resumed)
     return resumed
+
+
+async def _queue_untaken_slices(engine: Engine, redis: Redis, now: datetime) -> None:
+    """Queue again the slice of a run that was started or resumed a while ago and that no
+    worker has taken since. The job id is the slice's own, so a slice still queued, or taken
+    meanwhile, is not doubled."""
+    since = sql.greatest(AutomationRun.started_at, AutomationRun.resumed_at)
+    async with unit_of_work(engine.session_factory) as session:
+        rows = await session.execute(
+            select(AutomationRun.run_id, AutomationRun.slice).where(
+                AutomationRun.status == RunStatus.RUNNING.value,
+                since < now - UNTAKEN_GRACE,
+                (AutomationRun.heartbeat_at.is_(None)) | (AutomationRun.heartbeat_at < since),
+            )
+        )
+        untaken = [(run_id, slice_no) for run_id, slice_no in rows]
+    for run_id, slice_no in untaken:
+        if await enqueue_run(redis, run_id, slice_no):
+            log.warning("lost run slice queued again", run_id=run_id, slice=slice_no)
 
 
 async def _reclaims_without_progress(session: AsyncSession, run_pk: int) -> int:

@@ -15,7 +15,7 @@ import structlog
 from arq.worker import Retry
 
 from app.config import Settings
-from app.errors import BACKEND_DOWN
+from app.errors import is_backend_down
 from app.runs import notify
 from app.stages.context import Engine
 
@@ -39,7 +39,9 @@ async def notify_run(ctx: dict[str, Any], run_id: str) -> str:
     engine: Engine = ctx["engine_deps"]
     try:
         return await notify.notify_run(engine.session_factory, engine.log, engine.settings, run_id)
-    except BACKEND_DOWN as exc:
+    except Exception as exc:
+        if not is_backend_down(exc):
+            raise
         tries = int(ctx.get("job_try", 1))
         log.warning("run notification deferred", run_id=run_id, error=repr(exc), job_try=tries)
         if tries >= TRIES:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import warnings
 from collections.abc import Iterator
@@ -15,6 +16,9 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
 
 from app.ai.registry import create_provider
 from app.config import Settings
@@ -23,6 +27,7 @@ from app.runs.events import RunLog
 from app.stages.context import Engine
 from app.workers.cron import CRON_JOBS
 from app.workers.jobs import job_functions
+from app.workers.resilient import ResilientWorker
 
 # A job starts within ~100 ms of being enqueued (arq polls Redis; its default is 0.5 s).
 POLL_DELAY_SECONDS = 0.05
@@ -59,7 +64,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of `arq.worker.Worker` for these settings."""
     _required(settings.database_url, "DATABASE_URL")
     return {
-        "redis_settings": RedisSettings.from_dsn(_required(settings.redis_url, "REDIS_URL")),
+        "redis_settings": _redis_settings(_required(settings.redis_url, "REDIS_URL")),
         "functions": job_functions(settings),
         "cron_jobs": CRON_JOBS,
         "on_startup": startup,
@@ -74,12 +79,23 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _redis_settings(url: str) -> RedisSettings:
+    """The worker's connection: a dropped connection is retried at once by the client, as the
+    API's is (`app.redis`); an outage is waited out by `ResilientWorker`, not by arq's retries."""
+    return dataclasses.replace(
+        RedisSettings.from_dsn(url),
+        conn_retries=0,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
+        retry_on_error=[ConnectionError, TimeoutError],
+    )
+
+
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
     """A worker for these settings; `overrides` (`burst`, `handle_signals`, ...) win.
 
     Call it inside the event loop that will run the worker: arq binds the worker to it.
     """
-    return Worker(**{**worker_options(settings), **overrides})
+    return ResilientWorker(**{**worker_options(settings), **overrides})
 
 
 def run_worker(settings: Settings) -> None:

@@ -1,0 +1,90 @@
+"""arq's worker, made to outlive Redis outages (SPEC §13).
+
+arq 0.28's `Worker` ends its main loop on the first `ConnectionError`: a Redis restart stopped
+`automation worker`, and `automation serve` with it. Here the worker waits for Redis instead, with
+capped backoff, logging the outage once when it starts and once when it ends, and polls again
+when Redis answers. Jobs in flight go on meanwhile: they wait out the outage where they need
+Redis (see `app.stages.runner`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from arq.connections import create_pool, log_redis_info
+from arq.utils import poll
+from arq.worker import Worker, logger
+
+from app.errors import is_backend_down
+from app.outage import redis_probe, retry_through_outage, wait_until_reachable
+
+
+class ResilientWorker(Worker):
+    async def main(self) -> None:
+        """arq's main loop, with the connection waited for and every poll riding out outages."""
+        if self._pool is None:
+            self._pool = await retry_through_outage(
+                "worker", self._create_pool, [self._probe_connection]
+            )
+        logger.info(
+            "Starting worker for %d functions: %s", len(self.functions), ", ".join(self.functions)
+        )
+        await retry_through_outage(
+            "worker", lambda: log_redis_info(self.pool, logger.info), [redis_probe(self.pool)]
+        )
+        self.ctx["redis"] = self.pool
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+        async for _ in poll(self.poll_delay_s):
+            await self._poll_iteration()
+            if self.burst and await self._burst_over():
+                return
+
+    async def _create_pool(self) -> Any:
+        return await create_pool(
+            self.redis_settings,
+            job_deserializer=self.job_deserializer,
+            job_serializer=self.job_serializer,
+            default_queue_name=self.queue_name,
+            expires_extra_ms=self.expires_extra_ms,
+        )
+
+    async def _probe_connection(self) -> None:
+        pool = await self._create_pool()
+        await pool.aclose()
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except Exception as exc:
+            if not is_backend_down(exc):
+                raise
+            await wait_until_reachable("worker", [redis_probe(self.pool)], exc)
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq's, one job at a time: a job whose start fails on Redis gives back the place it
+        took (arq leaves its semaphore and counter taken, so repeated outages would leave the
+        worker with no room for jobs)."""
+        for job_id in job_ids:
+            try:
+                await super().start_jobs([job_id])
+            except Exception as exc:
+                if is_backend_down(exc):
+                    self._release_sem_dec_counter_on_complete()
+                raise
+
+    async def _burst_over(self) -> bool:
+        """arq's end of a burst: the job budget spent, or the queue empty; running jobs done."""
+        if 0 <= self.max_burst_jobs <= self._jobs_started():
+            done = True
+        else:
+            try:
+                done = await self.pool.zcard(self.queue_name) == 0
+            except Exception as exc:
+                if not is_backend_down(exc):
+                    raise
+                return False
+        if done:
+            await asyncio.gather(*self.tasks.values())
+        return done
