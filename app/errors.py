@@ -79,17 +79,33 @@ BACKEND_DOWN: tuple[type[Exception], ...] = (
     OSError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+)
+# PostgreSQL's own word that it cannot serve now: a connection lost or refused (class 08), the
+# server shutting down or starting up, every connection slot taken.
+_POSTGRES_DOWN: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
 )
 
 
 def is_backend_down(exc: BaseException) -> bool:
-    """Whether `exc` says PostgreSQL or Redis is unreachable: one of `BACKEND_DOWN`, or a
-    statement whose connection the server closed under it (a restart terminates the sessions
-    in flight, which SQLAlchemy reports as a plain `DBAPIError` with the connection invalidated)."""
-    if isinstance(exc, BACKEND_DOWN):
+    """Whether `exc` says PostgreSQL or Redis is unreachable. SQLAlchemy reports most of these
+    as a plain `DBAPIError`: one whose connection it invalidated, or one caused by the driver's
+    error for an outage (a server shutting down refuses new sessions so)."""
+    if isinstance(exc, BACKEND_DOWN + _POSTGRES_DOWN):
         return True
-    return isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    cause: BaseException | None = exc.orig
+    while cause is not None:
+        if isinstance(cause, _POSTGRES_DOWN + (OSError,)):
+            return True
+        cause = cause.__cause__
+    return False

@@ -30,7 +30,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.outage import redis_probe, retry_through_outage
+from app.outage import Outage, redis_probe, retry_through_outage
 
 log = structlog.get_logger(__name__)
 
@@ -156,6 +156,7 @@ class ProviderGate:
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
+        self._outage = Outage(f"AI gate {provider}")
 
     @asynccontextmanager
     async def slot(self, site_id: int) -> AsyncIterator[float]:
@@ -183,7 +184,7 @@ class ProviderGate:
             await self._redis.delete(self._keys[6] + token)
         except RedisError as exc:
             # Never in place of the call's own outcome: the permit lapses with its lease.
-            log.warning("AI gate release failed; the permit lapses", error=str(exc))
+            self._outage.met(exc)
 
     async def in_flight(self) -> int:
         """Calls holding a permit now, all workers together."""
@@ -204,8 +205,8 @@ class ProviderGate:
             # redis-py types the timeout as int; Redis takes seconds as a decimal.
             return await self._redis.blpop([wake], timeout=WAKE_TIMEOUT_SECONDS)  # type: ignore[arg-type,misc]
 
-        while not await retry_through_outage("AI gate", acquire, probes):
-            await retry_through_outage("AI gate", sleep_until_woken, probes)
+        while not await retry_through_outage(self._outage, acquire, probes):
+            await retry_through_outage(self._outage, sleep_until_woken, probes)
 
     async def _keep(self, token: str) -> None:
         while True:
@@ -213,7 +214,7 @@ class ProviderGate:
             try:
                 kept = await self._renew(keys=self._keys[:1], args=[token, self._lease_ms])
             except RedisError as exc:
-                log.warning("AI gate permit not renewed; trying again", error=str(exc))
+                self._outage.met(exc)  # tried again at the next beat
                 continue
             if not kept:
                 log.warning("AI gate permit lapsed during a call; the cap may be exceeded")

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.api.deps import PrincipalDep, RedisDep, SessionDep, SiteDep
+from app.api.deps import API_REDIS, PrincipalDep, RedisDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import Page, Pagination, page_of
 from app.db import unit_of_work
@@ -106,9 +106,7 @@ async def pause(
 ) -> RunChanged:
     run = await service.pause_run(session, run_log, run)
     await session.commit()
-    await best_effort(
-        "pause signal", send_signal(redis, run.run_id, "pause", run.slice), run_id=run.run_id
-    )
+    await best_effort(API_REDIS, send_signal(redis, run.run_id, "pause", run.slice))
     return RunChanged(run_id=run.run_id, status=RunStatus(run.status), message="Automation paused")
 
 
@@ -139,9 +137,7 @@ async def cancel(
 ) -> RunChanged:
     run = await service.cancel_run(session, run_log, run)
     await session.commit()
-    await best_effort(
-        "cancel signal", send_signal(redis, run.run_id, "cancel", run.slice), run_id=run.run_id
-    )
+    await best_effort(API_REDIS, send_signal(redis, run.run_id, "cancel", run.slice))
     return RunChanged(
         run_id=run.run_id, status=RunStatus(run.status), message="Automation cancelled"
     )
@@ -328,6 +324,4 @@ async def _site_run(
 async def _queue_slice(redis: RedisDep, run: AutomationRun) -> None:
     """Queue the run's slice. If Redis fails now, the run is committed anyway and the reaper
     queues it once Redis answers again, so the answer stays a success."""
-    await best_effort(
-        "queue run slice", enqueue_run(redis, run.run_id, run.slice), run_id=run.run_id
-    )
+    await best_effort(API_REDIS, enqueue_run(redis, run.run_id, run.slice))

@@ -10,7 +10,6 @@ import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.schemas import Pagination, id_query, pagination
@@ -18,10 +17,14 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.errors import Unauthorized
 from app.models.tenancy import Site
+from app.outage import Outage, best_effort
 from app.tenancy import service as tenancy
 from app.tenancy.usage import note_key_used
 
 log = structlog.get_logger(__name__)
+
+# The API's view of Redis, for what it writes there that can be skipped while Redis is down.
+API_REDIS = Outage("api")
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ak_...`")
 
@@ -58,11 +61,8 @@ async def get_principal(
     if credentials is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     principal = await tenancy.authenticate(session, credentials.credentials)
-    try:
-        await note_key_used(redis, principal.api_key_id, datetime.now(UTC))
-    except RedisError as exc:
-        # Bookkeeping only: a Redis outage must not fail requests that do not need Redis.
-        log.warning("could not note API key use", error=str(exc))
+    # Bookkeeping only: a Redis outage must not fail requests that do not need Redis.
+    await best_effort(API_REDIS, note_key_used(redis, principal.api_key_id, datetime.now(UTC)))
     return principal
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.errors import is_backend_down
 from app.models.automation import AutomationRun, RunStatus
 from app.models.billing import Operation
+from app.outage import Outage
 from app.runs.signals import read_signal
 from app.stages.handle import RunHandle
 
@@ -53,6 +54,8 @@ class Control:
         self.slice_no = slice_no
         self.deadline = deadline
         self.stop: StopReason | None = None
+        # The run's view of its backends, shared by everything the slice does.
+        self.outage = Outage(f"run {run.run_id}")
 
     def request_stop(self, reason: StopReason) -> None:
         if self.stop is None:

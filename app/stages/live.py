@@ -10,14 +10,15 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.errors import is_backend_down
+from app.outage import Outage, best_effort
 from app.runs.signals import publish_live
 
 
 class Live:
-    def __init__(self, redis: Redis, run_id: str) -> None:
+    def __init__(self, redis: Redis, run_id: str, outage: Outage) -> None:
         self.redis = redis
         self.run_id = run_id
+        self.outage = outage
         self.stage = 0
         self.stage_name = ""
         self.batch = 0
@@ -60,8 +61,4 @@ class Live:
         }
 
     async def publish(self) -> None:
-        try:
-            await publish_live(self.redis, self.run_id, self.state())
-        except Exception as exc:
-            if not is_backend_down(exc):
-                raise
+        await best_effort(self.outage, publish_live(self.redis, self.run_id, self.state()))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from app.models.billing import Operation
 from app.models.tenancy import Site
 from app.outage import (
     QUICK_RETRIES,
+    Outage,
     best_effort,
     database_probe,
     redis_probe,
@@ -122,7 +124,7 @@ async def _drive_through_outages(
             if not is_backend_down(exc):
                 raise
             waited = await wait_until_reachable(
-                f"run {start.run.run_id}", probes, exc, deadline=control.deadline
+                control.outage, probes, exc, deadline=control.deadline
             )
             if waited is None:
                 return SliceEnd("backend_down")  # the reaper resumes the run once it is back
@@ -189,9 +191,14 @@ async def _take_run(engine: Engine, run_id: str, slice_no: int) -> _SliceStart |
             session,
             handle,
             "slice_started",
-            f"Worker {socket.gethostname()} took the run (slice {slice_no}) at stage "
-            f"{run.current_stage}",
-            data={"slice": slice_no, "fence": run.fence, "stage": run.current_stage},
+            f"Worker {socket.gethostname()} (pid {os.getpid()}) took the run (slice {slice_no}) "
+            f"at stage {run.current_stage}",
+            data={
+                "slice": slice_no,
+                "fence": run.fence,
+                "stage": run.current_stage,
+                "worker": {"host": socket.gethostname(), "pid": os.getpid()},
+            },
         )
         return start
 
@@ -224,23 +231,34 @@ async def _heartbeat(engine: Engine, lease: SiteLease, run: RunHandle, control: 
     interval = engine.settings.run_lease_seconds / 3
     while True:
         await asyncio.sleep(interval)
+        whole = True
         try:
             if not await _keep_lease(lease, run):
                 control.request_stop(StopReason.LEASE_LOST)
                 return
         except Exception as exc:  # a missed beat is retried: the lease has slack for two
-            log.warning("site lease not renewed", run_id=run.run_id, error=str(exc))
+            _missed_beat(control, exc)
+            whole = False
         try:
             async with unit_of_work(engine.session_factory) as session:
                 beat = await session.scalar(
                     fenced(run).values(heartbeat_at=datetime.now(UTC)).returning(AutomationRun.id)
                 )
         except Exception as exc:
-            log.warning("heartbeat not stamped", run_id=run.run_id, error=str(exc))
+            _missed_beat(control, exc)
             continue
         if beat is None:
             control.request_stop(StopReason.LEASE_LOST)
             return
+        if whole:
+            control.outage.over()
+
+
+def _missed_beat(control: Control, error: Exception) -> None:
+    if is_backend_down(error):
+        control.outage.met(error)
+    else:
+        log.warning("heartbeat failed", run_id=control.run.run_id, error=repr(error))
 
 
 async def _keep_lease(lease: SiteLease, run: RunHandle) -> bool:
@@ -256,7 +274,7 @@ async def _keep_lease(lease: SiteLease, run: RunHandle) -> bool:
 
 async def _drive(engine: Engine, start: _SliceStart, control: Control) -> SliceEnd:
     run, config = start.run, start.config
-    live = Live(engine.redis, run.run_id)
+    live = Live(engine.redis, run.run_id, control.outage)
     slots = asyncio.Semaphore(config.ai_concurrency)
     try:
         for number in range(start.current_stage, 8):
@@ -457,7 +475,7 @@ async def _stopped(engine: Engine, run: RunHandle, stop: StopReason) -> SliceEnd
         case StopReason.CANCEL:
             async with unit_of_work(engine.session_factory) as session:
                 await release_dangling(session, run.id)
-            await best_effort("clear live state", clear_live(engine.redis, run.run_id))
+            await best_effort(Outage(f"run {run.run_id}"), clear_live(engine.redis, run.run_id))
             return SliceEnd("cancelled")
         case _:
             return SliceEnd(stop.value)
@@ -494,8 +512,9 @@ async def _finish(
             return SliceEnd("stopped")
         await release_dangling(session, run.id)
         notify = await has_notification(session, run.site_id)
-    await best_effort("clear live state", clear_live(engine.redis, run.run_id))
+    outage = Outage(f"run {run.run_id}")
+    await best_effort(outage, clear_live(engine.redis, run.run_id))
     if notify:
         # Lost with Redis, it is queued again by the reaper (`_requeue_lost_notifications`).
-        await best_effort("queue notification", enqueue_notification(engine.redis, run.run_id))
+        await best_effort(outage, enqueue_notification(engine.redis, run.run_id))
     return SliceEnd(to.value)

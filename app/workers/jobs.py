@@ -25,7 +25,7 @@ from app.models.automation import (
     StoppedReason,
 )
 from app.models.billing import CreditTransaction, TransactionKind
-from app.outage import database_probe, redis_probe, retry_through_outage
+from app.outage import Outage, database_probe, redis_probe, retry_through_outage
 from app.publishing.publish import JOB_TIMEOUT_SECONDS as PUBLISH_TIMEOUT_SECONDS
 from app.publishing.publish import publish_due
 from app.runs.lease import lease_holder
@@ -78,13 +78,12 @@ async def run_automation(ctx: dict[str, Any], run_id: str, slice_no: int) -> str
     repeat); one while it drives the run is the runner's to ride out."""
     engine = engine_of(ctx)
     probes = [database_probe(engine.session_factory), redis_probe(engine.redis)]
-    end = await retry_through_outage(
-        f"run {run_id}", lambda: run_slice(engine, run_id, slice_no), probes
-    )
+    outage = Outage(f"run {run_id}")
+    end = await retry_through_outage(outage, lambda: run_slice(engine, run_id, slice_no), probes)
     if end.next_slice is not None:
         next_slice = end.next_slice
         await retry_through_outage(
-            f"run {run_id}", lambda: enqueue_run(ctx["redis"], run_id, next_slice), probes[1:]
+            outage, lambda: enqueue_run(ctx["redis"], run_id, next_slice), probes[1:]
         )
     log.info("run slice ended", run_id=run_id, slice=slice_no, outcome=end.outcome)
     return end.outcome

@@ -17,21 +17,25 @@ from arq.utils import poll
 from arq.worker import Worker, logger
 
 from app.errors import is_backend_down
-from app.outage import redis_probe, retry_through_outage, wait_until_reachable
+from app.outage import Outage, redis_probe, retry_through_outage, wait_until_reachable
 
 
 class ResilientWorker(Worker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._outage = Outage("worker")
+
     async def main(self) -> None:
         """arq's main loop, with the connection waited for and every poll riding out outages."""
         if self._pool is None:
             self._pool = await retry_through_outage(
-                "worker", self._create_pool, [self._probe_connection]
+                self._outage, self._create_pool, [self._probe_connection]
             )
         logger.info(
             "Starting worker for %d functions: %s", len(self.functions), ", ".join(self.functions)
         )
         await retry_through_outage(
-            "worker", lambda: log_redis_info(self.pool, logger.info), [redis_probe(self.pool)]
+            self._outage, lambda: log_redis_info(self.pool, logger.info), [redis_probe(self.pool)]
         )
         self.ctx["redis"] = self.pool
         if self.on_startup:
@@ -60,7 +64,7 @@ class ResilientWorker(Worker):
         except Exception as exc:
             if not is_backend_down(exc):
                 raise
-            await wait_until_reachable("worker", [redis_probe(self.pool)], exc)
+            await wait_until_reachable(self._outage, [redis_probe(self.pool)], exc)
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """arq's, one job at a time: a job whose start fails on Redis gives back the place it

@@ -1,0 +1,41 @@
+"""Fixtures of the black-box fault suite: one deployment per module (its scenarios run one after
+another on it), put back whole after each scenario whatever the scenario stopped."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from tests.blackbox.deployment import Deployment, Postgres, RedisServer
+
+
+@asynccontextmanager
+async def deployed(
+    tmp_path_factory: pytest.TempPathFactory, topology: str, *, persistent_redis: bool
+) -> AsyncIterator[Deployment]:
+    folder = tmp_path_factory.mktemp(f"blackbox-{topology}")
+    deployment = Deployment(
+        folder,
+        topology,
+        Postgres(folder / "postgres"),
+        RedisServer(folder / "redis", persistent=persistent_redis),
+    )
+    try:
+        await deployment.start()
+        yield deployment
+    finally:
+        await deployment.stop()
+
+
+async def restore(deployment: Deployment) -> None:
+    """Start again whatever a scenario left stopped, so the next one starts whole."""
+    if deployment.redis.process is None or deployment.redis.process.returncode is not None:
+        await deployment.redis.start()
+    if not deployment.postgres.running:
+        await deployment.postgres.start()
+    for service in deployment.services.values():
+        if not service.running:
+            await service.start()
+    await deployment.wait_until_ready()

@@ -1,0 +1,182 @@
+"""The faults every topology is put through, as steps a scenario composes: start runs, inject
+the fault while they are mid-stage, then check what a client saw and what the database holds."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import text
+
+from tests.blackbox.deployment import Audit, Deployment, Seen, Service, Watcher, audit
+
+REDIS_OUTAGE_SECONDS = 20
+# A run is moving again this soon after its backend is back (SPEC §13).
+RECOVERY_SECONDS = 60
+# Requests sent this long after a backend is back may still meet the outage: the answer to a
+# request in flight, a pooled connection found dead.
+GRACE_SECONDS = 2
+RUN_SECONDS = 240
+KEYWORDS = 8
+RUNS = 2
+
+
+@dataclass
+class Outcome:
+    """What one scenario measured."""
+
+    fault: str
+    runs: list[str]
+    statuses: dict[str, str]
+    recovery_seconds: float | None
+    audit: Audit
+    exited: dict[str, int | None]
+    problems: list[Seen]
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def assert_clean(self) -> None:
+        assert self.exited == {}, f"processes exited: {self.exited}"
+        assert self.statuses == dict.fromkeys(self.runs, "completed"), self.statuses
+        assert self.problems == [], self.problems[:20]
+        assert self.recovery_seconds is not None, "no item was done after the fault"
+        assert self.recovery_seconds <= RECOVERY_SECONDS, self.recovery_seconds
+        assert self.audit.clean(), self.audit
+
+
+@dataclass(frozen=True)
+class Injected:
+    """When the fault began and when what it took away was back (`time.time()`); from when the
+    runs had to be moving again: the backend's return, or the fault itself when it left the
+    runs' backends and workers alone."""
+
+    down: float
+    up: float
+    moving_from: float
+    notes: dict[str, object] = field(default_factory=dict)
+
+
+Fault = Callable[[Deployment, list[str]], Awaitable[Injected]]
+
+
+@asynccontextmanager
+async def running(deployment: Deployment) -> AsyncIterator[tuple[list[str], Watcher]]:
+    """RUNS tenants with a run each, and a client watching the API throughout."""
+    tenants = [await deployment.new_tenant() for _ in range(RUNS)]
+    async with httpx.AsyncClient(base_url=deployment.url, timeout=30) as http:
+        runs = [await deployment.start_run(http, tenant, KEYWORDS) for tenant in tenants]
+    watcher = Watcher(deployment.url, tenants[0])
+    async with watcher.watching():
+        # Mid-stage: the first run has written a few items, and has more to do.
+        await deployment.wait_for_items(runs[0], 4)
+        yield runs, watcher
+
+
+async def scenario(deployment: Deployment, name: str, fault: Fault) -> Outcome:
+    """Runs in progress, the fault, the runs to their end; what it all came to."""
+    async with running(deployment) as (runs, watcher):
+        injected = await fault(deployment, runs)
+        statuses = await deployment.wait_until_over(runs, RUN_SECONDS)
+    return Outcome(
+        fault=name,
+        runs=runs,
+        statuses=statuses,
+        recovery_seconds=await deployment.first_item_after(runs, injected.moving_from),
+        audit=await audit(deployment.engine, runs),
+        exited=deployment.exited(),
+        problems=watcher.problems((injected.down, injected.up + GRACE_SECONDS)),
+        notes=injected.notes,
+    )
+
+
+async def redis_outage(deployment: Deployment, runs: list[str]) -> Injected:
+    """Redis stopped for 20 s. Only what needs Redis may answer 503 meanwhile."""
+    down = time.time()
+    await deployment.redis.stop()
+    async with httpx.AsyncClient(base_url=deployment.url) as http:
+        await asyncio.sleep(REDIS_OUTAGE_SECONDS / 2)
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503
+        assert "redis" in ready.json()["error"]["message"]
+        await asyncio.sleep(REDIS_OUTAGE_SECONDS / 2)
+    await deployment.redis.start()
+    up = time.time()
+    return Injected(down, up, up, {"readyz_while_down": ready.json()["error"]["message"]})
+
+
+async def postgres_restart(deployment: Deployment, runs: list[str]) -> Injected:
+    down = time.time()
+    await deployment.postgres.stop()
+    await deployment.postgres.start()
+    up = time.time()
+    return Injected(down, up, up, {"down_seconds": round(up - down, 1)})
+
+
+async def slice_holder(deployment: Deployment, run_id: str) -> Service:
+    """The worker process driving the run now (its latest slice says which pid took it)."""
+    async with deployment.engine.connect() as conn:
+        pid = await conn.scalar(
+            text(
+                "SELECT (e.data->'worker'->>'pid')::int FROM run_events e "
+                "JOIN automation_runs r ON r.id = e.run_pk WHERE r.run_id = :run_id "
+                "AND e.kind = 'slice_started' ORDER BY e.id DESC LIMIT 1"
+            ),
+            {"run_id": run_id},
+        )
+    (holder,) = [w for w in deployment.workers if w.process and w.process.pid == pid]
+    return holder
+
+
+async def worker_killed(deployment: Deployment, runs: list[str]) -> Injected:
+    """SIGKILL of the worker driving the first run: its runs go on in the other worker once
+    their lease lapses. The killed worker is started again afterwards, as a supervisor would."""
+    victim = await slice_holder(deployment, runs[0])
+    down = time.time()
+    assert await victim.stop(signal.SIGKILL) == -signal.SIGKILL
+    await victim.start()
+    return Injected(down, down, down, {"killed": victim.name})
+
+
+async def api_terminated_mid_request(deployment: Deployment, runs: list[str]) -> Injected:
+    """SIGTERM while a request is on its way in: that request is answered in full, the process
+    exits cleanly, and a new one takes over on the same port."""
+    api = deployment.api
+    body_rest = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"keywords": [{"keyword": "kept across a restart"'
+        await body_rest.wait()
+        yield b"}]}"
+
+    tenant = await deployment.new_tenant()
+    async with httpx.AsyncClient(base_url=deployment.url, timeout=30) as http:
+        request = asyncio.create_task(
+            http.post(
+                f"/api/v1/planner/keywords/?site_id={tenant.site_id}",
+                content=body(),
+                headers={**tenant.headers, "Content-Type": "application/json"},
+            )
+        )
+        # The request's head and first bytes are out; nothing on the server says when it has
+        # read them, so it is given a moment.
+        await asyncio.sleep(0.5)
+        down = time.time()
+        assert api.process is not None
+        api.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        body_rest.set()
+        answered = await request
+        exit_status = await api.stop()
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["created"] == 1
+    # `automation api` is uvicorn, which ends by raising the signal it shut down on again.
+    assert exit_status in (0, -signal.SIGTERM), api.log()[-3000:]
+    await api.start()
+    await deployment.wait_until_ready()
+    # In `serve` the worker went down with the API: the runs move again once it is back.
+    moving_from = time.time() if api.command == "serve" else down
+    return Injected(down, time.time(), moving_from, {"answered_in_flight": answered.status_code})
