@@ -16,7 +16,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TypeVar
 
-import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +24,7 @@ from app.credits.ledger import top_up
 from app.db import create_engine, create_session_factory, unit_of_work
 from app.demo import DemoLogin, demo_login
 from app.errors import AppError
+from app.http_server import HttpServer
 from app.main import create_app
 from app.migrate import upgrade
 from app.observability import configure_logging
@@ -150,7 +150,7 @@ def _print_demo(settings: Settings, login: DemoLogin) -> None:
 
 def _api(settings: Settings, args: argparse.Namespace) -> None:
     _require_servers(settings, args.command)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    HttpServer(create_app(settings), settings.host, settings.port).run()
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> None:

@@ -97,7 +97,7 @@ def is_backend_down(exc: BaseException) -> bool:
     """Whether `exc` says PostgreSQL or Redis is unreachable. SQLAlchemy reports most of these
     as a plain `DBAPIError`: one whose connection it invalidated, or one caused by the driver's
     error for an outage (a server shutting down refuses new sessions so)."""
-    if isinstance(exc, BACKEND_DOWN + _POSTGRES_DOWN):
+    if isinstance(exc, (*BACKEND_DOWN, *_POSTGRES_DOWN)):
         return True
     if not isinstance(exc, sqlalchemy.exc.DBAPIError):
         return False
@@ -105,7 +105,7 @@ def is_backend_down(exc: BaseException) -> bool:
         return True
     cause: BaseException | None = exc.orig
     while cause is not None:
-        if isinstance(cause, _POSTGRES_DOWN + (OSError,)):
+        if isinstance(cause, (*_POSTGRES_DOWN, OSError)):
             return True
         cause = cause.__cause__
     return False

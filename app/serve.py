@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 
-import uvicorn
-
 from app.config import Settings
+from app.http_server import HttpServer
 from app.main import create_app
 from app.workers.worker import build_worker, close_worker
 
@@ -23,10 +22,7 @@ async def serve_api_and_worker(settings: Settings) -> None:
 
     Raises what made a part stop on its own.
     """
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None
-    )
-    server = uvicorn.Server(config)
+    server = HttpServer(create_app(settings), settings.host, settings.port)
     # The signals are ours to handle: the worker is stopped by `close()`, not by its own handler.
     worker = build_worker(settings, handle_signals=False)
     loop = asyncio.get_running_loop()
@@ -42,7 +38,7 @@ async def serve_api_and_worker(settings: Settings) -> None:
         await asyncio.wait([*parts, stopped], return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
-        server.should_exit = True
+        server.stop()
         await close_worker(worker)
         await asyncio.wait(parts)
         for sig in STOP_SIGNALS:
@@ -52,7 +48,7 @@ async def serve_api_and_worker(settings: Settings) -> None:
             raise error
 
 
-async def _serve_http(server: uvicorn.Server) -> None:
+async def _serve_http(server: HttpServer) -> None:
     try:
         await server.serve()
     except SystemExit as exc:

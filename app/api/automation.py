@@ -20,7 +20,8 @@ from app.api.deps import API_REDIS, PrincipalDep, RedisDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import Page, Pagination, page_of
 from app.db import unit_of_work
-from app.errors import NotFound
+from app.errors import NotFound, is_backend_down
+from app.http_server import shutting_down
 from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
 from app.outage import best_effort
 from app.runs import progress, service
@@ -266,34 +267,49 @@ async def _event_stream(
 ) -> AsyncIterator[str]:
     last_progress = ""
     idle = 0.0
-    while not await request.is_disconnected():
-        async with unit_of_work(factory) as session:
-            # The run before its events: an end seen here has its last events committed already.
-            run = await session.get_one(AutomationRun, run_pk, populate_existing=True)
-            events = list(
-                await session.scalars(
-                    select(RunEvent)
-                    .where(RunEvent.run_pk == run_pk, RunEvent.id > after)
-                    .order_by(RunEvent.id)
-                    .limit(500)
-                )
-            )
-            state = await progress.run_progress(session, site_id, run)
-        for event in events:
-            after = event.id
-            yield _sse("log", service.format_event(event), event.id)
-        snapshot = state.model_dump_json()
-        if snapshot != last_progress:
-            last_progress = snapshot
-            yield _sse("progress", snapshot)
-        if run.status not in (RunStatus.RUNNING, RunStatus.PAUSED) and not events:
-            yield _sse("end", json.dumps({"status": run.status}))
-            return
+    # A server shutting down ends the stream: the client reconnects with `Last-Event-ID`.
+    while not shutting_down(request.app) and not await request.is_disconnected():
+        try:
+            run, events, state = await _stream_step(factory, run_pk, site_id, after)
+        except Exception as exc:
+            if not is_backend_down(exc):
+                raise
+            events = []  # the database is away: the stream waits for it, kept alive
+        else:
+            for event in events:
+                after = event.id
+                yield _sse("log", service.format_event(event), event.id)
+            snapshot = state.model_dump_json()
+            if snapshot != last_progress:
+                last_progress = snapshot
+                yield _sse("progress", snapshot)
+            if run.status not in (RunStatus.RUNNING, RunStatus.PAUSED) and not events:
+                yield _sse("end", json.dumps({"status": run.status}))
+                return
         idle = 0.0 if events else idle + STREAM_POLL_SECONDS
         if idle >= STREAM_KEEPALIVE_SECONDS:
             idle = 0.0
             yield ": keep-alive\n\n"
         await asyncio.sleep(STREAM_POLL_SECONDS)
+
+
+async def _stream_step(
+    factory: async_sessionmaker[AsyncSession], run_pk: int, site_id: int, after: int
+) -> tuple[AutomationRun, list[RunEvent], RunProgress]:
+    """The run, its events after `after`, and its progress, read together."""
+    async with unit_of_work(factory) as session:
+        # The run before its events: an end seen here has its last events committed already.
+        run = await session.get_one(AutomationRun, run_pk, populate_existing=True)
+        events = list(
+            await session.scalars(
+                select(RunEvent)
+                .where(RunEvent.run_pk == run_pk, RunEvent.id > after)
+                .order_by(RunEvent.id)
+                .limit(500)
+            )
+        )
+        state = await progress.run_progress(session, site_id, run)
+    return run, events, state
 
 
 def _sse(event: str, data: str, event_id: int | None = None) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy import text
 
-from tests.blackbox.deployment import Audit, Deployment, Seen, Service, Watcher, audit
+from tests.blackbox.deployment import Audit, Deployment, Seen, Service, Tenant, Watcher, audit
 
 REDIS_OUTAGE_SECONDS = 20
 # A run is moving again this soon after its backend is back (SPEC §13).
@@ -60,11 +60,19 @@ class Injected:
     notes: dict[str, object] = field(default_factory=dict)
 
 
-Fault = Callable[[Deployment, list[str]], Awaitable[Injected]]
+@dataclass(frozen=True)
+class Scene:
+    """The runs in progress when the fault comes, each of its own tenant."""
+
+    tenants: list[Tenant]
+    runs: list[str]
+
+
+Fault = Callable[[Deployment, Scene], Awaitable[Injected]]
 
 
 @asynccontextmanager
-async def running(deployment: Deployment) -> AsyncIterator[tuple[list[str], Watcher]]:
+async def running(deployment: Deployment) -> AsyncIterator[tuple[Scene, Watcher]]:
     """RUNS tenants with a run each, and a client watching the API throughout."""
     tenants = [await deployment.new_tenant() for _ in range(RUNS)]
     async with httpx.AsyncClient(base_url=deployment.url, timeout=30) as http:
@@ -73,13 +81,14 @@ async def running(deployment: Deployment) -> AsyncIterator[tuple[list[str], Watc
     async with watcher.watching():
         # Mid-stage: the first run has written a few items, and has more to do.
         await deployment.wait_for_items(runs[0], 4)
-        yield runs, watcher
+        yield Scene(tenants, runs), watcher
 
 
 async def scenario(deployment: Deployment, name: str, fault: Fault) -> Outcome:
     """Runs in progress, the fault, the runs to their end; what it all came to."""
-    async with running(deployment) as (runs, watcher):
-        injected = await fault(deployment, runs)
+    async with running(deployment) as (scene, watcher):
+        runs = scene.runs
+        injected = await fault(deployment, scene)
         statuses = await deployment.wait_until_over(runs, RUN_SECONDS)
     return Outcome(
         fault=name,
@@ -93,7 +102,7 @@ async def scenario(deployment: Deployment, name: str, fault: Fault) -> Outcome:
     )
 
 
-async def redis_outage(deployment: Deployment, runs: list[str]) -> Injected:
+async def redis_outage(deployment: Deployment, scene: Scene) -> Injected:
     """Redis stopped for 20 s. Only what needs Redis may answer 503 meanwhile."""
     down = time.time()
     await deployment.redis.stop()
@@ -108,7 +117,7 @@ async def redis_outage(deployment: Deployment, runs: list[str]) -> Injected:
     return Injected(down, up, up, {"readyz_while_down": ready.json()["error"]["message"]})
 
 
-async def postgres_restart(deployment: Deployment, runs: list[str]) -> Injected:
+async def postgres_restart(deployment: Deployment, scene: Scene) -> Injected:
     down = time.time()
     await deployment.postgres.stop()
     await deployment.postgres.start()
@@ -131,21 +140,32 @@ async def slice_holder(deployment: Deployment, run_id: str) -> Service:
     return holder
 
 
-async def worker_killed(deployment: Deployment, runs: list[str]) -> Injected:
+async def worker_killed(deployment: Deployment, scene: Scene) -> Injected:
     """SIGKILL of the worker driving the first run: its runs go on in the other worker once
     their lease lapses. The killed worker is started again afterwards, as a supervisor would."""
-    victim = await slice_holder(deployment, runs[0])
+    victim = await slice_holder(deployment, scene.runs[0])
     down = time.time()
     assert await victim.stop(signal.SIGKILL) == -signal.SIGKILL
     await victim.start()
     return Injected(down, down, down, {"killed": victim.name})
 
 
-async def api_terminated_mid_request(deployment: Deployment, runs: list[str]) -> Injected:
-    """SIGTERM while a request is on its way in: that request is answered in full, the process
-    exits cleanly, and a new one takes over on the same port."""
+async def api_terminated_mid_request(deployment: Deployment, scene: Scene) -> Injected:
+    """SIGTERM while a request is on its way in and a client follows a run's live stream: that
+    request is answered in full, the stream ends (its client would reconnect) rather than hold
+    the shutdown, the process exits cleanly, and a new one takes over on the same port."""
     api = deployment.api
     body_rest = asyncio.Event()
+    following = asyncio.Event()
+
+    async def follow(http: httpx.AsyncClient) -> int:
+        lines = 0
+        path = f"/api/v1/automation/runs/{scene.runs[0]}/events"
+        async with http.stream("GET", path, headers=scene.tenants[0].headers) as stream:
+            async for _ in stream.aiter_lines():
+                lines += 1
+                following.set()
+        return lines
 
     async def body() -> AsyncIterator[bytes]:
         yield b'{"keywords": [{"keyword": "kept across a restart"'
@@ -154,6 +174,8 @@ async def api_terminated_mid_request(deployment: Deployment, runs: list[str]) ->
 
     tenant = await deployment.new_tenant()
     async with httpx.AsyncClient(base_url=deployment.url, timeout=30) as http:
+        stream = asyncio.create_task(follow(http))
+        await following.wait()
         request = asyncio.create_task(
             http.post(
                 f"/api/v1/planner/keywords/?site_id={tenant.site_id}",
@@ -171,10 +193,12 @@ async def api_terminated_mid_request(deployment: Deployment, runs: list[str]) ->
         body_rest.set()
         answered = await request
         exit_status = await api.stop()
+        streamed = await stream
     assert answered.status_code == 200, answered.text
     assert answered.json()["created"] == 1
     # `automation api` is uvicorn, which ends by raising the signal it shut down on again.
     assert exit_status in (0, -signal.SIGTERM), api.log()[-3000:]
+    assert streamed > 0
     await api.start()
     await deployment.wait_until_ready()
     # In `serve` the worker went down with the API: the runs move again once it is back.
