@@ -90,7 +90,7 @@ def _redis_settings(url: str) -> RedisSettings:
     )
 
 
-def build_worker(settings: Settings, **overrides: Any) -> Worker:
+def build_worker(settings: Settings, **overrides: Any) -> ResilientWorker:
     """A worker for these settings; `overrides` (`burst`, `handle_signals`, ...) win.
 
     Call it inside the event loop that will run the worker: arq binds the worker to it.

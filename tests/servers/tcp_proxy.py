@@ -17,6 +17,9 @@ class CuttableProxy:
     target: str  # the Redis URL the proxy forwards to
     port: int = 0
     cut_off: bool = False
+    # Connections refused while cut off, and connections passed through: what a test can watch.
+    refused: int = 0
+    passed: int = 0
     _pipes: set[asyncio.StreamWriter] = field(default_factory=set)
 
     def url(self) -> str:
@@ -44,8 +47,10 @@ class CuttableProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.cut_off:
+            self.refused += 1
             writer.close()
             return
+        self.passed += 1
         upstream_reader, upstream_writer = await self._connect_target()
         self._pipes.update((writer, upstream_writer))
         try:
