@@ -192,7 +192,13 @@ class TestMediaMovesToUnguessableNames:
             for name in ("published", "failed"):
                 assert rows[old[name].id][0] == old[name].url
                 assert (await client.get(old[name].url)).content == old[name].data
-        assert rows[old["pending"].id][0] is None  # its file will be named by its token
+            pending_url, pending_token = rows[old["pending"].id]
+            assert pending_url is None
+            assert (await client.get(old["pending"].path)).status_code == 404
+            # Where stage 6 will write it: the stray file is replaced then.
+            assert (
+                old["pending"].file.with_name(f"{old['pending'].id}-{pending_token}.png").is_file()
+            )
         assert rows[old["external"].id][0] == old["external"].url
         lost_url, lost_token = rows[old["lost"].id]
         assert lost_url == old["lost"].url.removesuffix(".png") + f"-{lost_token}.png"
@@ -251,6 +257,7 @@ class TestMediaMovesToUnguessableNames:
 class _OldImage:
     id: int
     url: str  # "" for none
+    path: str  # where the earlier code served its file
     file: Path
     data: bytes
 
@@ -298,7 +305,8 @@ async def _deployment_before_tokens(url: str, settings: Settings) -> dict[str, _
         "scheduled": ("approved", "scheduled", "generated", True),
         "published": ("published", "published", "generated", True),
         "failed": ("approved", "failed", "generated", True),
-        "pending": ("review", "not_published", "pending", False),
+        # A file an attempt wrote without recording it: no row names it, yet it was served.
+        "pending": ("review", "not_published", "pending", True),
         "lost": ("review", "not_published", "generated", False),
         "external": ("review", "not_published", "generated", False),
     }
@@ -329,7 +337,8 @@ async def _deployment_before_tokens(url: str, settings: Settings) -> dict[str, _
         await _execute(
             url, "UPDATE images SET url = :url WHERE id = :id", {"id": image, "url": image_url}
         )
-        images[name] = _OldImage(image, image_url or "", file, data)
+        path = f"{settings.media_url}/{relative}"
+        images[name] = _OldImage(image, image_url or "", path, file, data)
     return images
 
 

@@ -1,5 +1,7 @@
 """Images get a random URL token, and the files of those not yet given to a publisher move to
-names that carry it, so a draft's image is no longer at a guessable path (app/media.py).
+names that carry it, so a draft's image is no longer at a guessable path (app/media.py). That
+includes a file an attempt wrote at the earlier layout without recording it (a pending image's,
+or a `.part`): it moves to the name the image's next attempt will write.
 
 An image whose content's publication was attempted (publishing, published or failed) keeps its
 file and URL: a webhook's receiver may show readers the URL it was given. WordPress got a copy
@@ -35,6 +37,8 @@ log = logging.getLogger("alembic.runtime.migration")
 
 TOKEN_BYTES = 16
 PUBLICATION_TRIED = ("publishing", "published", "failed")
+# What the earlier code wrote as `{id}{suffix}` (`.part`: a write that was cut short).
+OLD_SUFFIXES = (".png", ".jpg", ".webp", ".part")
 
 
 def upgrade() -> None:
@@ -42,20 +46,29 @@ def upgrade() -> None:
     bind = op.get_bind()
     rows = bind.execute(
         sa.text(
-            "SELECT images.id, images.url, contents.site_status FROM images "
+            "SELECT images.id, images.account_id, images.site_id, images.content_id, images.url, "
+            "contents.site_status FROM images "
             "JOIN contents ON contents.id = images.content_id ORDER BY images.id"
         )
     ).all()
     settings: Settings | None = None
     changes = []
     missing = 0
-    for image_id, url, site_status in rows:
+    for image_id, account_id, site_id, content_id, url, site_status in rows:
         token, new_url = secrets.token_urlsafe(TOKEN_BYTES), url
-        if url is not None and site_status not in PUBLICATION_TRIED:
+        if site_status not in PUBLICATION_TRIED:
             settings = settings or _settings()
-            old = _stored_file(settings, url)
-            if old is not None:
-                token, new = _move(old, image_id, token)
+            stored = _stored_file(settings, url) if url else None
+            token = _token_in_place(stored, image_id) or token
+            # Its file, and what an attempt left at the earlier layout without saying so.
+            folder = settings.media_path / str(account_id) / str(site_id) / str(content_id)
+            old_files = {folder / f"{image_id}{suffix}" for suffix in OLD_SUFFIXES}
+            for old in old_files | ({stored} if stored else set()):
+                new = old.with_name(f"{image_id}-{token}{old.suffix}")
+                if old != new and old.is_file():
+                    old.replace(new)
+            if stored is not None:
+                new = stored.with_name(f"{image_id}-{token}{stored.suffix}")
                 missing += not new.is_file()
                 relative = new.relative_to(settings.media_path).as_posix()
                 new_url = f"{settings.media_url.rstrip('/')}/{relative}"
@@ -102,16 +115,16 @@ def _stored_file(settings: Settings, url: str) -> Path | None:
     return settings.media_path.joinpath(*relative.parts)
 
 
-def _move(old: Path, image_id: int, token: str) -> tuple[str, Path]:
-    """Move `{id}.ext` to `{id}-{token}.ext`; the token and the file's new path."""
-    named = re.fullmatch(rf"{image_id}-([A-Za-z0-9_-]{{22,}})", old.stem)
-    if named:  # upgraded once, downgraded, upgraded again: it has its token already
-        return named.group(1), old
-    if not old.exists():
-        moved = sorted(old.parent.glob(f"{image_id}-*{old.suffix}"))
-        if moved:  # an earlier upgrade moved it and was rolled back
-            return moved[0].stem.removeprefix(f"{image_id}-"), moved[0]
-    new = old.with_name(f"{image_id}-{token}{old.suffix}")
-    if old.exists():
-        old.replace(new)
-    return token, new
+def _token_in_place(stored: Path | None, image_id: int) -> str | None:
+    """The token an image's file already carries: upgraded before and downgraded since, or
+    moved by an upgrade that was then rolled back."""
+    if stored is None:
+        return None
+    named = re.fullmatch(rf"{image_id}-([A-Za-z0-9_-]{{22,}})", stored.stem)
+    if named:
+        return named.group(1)
+    if not stored.exists():
+        moved = sorted(stored.parent.glob(f"{image_id}-*{stored.suffix}"))
+        if moved:
+            return moved[0].stem.removeprefix(f"{image_id}-")
+    return None
