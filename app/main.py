@@ -8,7 +8,6 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from app.api import (
     auth,
@@ -27,6 +26,7 @@ from app.api.limits import BodySizeLimit
 from app.api.openapi import build_openapi
 from app.config import Settings, get_settings
 from app.db import create_engine, create_session_factory
+from app.media import MediaFiles
 from app.observability import RequestMetrics, configure_logging
 from app.redis import create_redis
 from app.runs.events import RunLog
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     media = settings.media_path
     media.mkdir(parents=True, exist_ok=True)
-    app.mount(settings.media_url, StaticFiles(directory=media), name="media")
+    app.mount(settings.media_url, MediaFiles(directory=media), name="media")
     if (WEB_DIR / "index.html").is_file():
         app.frontend("/", directory=WEB_DIR, fallback="index.html")
     else:

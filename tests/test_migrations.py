@@ -1,14 +1,20 @@
-"""Migrations: they build exactly the models' schema, undo cleanly, and seed the credit prices."""
+"""Migrations: they build exactly the models' schema, undo cleanly, seed the credit prices, and
+move the images of an older deployment to unguessable names."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -18,8 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import conv
 
 import app.models  # noqa: F401  (registers every table on Base.metadata)
+from app.config import Settings
 from app.db import Base, create_engine
+from app.main import create_app
 from app.migrate import alembic_config, downgrade, upgrade
+from tests.builders import png_bytes
 
 
 @pytest.fixture
@@ -158,3 +167,184 @@ class TestCreditCostsAreSeeded:
             "image_prompt_extraction": ("per_unit", "prompt", 1, Decimal("0.5"), Decimal(5), True),
             "image_generation": ("per_unit", "image", 1, Decimal(2), Decimal(30), True),
         }
+
+
+class TestMediaMovesToUnguessableNames:
+    """Migration 0005 on a deployment whose images were served at sequential paths."""
+
+    async def test_drafts_move_and_attempted_publications_keep_their_urls(
+        self, fresh_database: str, media_settings: Settings
+    ) -> None:
+        old = await _deployment_before_tokens(fresh_database, media_settings)
+
+        await asyncio.to_thread(_upgrade, fresh_database, media_settings)
+
+        rows = await _images(fresh_database)
+        assert len({token for _, token in rows.values()}) == len(rows)
+        assert all(len(token) == 22 for _, token in rows.values())
+        async with _media_client(media_settings) as client:
+            for name in ("review", "scheduled"):
+                url, token = rows[old[name].id]
+                assert url == old[name].url.removesuffix(".png") + f"-{token}.png"
+                assert (await client.get(url)).content == old[name].data
+                assert (await client.get(old[name].url)).status_code == 404
+                assert not old[name].file.exists()
+            for name in ("published", "failed"):
+                assert rows[old[name].id][0] == old[name].url
+                assert (await client.get(old[name].url)).content == old[name].data
+            pending_url, pending_token = rows[old["pending"].id]
+            assert pending_url is None
+            assert (await client.get(old["pending"].path)).status_code == 404
+            # Where stage 6 will write it: the stray file is replaced then.
+            assert (
+                old["pending"].file.with_name(f"{old['pending'].id}-{pending_token}.png").is_file()
+            )
+        assert rows[old["external"].id][0] == old["external"].url
+        lost_url, lost_token = rows[old["lost"].id]
+        assert lost_url == old["lost"].url.removesuffix(".png") + f"-{lost_token}.png"
+
+    async def test_an_upgrade_rolled_back_after_moving_files_finds_them_again(
+        self, fresh_database: str, media_settings: Settings
+    ) -> None:
+        old = await _deployment_before_tokens(fresh_database, media_settings)
+        await asyncio.to_thread(_upgrade, fresh_database, media_settings)
+        first = await _images(fresh_database)
+        # The files moved but the database went back: as when a later migration fails.
+        await asyncio.to_thread(downgrade, fresh_database, "0004")
+        for image in old.values():
+            await _execute(
+                fresh_database, "UPDATE images SET url = :url WHERE id = :id", image.row()
+            )
+
+        await asyncio.to_thread(_upgrade, fresh_database, media_settings)
+
+        again = await _images(fresh_database)
+        assert again[old["review"].id] == first[old["review"].id]
+        async with _media_client(media_settings) as client:
+            moved = await client.get(again[old["review"].id][0] or "")
+        assert moved.content == old["review"].data
+
+    async def test_after_a_downgrade_the_urls_still_name_the_files_and_survive_an_upgrade(
+        self, fresh_database: str, media_settings: Settings
+    ) -> None:
+        old = await _deployment_before_tokens(fresh_database, media_settings)
+        await asyncio.to_thread(_upgrade, fresh_database, media_settings)
+        first = await _images(fresh_database)
+
+        await asyncio.to_thread(downgrade, fresh_database, "0004")
+        await asyncio.to_thread(_upgrade, fresh_database, media_settings)
+
+        again = await _images(fresh_database)
+        for name in ("review", "scheduled", "published", "failed"):
+            assert again[old[name].id][0] == first[old[name].id][0]
+        assert again[old["review"].id] == first[old["review"].id]
+
+    async def test_without_the_media_folder_it_refuses_and_changes_nothing(
+        self, fresh_database: str, media_settings: Settings, tmp_path: Path
+    ) -> None:
+        old = await _deployment_before_tokens(fresh_database, media_settings)
+        elsewhere = media_settings.model_copy(update={"media_dir": tmp_path / "not-mounted"})
+
+        with pytest.raises(RuntimeError, match="media folder"):
+            await asyncio.to_thread(_upgrade, fresh_database, elsewhere)
+
+        version = await _query(fresh_database, "SELECT version_num FROM alembic_version")
+        assert version == [("0004",)]
+        assert old["review"].file.read_bytes() == old["review"].data
+
+
+@dataclass(frozen=True)
+class _OldImage:
+    id: int
+    url: str  # "" for none
+    path: str  # where the earlier code served its file
+    file: Path
+    data: bytes
+
+    def row(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url or None}
+
+
+@pytest.fixture
+def media_settings(settings: Settings, tmp_path: Path) -> Settings:
+    media = tmp_path / "media"
+    media.mkdir()
+    return settings.model_copy(update={"media_dir": media})
+
+
+def _upgrade(database_url: str, settings: Settings) -> None:
+    config = alembic_config(database_url)
+    config.attributes["settings"] = settings
+    command.upgrade(config, "head")
+
+
+async def _execute(url: str, sql: str, params: dict[str, Any]) -> Any:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text(sql), params)
+            return result.scalar() if result.returns_rows else None
+    finally:
+        await engine.dispose()
+
+
+async def _images(url: str) -> dict[int, tuple[str | None, str]]:
+    rows = await _query(url, "SELECT id, url, url_token FROM images")
+    return {image_id: (image_url, token) for image_id, image_url, token in rows}
+
+
+async def _deployment_before_tokens(url: str, settings: Settings) -> dict[str, _OldImage]:
+    """At revision 0004, one image per case, stored at `{account}/{site}/{content}/{id}.png`."""
+    await asyncio.to_thread(upgrade, url, "0004")
+    account = await _execute(url, "INSERT INTO accounts (name) VALUES ('a') RETURNING id", {})
+    site = await _execute(
+        url, "INSERT INTO sites (account_id, name) VALUES (:a, 's') RETURNING id", {"a": account}
+    )
+    cases = {  # name: (content status, site status, image status, stored here)
+        "review": ("review", "not_published", "generated", True),
+        "scheduled": ("approved", "scheduled", "generated", True),
+        "published": ("published", "published", "generated", True),
+        "failed": ("approved", "failed", "generated", True),
+        # A file an attempt wrote without recording it: no row names it, yet it was served.
+        "pending": ("review", "not_published", "pending", True),
+        "lost": ("review", "not_published", "generated", False),
+        "external": ("review", "not_published", "generated", False),
+    }
+    images: dict[str, _OldImage] = {}
+    for n, (name, (status, site_status, image_status, stored)) in enumerate(cases.items()):
+        content = await _execute(
+            url,
+            "INSERT INTO contents (account_id, site_id, title, status, site_status) "
+            "VALUES (:a, :s, :name, :status, :site_status) RETURNING id",
+            {"a": account, "s": site, "name": name, "status": status, "site_status": site_status},
+        )
+        image = await _execute(
+            url,
+            "INSERT INTO images (account_id, site_id, content_id, image_type, prompt, status) "
+            "VALUES (:a, :s, :c, 'featured', 'p', :status) RETURNING id",
+            {"a": account, "s": site, "c": content, "status": image_status},
+        )
+        relative = f"{account}/{site}/{content}/{image}.png"
+        file = settings.media_path / relative
+        data = png_bytes(rgb=(n, n, n))
+        if stored:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_bytes(data)
+        image_url = {
+            "pending": None,
+            "external": f"https://cdn.example.com/{image}.png",
+        }.get(name, f"{settings.media_url}/{relative}")
+        await _execute(
+            url, "UPDATE images SET url = :url WHERE id = :id", {"id": image, "url": image_url}
+        )
+        path = f"{settings.media_url}/{relative}"
+        images[name] = _OldImage(image, image_url or "", path, file, data)
+    return images
+
+
+@asynccontextmanager
+async def _media_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The media as the API serves them (no database needed)."""
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

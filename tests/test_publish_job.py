@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import unit_of_work
+from app.media import image_file, media_url
 from app.models.publishing import PublishingIntegration, PublishingSettings
 from app.models.writer import Content, ContentStatus, ImageStatus, ImageType, SiteStatus
 from app.publishing.publish import MAX_ATTEMPTS, STALE_CLAIM, publish_due
@@ -90,15 +91,15 @@ async def due_content(
             position=position,
             status=ImageStatus.GENERATED.value,
         )
-        relative = f"{tenant.account_id}/{tenant.site_id}/{content.id}/{image.id}.png"
-        path = settings.media_path / relative
+        relative = image_file(image, "png")
+        path = settings.media_path.joinpath(*relative.parts)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png_bytes(rgb=(position * 40, 100, 200)))
         async with unit_of_work(session_factory) as session:
             await session.execute(
                 update(type(image))
                 .where(type(image).id == image.id)
-                .values(url=f"{settings.media_url}/{relative}")
+                .values(url=media_url(settings, relative))
             )
         files.append(path)
     return Due(content, files)
@@ -555,6 +556,7 @@ class TestFailures:
 class TestOtherPublishers:
     async def test_a_webhook_receives_the_signed_article(
         self,
+        client: httpx.AsyncClient,
         session_factory: SessionFactory,
         open_settings: Settings,
         tenant: Tenant,
@@ -573,8 +575,12 @@ class TestOtherPublishers:
         [article] = receiver.articles.values()
         assert (article["id"], article["title"]) == (due.content.id, due.content.title)
         assert [i["type"] for i in article["images"]] == ["featured", "in_article"]
-        # PUBLIC_URL makes the stored images' URLs absolute for the receiver.
-        assert all(i["url"].startswith("https://ca.example.com/media/") for i in article["images"])
+        # PUBLIC_URL makes the stored images' URLs absolute for the receiver, which may show
+        # them to its readers: they answer with the images.
+        for image, file in zip(article["images"], due.files, strict=True):
+            assert image["url"].startswith("https://ca.example.com/media/")
+            served = await client.get(image["url"].removeprefix("https://ca.example.com"))
+            assert (served.status_code, served.content) == (200, file.read_bytes())
         content = await load(session_factory, due.content.id)
         assert content.site_status == SiteStatus.PUBLISHED.value
         assert content.external_id == f"article-{due.content.id}"

@@ -1,4 +1,4 @@
-"""The writer API: reading articles with their images, reviewing them by hand, lists, media."""
+"""The writer API: reading articles with their images, reviewing them by hand, lists."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import Settings
 from app.models.writer import Content
-from tests.builders import create_content, create_image, create_task, png_bytes
+from tests.builders import create_content, create_image, create_task
 from tests.factories import Tenant, create_tenant
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -326,42 +325,3 @@ class TestLists:
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "invalid_input"
         assert field in response.json()["error"]["message"]
-
-
-class TestMedia:
-    async def test_a_generated_image_is_served_at_its_url(
-        self,
-        client: httpx.AsyncClient,
-        session_factory: SessionFactory,
-        settings: Settings,
-        tenant: Tenant,
-    ) -> None:
-        content = await create_content(session_factory, tenant)
-        image = await create_image(session_factory, tenant, content_id=content.id)
-        relative = f"sites/{tenant.site_id}/images/{image.id}.png"
-        file = settings.media_path / relative
-        file.parent.mkdir(parents=True, exist_ok=True)
-        picture = png_bytes(4, 3)
-        file.write_bytes(picture)
-
-        response = await client.get(f"{settings.media_url}/{relative}")
-
-        assert response.status_code == 200
-        assert response.headers["content-type"] == "image/png"
-        assert response.content == picture
-
-    async def test_a_missing_media_file_is_404_with_the_error_body(
-        self, client: httpx.AsyncClient, settings: Settings
-    ) -> None:
-        response = await client.get(f"{settings.media_url}/sites/1/images/999999.png")
-        assert response.status_code == 404
-        assert response.json()["error"]["code"] == "not_found"
-
-    async def test_a_path_escaping_the_media_folder_is_not_served(
-        self, client: httpx.AsyncClient, settings: Settings
-    ) -> None:
-        secret = settings.media_path.parent / "secret.txt"
-        secret.write_text("not for the web")
-        response = await client.get(f"{settings.media_url}/..%2Fsecret.txt")
-        assert response.status_code == 404
-        assert "not for the web" not in response.text

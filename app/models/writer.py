@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 
@@ -53,6 +54,15 @@ class ImageStatus(StrEnum):
     PENDING = "pending"
     GENERATED = "generated"
     FAILED = "failed"
+
+
+# The random part of an image's file name and URL (app/media.py): 128 bits, so that the URL of
+# one image cannot be found from another's or from the ids.
+URL_TOKEN_BYTES = 16
+
+
+def new_url_token() -> str:
+    return secrets.token_urlsafe(URL_TOKEN_BYTES)
 
 
 class Task(IdMixin, TimestampMixin, Base):
@@ -128,5 +138,6 @@ class Image(IdMixin, TimestampMixin, Base):
     position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     prompt: Mapped[str] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(String(2000))
+    url_token: Mapped[str] = mapped_column(String(32), default=new_url_token)
     status: Mapped[str] = enum_column(ImageStatus.PENDING)
     error: Mapped[str | None] = mapped_column(Text)

@@ -23,7 +23,6 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 import structlog
@@ -34,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import unit_of_work
 from app.errors import InvalidTransition, NotFound, is_backend_down
+from app.media import media_file
 from app.models.publishing import IntegrationKind, PublishingIntegration, PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus, Image, ImageStatus, SiteStatus
@@ -311,18 +311,6 @@ def _article_image(settings: Settings, image: Image) -> ArticleImage:
         path=path,
         media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"),
     )
-
-
-def media_file(settings: Settings, url: str) -> Path | None:
-    """The stored file a media URL (`{MEDIA_URL}/a/b.png`) stands for; None for any other URL,
-    or one that would leave the media folder."""
-    prefix = settings.media_url.rstrip("/") + "/"
-    if not url.startswith(prefix):
-        return None
-    relative = PurePosixPath(url.removeprefix(prefix))
-    if relative.is_absolute() or ".." in relative.parts:
-        return None
-    return settings.media_path.joinpath(*relative.parts)
 
 
 def _success(published: Published) -> dict[str, object]:

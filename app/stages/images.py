@@ -1,17 +1,18 @@
 """Stage 6: image prompts → images. Each image is generated, its file stored under the media
-folder, and the row marked generated with its URL; when a content has no pending image left it
-moves to review."""
+folder (at its unguessable path, app/media.py), and the row marked generated with its URL; when a
+content has no pending image left it moves to review."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import Answer
 from app.ai.schemas import ImageOut
+from app.media import image_file, media_url
 from app.models.billing import Operation
 from app.models.writer import Content, ContentStatus, Image, ImageStatus, ImageType
 from app.stages.base import Item, Stage
@@ -47,7 +48,7 @@ class ImagesStage(Stage):
 
         async def write(session: AsyncSession, answer: Answer[ImageOut]) -> Written:
             relative = await _store(ctx, image, answer.output)
-            url = f"{ctx.engine.settings.media_url.rstrip('/')}/{relative.as_posix()}"
+            url = media_url(ctx.engine.settings, relative)
             await _lock_content(session, image.content_id)
             await session.execute(
                 update(Image)
@@ -87,15 +88,10 @@ class ImagesStage(Stage):
         )
 
 
-async def _store(ctx: StageContext, image: Image, out: ImageOut) -> Path:
+async def _store(ctx: StageContext, image: Image, out: ImageOut) -> PurePosixPath:
     """Write the file (replacing a previous attempt's); returns its path under the media root."""
-    relative = Path(
-        str(image.account_id),
-        str(image.site_id),
-        str(image.content_id),
-        f"{image.id}.{EXTENSIONS[out.media_type]}",
-    )
-    target = ctx.engine.media_path / relative
+    relative = image_file(image, EXTENSIONS[out.media_type])
+    target = ctx.engine.media_path.joinpath(*relative.parts)
 
     def write() -> None:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,11 @@ import pytest
 from playwright.async_api import FilePayload, Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from app.db import unit_of_work
+from app.media import image_file, media_url
 from app.models.writer import Content, Image
+from tests.builders import create_content, create_image, png_bytes
 from tests.factories import Tenant, create_tenant
 
 
@@ -120,6 +123,40 @@ class TestReview:
         await page.get_by_role("button", name="Approve").click()
         await expect(page.get_by_text("5 words · approved")).to_be_visible()
         await expect(page.get_by_role("button", name="Approve")).to_be_disabled()
+
+    async def test_a_generated_image_shows_at_its_unguessable_url(
+        self,
+        page: Page,
+        live_server: str,
+        tenant: Tenant,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        content = await create_content(session_factory, tenant, title="Trail shoes")
+        image = await create_image(
+            session_factory,
+            tenant,
+            content_id=content.id,
+            image_type="featured",
+            position=0,
+            status="generated",
+            prompt="shoes on a trail",
+        )
+        relative = image_file(image, "png")
+        file = settings.media_path.joinpath(*relative.parts)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(png_bytes(8, 6))
+        async with unit_of_work(session_factory) as session:
+            stored = await session.get_one(Image, image.id)
+            stored.url = media_url(settings, relative)
+
+        await sign_in(page, live_server, tenant)
+        await page.get_by_role("link", name="Content").click()
+        await page.get_by_role("link", name="Trail shoes").click()
+
+        picture = page.get_by_role("img", name="shoes on a trail")
+        await expect(picture).to_have_attribute("src", media_url(settings, relative))
+        await expect(picture).to_have_js_property("naturalWidth", 8)
 
 
 class TestApiKeys:
