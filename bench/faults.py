@@ -23,6 +23,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from tests.blackbox.conftest import restore
 from tests.blackbox.deployment import Deployment, Postgres, RedisServer
 from tests.blackbox.scenarios import (
     Fault,
@@ -49,7 +50,11 @@ FAULTS: dict[str, list[tuple[str, Fault]]] = {
 }
 
 
-async def measure(topology: str, rounds: int, folder: Path) -> list[Outcome]:
+async def measure(
+    topology: str, rounds: int, folder: Path
+) -> tuple[list[Outcome], list[tuple[str, str, dict[str, int | None]]]]:
+    """Each fault's rounds; a round that could not finish (a process exited, the runs never
+    ended) is a failure with its reason and the processes that had exited."""
     # As the suite: serve on an append-only Redis (embedded and production keep one), split on
     # a Redis that keeps nothing (the worst case: a restart loses the queue and the leases).
     deployment = Deployment(
@@ -59,22 +64,29 @@ async def measure(topology: str, rounds: int, folder: Path) -> list[Outcome]:
         RedisServer(folder / topology / "redis", persistent=topology == "serve"),
     )
     (folder / topology).mkdir(parents=True)
-    outcomes = []
+    outcomes: list[Outcome] = []
+    failures: list[tuple[str, str, dict[str, int | None]]] = []
     try:
         await deployment.start()
         for name, fault in FAULTS[topology]:
             for _ in range(rounds):
-                outcomes.append(await scenario(deployment, name, fault))
-                for service in deployment.services.values():
-                    if not service.running:
-                        await service.start()
-                await deployment.wait_until_ready()
+                try:
+                    outcomes.append(await scenario(deployment, name, fault))
+                except (AssertionError, TimeoutError) as exc:
+                    failures.append(
+                        (name, f"{type(exc).__name__}: {exc}"[:300], deployment.exited())
+                    )
+                await restore(deployment)
     finally:
         await deployment.stop()
-    return outcomes
+    return outcomes, failures
 
 
-def report(topology: str, outcomes: list[Outcome]) -> None:
+def report(
+    topology: str,
+    outcomes: list[Outcome],
+    failures: list[tuple[str, str, dict[str, int | None]]],
+) -> None:
     print(f"\n{topology}")
     print(
         f"  {'fault':<22}{'rounds':>7}{'recovery s (max)':>18}{'not completed':>15}"
@@ -97,13 +109,15 @@ def report(topology: str, outcomes: list[Outcome]) -> None:
             f"  {fault:<22}{len(group):>7}{shown:>18}{stuck:>15}{doubled:>16}{lost:>12}"
             f"{bad:>13}{exited:>8}"
         )
+    for fault, reason, exited_then in failures:
+        print(f"  {fault}: round failed ({reason}); exited: {exited_then or 'none'}")
 
 
 async def main(topologies: list[str], rounds: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-faults-"))
     try:
         for topology in topologies:
-            report(topology, await measure(topology, rounds, folder))
+            report(topology, *await measure(topology, rounds, folder))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

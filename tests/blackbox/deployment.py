@@ -349,6 +349,7 @@ class Deployment:
         ids = list(run_ids)
         async with asyncio.timeout(within):
             while True:
+                assert any(w.running for w in self.workers), f"every worker exited: {self.exited()}"
                 async with self.engine.connect() as conn:
                     rows = await conn.execute(
                         text("SELECT run_id, status FROM automation_runs WHERE run_id = ANY(:ids)"),

@@ -103,7 +103,9 @@ async def scenario(deployment: Deployment, name: str, fault: Fault) -> Outcome:
 
 
 async def redis_outage(deployment: Deployment, scene: Scene) -> Injected:
-    """Redis stopped for 20 s. Only what needs Redis may answer 503 meanwhile."""
+    """Redis stopped for 20 s. Only what needs Redis may answer 503 meanwhile; a pause and a
+    resume are made and answered as at any time (the worker learns of them from the run row,
+    and the resumed run's slice is queued once Redis is back)."""
     down = time.time()
     await deployment.redis.stop()
     async with httpx.AsyncClient(base_url=deployment.url) as http:
@@ -111,6 +113,13 @@ async def redis_outage(deployment: Deployment, scene: Scene) -> Injected:
         ready = await http.get("/readyz")
         assert ready.status_code == 503
         assert "redis" in ready.json()["error"]["message"]
+        tenant, run_id = scene.tenants[-1], scene.runs[-1]
+        for action, status in (("pause", "paused"), ("resume", "running")):
+            changed = await http.post(
+                f"/api/v1/automation/{action}/?run_id={run_id}", headers=tenant.headers
+            )
+            assert changed.status_code == 200, changed.text
+            assert changed.json()["status"] == status
         await asyncio.sleep(REDIS_OUTAGE_SECONDS / 2)
     await deployment.redis.start()
     up = time.time()
