@@ -8,12 +8,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer, Strict
 
-from app.api.schemas import CreditAmount, InputModel, OutputModel
+from app.api.schemas import CreditAmount, InputModel, OutputModel, PlainDecimalText, decimal_schema
 from app.models.billing import Operation, TransactionKind
 
 # A decimal shown as a JSON number, like CreditAmount, for figures that are not credits.
 Number = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
-PercentageIn = Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
+PercentageIn = Annotated[
+    Decimal,
+    PlainDecimalText,
+    Field(ge=0, le=100, decimal_places=2),
+    decimal_schema(Decimal(100)),
+]
 
 
 class StageEstimate(OutputModel):

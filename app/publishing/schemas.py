@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, Strict, field_validator
+from pydantic import ConfigDict, Field, Strict, field_validator
 
-from app.api.schemas import InputModel, OutputModel, Page
+from app.api.schemas import InputModel, OutputModel, Page, null_refused
 from app.models.publishing import WEEKDAYS, SchedulingMode
 from app.runs.config_schemas import TIME_PATTERN, format_time
 
@@ -72,6 +72,8 @@ class PublishingSettingsOut(OutputModel):
 class PublishingSettingsUpdate(InputModel):
     """Settings to change; the others keep their values. Leave a field out rather than sending
     null. Days and time slots are stored in order, each once."""
+
+    model_config = ConfigDict(json_schema_extra=null_refused())
 
     auto_approval_enabled: StrictBool | None = None
     auto_publish_enabled: StrictBool | None = None

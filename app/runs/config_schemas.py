@@ -6,9 +6,25 @@ from datetime import datetime, time
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, Strict, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SecretStr,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from app.api.schemas import CreditAmount, InputModel, OutputModel
+from app.api.schemas import (
+    CreditAmount,
+    InputModel,
+    OutputModel,
+    PlainDecimalText,
+    decimal_schema,
+    null_refused,
+    storable,
+)
 from app.models.automation import AutomationConfig, Frequency
 
 MAX_DELAY_SECONDS = 3600
@@ -110,7 +126,9 @@ class ConfigOut(OutputModel):
 
 class ConfigUpdate(InputModel):
     """Config fields to change; the others keep their values. Leave a field out rather than
-    sending null: every field has a value, so null is refused."""
+    sending null: every field has a value, so null is refused (but by `notification_url`)."""
+
+    model_config = ConfigDict(json_schema_extra=null_refused(*NULLABLE))
 
     enabled: StrictBool | None = None
     frequency: Frequency | None = None
@@ -140,7 +158,13 @@ class ConfigUpdate(InputModel):
     max_images_per_run: Limit | None = None
     max_approvals_per_run: Limit | None = None
     max_credits_per_run: (
-        Annotated[Decimal, Field(ge=0, le=MAX_CREDITS, decimal_places=2)] | None
+        Annotated[
+            Decimal,
+            PlainDecimalText,
+            Field(ge=0, le=MAX_CREDITS, decimal_places=2),
+            decimal_schema(MAX_CREDITS),
+        ]
+        | None
     ) = None
     ai_concurrency: Annotated[int, Strict(), Field(ge=1, le=64)] | None = None
     max_in_article_images: Annotated[int, Strict(), Field(ge=0, le=10)] | None = None
@@ -168,10 +192,10 @@ class ConfigUpdate(InputModel):
 
     @field_validator("notification_secret", mode="after")
     @classmethod
-    def _secret_without_nul(cls, value: SecretStr | None) -> SecretStr | None:
+    def _secret_storable(cls, value: SecretStr | None) -> SecretStr | None:
         # The base class checks plain strings only.
-        if value is not None and "\x00" in value.get_secret_value():
-            raise ValueError("must not contain NUL characters")
+        if value is not None:
+            storable(value.get_secret_value())
         return value
 
     def changes(self) -> dict[str, Any]:
