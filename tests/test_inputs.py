@@ -27,6 +27,7 @@ from app.config import Settings
 from app.main import create_app
 from app.models.planner import Keyword
 from app.outbound import Policy, UnsafeUrl, check_url
+from app.planner.schemas import MAX_VOLUME
 from tests.console import free_port
 from tests.factories import Tenant, create_tenant
 
@@ -100,13 +101,13 @@ class TestKeywordVolumes:
         async with session_factory() as session:
             assert await session.scalar(select(Keyword.volume)) == 2**31
 
-    async def test_a_volume_beyond_bigint_is_a_400_naming_it(
+    async def test_a_volume_beyond_its_bound_is_a_400_naming_it(
         self, client: httpx.AsyncClient, tenant: Tenant, session_factory: SessionFactory
     ) -> None:
         response = await client.post(
             "/api/v1/planner/keywords/",
             params={"site_id": tenant.site_id},
-            json={"keywords": [{"keyword": "ok"}, {"keyword": "big", "volume": BEYOND_BIGINT}]},
+            json={"keywords": [{"keyword": "ok"}, {"keyword": "big", "volume": MAX_VOLUME + 1}]},
             headers=tenant.headers,
         )
         assert_invalid(response, "keywords.1.volume")
@@ -134,7 +135,7 @@ class TestKeywordVolumes:
         body = response.json()
         assert (body["created"], body["duplicates"]) == (2, 0)
         assert [(e["row"], e["message"]) for e in body["errors"]] == [
-            (3, f"volume must be between 0 and {BIGINT_MAX}, got {BEYOND_BIGINT}"),
+            (3, f"volume must be between 0 and {MAX_VOLUME}, got {BEYOND_BIGINT}"),
             (4, "keyword string should have at most 2000 characters"),
             (5, "intent string should have at most 50 characters"),
         ]
@@ -218,6 +219,44 @@ def parameters(dependant: Dependant) -> Iterator[ModelField]:
 
 def validators(metadata: list[Any]) -> list[Any]:
     return [m.func for m in metadata if isinstance(m, AfterValidator)]
+
+
+class TestJsonTypes:
+    @pytest.mark.parametrize("value", [0, 1, "true"])
+    async def test_a_boolean_field_takes_only_true_or_false(
+        self, client: httpx.AsyncClient, tenant: Tenant, session_factory: SessionFactory, value: Any
+    ) -> None:
+        await client.post(
+            "/api/v1/planner/keywords/",
+            params={"site_id": tenant.site_id},
+            json={"keywords": [{"keyword": "shoes"}]},
+            headers=tenant.headers,
+        )
+        async with session_factory() as session:
+            keyword_id = await session.scalar(select(Keyword.id))
+        response = await client.patch(
+            f"/api/v1/planner/keywords/{keyword_id}/",
+            json={"disabled": value},
+            headers=tenant.headers,
+        )
+        assert_invalid(response, "disabled")
+
+    @pytest.mark.parametrize(
+        ("value", "accepted"), [(5, True), (5.0, True), (False, False), ("5", False)]
+    )
+    async def test_an_integer_field_takes_numbers_only(
+        self, client: httpx.AsyncClient, tenant: Tenant, value: Any, accepted: bool
+    ) -> None:
+        response = await client.post(
+            "/api/v1/planner/keywords/",
+            params={"site_id": tenant.site_id},
+            json={"keywords": [{"keyword": "shoes", "difficulty": value}]},
+            headers=tenant.headers,
+        )
+        if accepted:
+            assert response.status_code == 200, response.text
+        else:
+            assert_invalid(response, "keywords.0.difficulty")
 
 
 class TestMethodNotAllowed:

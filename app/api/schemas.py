@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     WithJsonSchema,
     field_validator,
 )
@@ -36,6 +37,17 @@ def storable(value: str) -> str:
         raise ValueError("must not contain NUL characters or lone surrogates")
     return value
 
+
+def _number_not_text(value: Any) -> Any:
+    # JSON Schema's integer: 5 or 5.0, but not true or "5" (which pydantic's lax int takes).
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be a whole number, not text or true/false")
+    return value
+
+
+# Integers and booleans of request bodies, exactly as the document's `integer` and `boolean`.
+JsonInt = Annotated[int, BeforeValidator(_number_not_text)]
+JsonBool = Annotated[bool, Strict()]
 
 # Every string query, path or header parameter is one of these, so that a character the
 # database refuses is a 400 naming the parameter rather than a 500 from the query.

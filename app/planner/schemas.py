@@ -7,20 +7,21 @@ from typing import Any
 
 from pydantic import Field
 
-from app.api.schemas import InputModel, OutputModel
+from app.api.schemas import InputModel, JsonBool, JsonInt, OutputModel
 
 MAX_KEYWORD_LENGTH = 500
 MAX_KEYWORDS_PER_REQUEST = 5000
-# The column is a BIGINT.
-MAX_VOLUME = 2**63 - 1
+# The column is a BIGINT; 2^53 - 1 is the largest integer every JSON client reads exactly (and
+# billions of searches a month is already more than any keyword has).
+MAX_VOLUME = 2**53 - 1
 
 
 class KeywordIn(InputModel):
     """A keyword to add. Surrounding and repeated white space is removed."""
 
     keyword: str = Field(max_length=2000)
-    volume: int | None = Field(None, ge=0, le=MAX_VOLUME, description="Monthly search volume.")
-    difficulty: int | None = Field(None, ge=0, le=100, description="Ranking difficulty, 0-100.")
+    volume: JsonInt | None = Field(None, ge=0, le=MAX_VOLUME, description="Monthly search volume.")
+    difficulty: JsonInt | None = Field(None, ge=0, le=100, description="Ranking difficulty, 0-100.")
     intent: str | None = Field(None, max_length=50, description="e.g. informational.")
 
 
@@ -51,7 +52,7 @@ class ImportResult(OutputModel):
 class KeywordPatch(InputModel):
     """Fields of a keyword to change."""
 
-    disabled: bool
+    disabled: JsonBool
 
 
 class KeywordOut(OutputModel):

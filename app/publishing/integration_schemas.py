@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, RootModel, SecretStr, field_validator
 
-from app.api.schemas import InputModel, OutputModel, null_refused, storable
+from app.api.schemas import InputModel, JsonBool, OutputModel, null_refused, storable
 from app.models.publishing import IntegrationKind
 from app.writer.schemas import ContentSummaryOut
 
@@ -52,7 +52,7 @@ def _storable_secret(value: SecretStr | None) -> SecretStr | None:
 
 Url = Annotated[str, Field(min_length=1, max_length=2000)]
 IsActive = Annotated[
-    bool,
+    JsonBool,
     Field(description="Off: the site's due content waits in the queue instead of going out."),
 ]
 

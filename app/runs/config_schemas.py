@@ -10,7 +10,6 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    Strict,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -19,6 +18,8 @@ from pydantic import (
 from app.api.schemas import (
     CreditAmount,
     InputModel,
+    JsonBool,
+    JsonInt,
     OutputModel,
     PlainDecimalText,
     decimal_schema,
@@ -38,12 +39,12 @@ MAX_SECRET_LENGTH = 200
 # The update fields that null clears rather than refuses.
 NULLABLE = frozenset({"notification_url"})
 
-# Strict: a config dialog sending "20" or "true" has a bug worth a 400, not a silent coercion.
-StrictBool = Annotated[bool, Strict()]
-BatchSize = Annotated[int, Strict(), Field(ge=1, le=1000, description="Items per batch, 1-1000.")]
-Delay = Annotated[int, Strict(), Field(ge=0, le=MAX_DELAY_SECONDS, description="Seconds, 0-3600.")]
+# JsonInt, JsonBool: a config dialog sending "20" or "true" has a bug worth a 400, not a silent
+# coercion.
+BatchSize = Annotated[JsonInt, Field(ge=1, le=1000, description="Items per batch, 1-1000.")]
+Delay = Annotated[JsonInt, Field(ge=0, le=MAX_DELAY_SECONDS, description="Seconds, 0-3600.")]
 Limit = Annotated[
-    int, Strict(), Field(ge=0, le=MAX_LIMIT, description="Most items per run; 0 = unlimited.")
+    JsonInt, Field(ge=0, le=MAX_LIMIT, description="Most items per run; 0 = unlimited.")
 ]
 ScheduledTime = Annotated[
     str,
@@ -130,11 +131,11 @@ class ConfigUpdate(InputModel):
 
     model_config = ConfigDict(json_schema_extra=null_refused(*NULLABLE))
 
-    enabled: StrictBool | None = None
+    enabled: JsonBool | None = None
     frequency: Frequency | None = None
     scheduled_time: ScheduledTime | None = None
-    weekly_day: Annotated[int, Strict(), Field(ge=0, le=6, description="0 = Monday.")] | None = None
-    monthly_day: Annotated[int, Strict(), Field(ge=1, le=31)] | None = None
+    weekly_day: Annotated[JsonInt, Field(ge=0, le=6, description="0 = Monday.")] | None = None
+    monthly_day: Annotated[JsonInt, Field(ge=1, le=31)] | None = None
     stage_1_batch_size: BatchSize | None = None
     stage_2_batch_size: BatchSize | None = None
     stage_3_batch_size: BatchSize | None = None
@@ -143,13 +144,13 @@ class ConfigUpdate(InputModel):
     stage_6_batch_size: BatchSize | None = None
     within_stage_delay: Delay | None = None
     between_stage_delay: Delay | None = None
-    stage_1_enabled: StrictBool | None = None
-    stage_2_enabled: StrictBool | None = None
-    stage_3_enabled: StrictBool | None = None
-    stage_4_enabled: StrictBool | None = None
-    stage_5_enabled: StrictBool | None = None
-    stage_6_enabled: StrictBool | None = None
-    stage_7_enabled: StrictBool | None = None
+    stage_1_enabled: JsonBool | None = None
+    stage_2_enabled: JsonBool | None = None
+    stage_3_enabled: JsonBool | None = None
+    stage_4_enabled: JsonBool | None = None
+    stage_5_enabled: JsonBool | None = None
+    stage_6_enabled: JsonBool | None = None
+    stage_7_enabled: JsonBool | None = None
     max_keywords_per_run: Limit | None = None
     max_clusters_per_run: Limit | None = None
     max_ideas_per_run: Limit | None = None
@@ -166,8 +167,8 @@ class ConfigUpdate(InputModel):
         ]
         | None
     ) = None
-    ai_concurrency: Annotated[int, Strict(), Field(ge=1, le=64)] | None = None
-    max_in_article_images: Annotated[int, Strict(), Field(ge=0, le=10)] | None = None
+    ai_concurrency: Annotated[JsonInt, Field(ge=1, le=64)] | None = None
+    max_in_article_images: Annotated[JsonInt, Field(ge=0, le=10)] | None = None
     notification_url: Annotated[str, Field(max_length=MAX_URL_LENGTH)] | None = Field(
         None,
         description="Where run notifications go (https; checked to reach a public address). "
