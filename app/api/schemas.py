@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
 from fastapi import Path, Query
 from pydantic import (
@@ -15,7 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    Strict,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
@@ -37,17 +38,6 @@ def storable(value: str) -> str:
         raise ValueError("must not contain NUL characters or lone surrogates")
     return value
 
-
-def _number_not_text(value: Any) -> Any:
-    # JSON Schema's integer: 5 or 5.0, but not true or "5" (which pydantic's lax int takes).
-    if isinstance(value, (bool, str)):
-        raise ValueError("must be a whole number, not text or true/false")
-    return value
-
-
-# Integers and booleans of request bodies, exactly as the document's `integer` and `boolean`.
-JsonInt = Annotated[int, BeforeValidator(_number_not_text)]
-JsonBool = Annotated[bool, Strict()]
 
 # Every string query, path or header parameter is one of these, so that a character the
 # database refuses is a 400 naming the parameter rather than a 500 from the query.
@@ -116,8 +106,10 @@ def null_refused(*nullable: str) -> Callable[[dict[str, Any]], None]:
     return extra
 
 
-class InputModel(BaseModel):
-    """Request bodies: unknown fields, NUL characters and lone surrogates are refused."""
+class VariantModel(BaseModel):
+    """One shape of a discriminated union in a request body: unknown fields, NUL characters
+    and lone surrogates are refused. Pydantic allows no before-validator on the tag, so the
+    JSON types of InputModel are each field's own (`Annotated[bool, Strict()]`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -125,6 +117,34 @@ class InputModel(BaseModel):
     @classmethod
     def _storable(cls, value: Any) -> Any:
         return storable(value) if isinstance(value, str) else value
+
+
+class InputModel(VariantModel):
+    """Request bodies: unknown fields, NUL characters and lone surrogates are refused, and
+    integers and booleans are JSON's, as the document says: an integer field takes 5 or 5.0
+    but not "5" or true, a boolean field true or false only (pydantic's lax mode takes more,
+    its strict mode refuses 5.0)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or info.field_name is None:
+            return value
+        kinds = _scalar_types(cls.model_fields[info.field_name].annotation)
+        if bool in kinds and not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        if int in kinds and isinstance(value, (bool, str)):
+            raise ValueError("must be a whole number, not text or true/false")
+        return value
+
+
+def _scalar_types(annotation: Any) -> set[Any]:
+    """The plain types a field's annotation may hold, through Annotated and unions."""
+    if get_origin(annotation) is Annotated:
+        return _scalar_types(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return {kind for arg in get_args(annotation) for kind in _scalar_types(arg)}
+    return {annotation}
 
 
 class OutputModel(BaseModel):

@@ -11,7 +11,6 @@ from pydantic import Field, PlainSerializer
 from app.api.schemas import (
     CreditAmount,
     InputModel,
-    JsonBool,
     OutputModel,
     PlainDecimalText,
     decimal_schema,
@@ -121,7 +120,7 @@ class AIBudgetIn(InputModel):
     and must sum to exactly 100; with true, any given must be all five, summing to 100 (kept for
     when the site stops using the defaults)."""
 
-    use_global_defaults: JsonBool
+    use_global_defaults: bool
     clustering: PercentageIn | None = None
     idea_generation: PercentageIn | None = None
     content_generation: PercentageIn | None = None

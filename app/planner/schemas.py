@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from app.api.schemas import InputModel, JsonBool, JsonInt, OutputModel
+from app.api.schemas import InputModel, OutputModel
 
 MAX_KEYWORD_LENGTH = 500
 MAX_KEYWORDS_PER_REQUEST = 5000
@@ -20,8 +20,8 @@ class KeywordIn(InputModel):
     """A keyword to add. Surrounding and repeated white space is removed."""
 
     keyword: str = Field(max_length=2000)
-    volume: JsonInt | None = Field(None, ge=0, le=MAX_VOLUME, description="Monthly search volume.")
-    difficulty: JsonInt | None = Field(None, ge=0, le=100, description="Ranking difficulty, 0-100.")
+    volume: int | None = Field(None, ge=0, le=MAX_VOLUME, description="Monthly search volume.")
+    difficulty: int | None = Field(None, ge=0, le=100, description="Ranking difficulty, 0-100.")
     intent: str | None = Field(None, max_length=50, description="e.g. informational.")
 
 
@@ -52,7 +52,7 @@ class ImportResult(OutputModel):
 class KeywordPatch(InputModel):
     """Fields of a keyword to change."""
 
-    disabled: JsonBool
+    disabled: bool
 
 
 class KeywordOut(OutputModel):

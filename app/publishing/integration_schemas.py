@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, RootModel, SecretStr, field_validator
+from pydantic import ConfigDict, Field, RootModel, SecretStr, Strict, field_validator
 
-from app.api.schemas import InputModel, JsonBool, OutputModel, null_refused, storable
+from app.api.schemas import OutputModel, VariantModel, null_refused, storable
 from app.models.publishing import IntegrationKind
 from app.writer.schemas import ContentSummaryOut
 
@@ -52,19 +52,20 @@ def _storable_secret(value: SecretStr | None) -> SecretStr | None:
 
 Url = Annotated[str, Field(min_length=1, max_length=2000)]
 IsActive = Annotated[
-    JsonBool,
+    bool,
+    Strict(),
     Field(description="Off: the site's due content waits in the queue instead of going out."),
 ]
 
 
-class NoneIntegration(InputModel):
+class NoneIntegration(VariantModel):
     """`none`: articles are marked published when due (the site reads them from the API)."""
 
     kind: Literal["none"]
     is_active: IsActive = True
 
 
-class WordPressIntegration(InputModel):
+class WordPressIntegration(VariantModel):
     """`wordpress`: the site's root (e.g. https://blog.example.com), a user and its
     application password (`secret`)."""
 
@@ -79,7 +80,7 @@ class WordPressIntegration(InputModel):
     _secret_storable = field_validator("secret")(_storable_secret)
 
 
-class WebhookIntegration(InputModel):
+class WebhookIntegration(VariantModel):
     """`webhook`: the URL deliveries are POSTed to and the signing key (`secret`); deliveries
     carry `X-Automation-Signature: sha256=HMAC(secret, "{timestamp}.{body}")`."""
 

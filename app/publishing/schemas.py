@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from app.api.schemas import InputModel, JsonBool, JsonInt, OutputModel, Page, null_refused
+from app.api.schemas import InputModel, OutputModel, Page, null_refused
 from app.models.publishing import WEEKDAYS, SchedulingMode
 from app.runs.config_schemas import TIME_PATTERN, format_time
 
@@ -25,7 +25,7 @@ WallTime = Annotated[
         examples=["09:00"],
     ),
 ]
-Target = Annotated[JsonInt, Field(ge=0, le=MAX_TARGET, description="Informational; never blocks.")]
+Target = Annotated[int, Field(ge=0, le=MAX_TARGET, description="Informational; never blocks.")]
 
 
 class PublishingSettingsOut(OutputModel):
@@ -72,22 +72,22 @@ class PublishingSettingsUpdate(InputModel):
 
     model_config = ConfigDict(json_schema_extra=null_refused())
 
-    auto_approval_enabled: JsonBool | None = None
-    auto_publish_enabled: JsonBool | None = None
+    auto_approval_enabled: bool | None = None
+    auto_publish_enabled: bool | None = None
     scheduling_mode: SchedulingMode | None = None
     publish_days: Annotated[list[Weekday], Field(max_length=7)] | None = None
     publish_time_slots: Annotated[list[WallTime], Field(max_length=MAX_TIME_SLOTS)] | None = None
     stagger_start_time: WallTime | None = None
     stagger_end_time: WallTime | None = None
     stagger_interval_minutes: (
-        Annotated[JsonInt, Field(ge=1, le=1440, description="Minutes, 1-1440.")] | None
+        Annotated[int, Field(ge=1, le=1440, description="Minutes, 1-1440.")] | None
     ) = None
     daily_publish_target: Target | None = None
     weekly_publish_target: Target | None = None
     monthly_publish_target: Target | None = None
-    queue_limit: (
-        Annotated[JsonInt, Field(ge=0, le=MAX_QUEUE_LIMIT, description="0-10000.")] | None
-    ) = None
+    queue_limit: Annotated[int, Field(ge=0, le=MAX_QUEUE_LIMIT, description="0-10000.")] | None = (
+        None
+    )
 
     @field_validator("*", mode="after")
     @classmethod

@@ -18,8 +18,6 @@ from pydantic import (
 from app.api.schemas import (
     CreditAmount,
     InputModel,
-    JsonBool,
-    JsonInt,
     OutputModel,
     PlainDecimalText,
     decimal_schema,
@@ -39,13 +37,11 @@ MAX_SECRET_LENGTH = 200
 # The update fields that null clears rather than refuses.
 NULLABLE = frozenset({"notification_url"})
 
-# JsonInt, JsonBool: a config dialog sending "20" or "true" has a bug worth a 400, not a silent
-# coercion.
-BatchSize = Annotated[JsonInt, Field(ge=1, le=1000, description="Items per batch, 1-1000.")]
-Delay = Annotated[JsonInt, Field(ge=0, le=MAX_DELAY_SECONDS, description="Seconds, 0-3600.")]
-Limit = Annotated[
-    JsonInt, Field(ge=0, le=MAX_LIMIT, description="Most items per run; 0 = unlimited.")
-]
+# InputModel takes JSON's integers and booleans only: a config dialog sending "20" or "true"
+# has a bug worth a 400, not a silent coercion.
+BatchSize = Annotated[int, Field(ge=1, le=1000, description="Items per batch, 1-1000.")]
+Delay = Annotated[int, Field(ge=0, le=MAX_DELAY_SECONDS, description="Seconds, 0-3600.")]
+Limit = Annotated[int, Field(ge=0, le=MAX_LIMIT, description="Most items per run; 0 = unlimited.")]
 ScheduledTime = Annotated[
     str,
     Field(
@@ -131,11 +127,11 @@ class ConfigUpdate(InputModel):
 
     model_config = ConfigDict(json_schema_extra=null_refused(*NULLABLE))
 
-    enabled: JsonBool | None = None
+    enabled: bool | None = None
     frequency: Frequency | None = None
     scheduled_time: ScheduledTime | None = None
-    weekly_day: Annotated[JsonInt, Field(ge=0, le=6, description="0 = Monday.")] | None = None
-    monthly_day: Annotated[JsonInt, Field(ge=1, le=31)] | None = None
+    weekly_day: Annotated[int, Field(ge=0, le=6, description="0 = Monday.")] | None = None
+    monthly_day: Annotated[int, Field(ge=1, le=31)] | None = None
     stage_1_batch_size: BatchSize | None = None
     stage_2_batch_size: BatchSize | None = None
     stage_3_batch_size: BatchSize | None = None
@@ -144,13 +140,13 @@ class ConfigUpdate(InputModel):
     stage_6_batch_size: BatchSize | None = None
     within_stage_delay: Delay | None = None
     between_stage_delay: Delay | None = None
-    stage_1_enabled: JsonBool | None = None
-    stage_2_enabled: JsonBool | None = None
-    stage_3_enabled: JsonBool | None = None
-    stage_4_enabled: JsonBool | None = None
-    stage_5_enabled: JsonBool | None = None
-    stage_6_enabled: JsonBool | None = None
-    stage_7_enabled: JsonBool | None = None
+    stage_1_enabled: bool | None = None
+    stage_2_enabled: bool | None = None
+    stage_3_enabled: bool | None = None
+    stage_4_enabled: bool | None = None
+    stage_5_enabled: bool | None = None
+    stage_6_enabled: bool | None = None
+    stage_7_enabled: bool | None = None
     max_keywords_per_run: Limit | None = None
     max_clusters_per_run: Limit | None = None
     max_ideas_per_run: Limit | None = None
@@ -167,8 +163,8 @@ class ConfigUpdate(InputModel):
         ]
         | None
     ) = None
-    ai_concurrency: Annotated[JsonInt, Field(ge=1, le=64)] | None = None
-    max_in_article_images: Annotated[JsonInt, Field(ge=0, le=10)] | None = None
+    ai_concurrency: Annotated[int, Field(ge=1, le=64)] | None = None
+    max_in_article_images: Annotated[int, Field(ge=0, le=10)] | None = None
     notification_url: Annotated[str, Field(max_length=MAX_URL_LENGTH)] | None = Field(
         None,
         description="Where run notifications go (https; checked to reach a public address). "
