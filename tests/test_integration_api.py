@@ -170,10 +170,7 @@ class TestSaving:
         assert missing.json()["error"]["details"][0]["field"] == "secret"
         assert short.status_code == 400
         assert short.json()["error"]["details"] == [
-            {
-                "field": "secret",
-                "message": "Value should have at least 16 items after validation, not 9",
-            }
+            {"field": "secret", "message": "Value error, must have at least 16 characters"}
         ]
         assert "short-key" not in short.text
         assert saved.status_code == 200, saved.text

@@ -88,12 +88,25 @@ class WebhookIntegration(VariantModel):
 
     kind: Literal["webhook"]
     endpoint_url: Url
+    # The length is checked by the validator, whose message speaks of characters (pydantic's
+    # says "items" for a secret); the document states it as minLength.
     secret: (
-        Annotated[SecretStr, Field(min_length=WEBHOOK_SECRET_MIN_CHARS, max_length=1000)] | None
+        Annotated[
+            SecretStr,
+            Field(max_length=1000, json_schema_extra={"minLength": WEBHOOK_SECRET_MIN_CHARS}),
+        ]
+        | None
     ) = Field(None, description="The signing key; write-only. " + _KEEPING_IT)
     is_active: IsActive = True
 
     _secret_storable = field_validator("secret")(_storable_secret)
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < WEBHOOK_SECRET_MIN_CHARS:
+            raise ValueError(f"must have at least {WEBHOOK_SECRET_MIN_CHARS} characters")
+        return value
 
 
 class IntegrationUpdate(
