@@ -74,17 +74,15 @@ class AlreadyRunning(AppError):
 
 
 # What a request or a job meets while PostgreSQL or Redis is down or restarting: worth trying
-# again shortly, not a bug. (asyncpg raises plain OSErrors when it cannot connect at all.)
-BACKEND_DOWN: tuple[type[Exception], ...] = (
+# again shortly, not a bug. asyncpg raises plain OSErrors when it cannot connect at all, and
+# PostgreSQL says itself when it cannot serve now: a connection lost or refused (class 08), the
+# server shutting down or starting up, every connection slot taken.
+_OUTAGES: tuple[type[Exception], ...] = (
     OSError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
-)
-# PostgreSQL's own word that it cannot serve now: a connection lost or refused (class 08), the
-# server shutting down or starting up, every connection slot taken.
-_POSTGRES_DOWN: tuple[type[Exception], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
@@ -97,7 +95,7 @@ def is_backend_down(exc: BaseException) -> bool:
     """Whether `exc` says PostgreSQL or Redis is unreachable. SQLAlchemy reports most of these
     as a plain `DBAPIError`: one whose connection it invalidated, or one caused by the driver's
     error for an outage (a server shutting down refuses new sessions so)."""
-    if isinstance(exc, (*BACKEND_DOWN, *_POSTGRES_DOWN)):
+    if isinstance(exc, _OUTAGES):
         return True
     if not isinstance(exc, sqlalchemy.exc.DBAPIError):
         return False
@@ -105,7 +103,7 @@ def is_backend_down(exc: BaseException) -> bool:
         return True
     cause: BaseException | None = exc.orig
     while cause is not None:
-        if isinstance(cause, (*_POSTGRES_DOWN, OSError)):
+        if isinstance(cause, _OUTAGES):
             return True
         cause = cause.__cause__
     return False

@@ -21,7 +21,7 @@ from app.api import (
     sites,
     writer,
 )
-from app.api.errors import install_error_handlers
+from app.api.errors import UnexpectedErrors, install_error_handlers
 from app.api.limits import BodySizeLimit
 from app.api.openapi import build_openapi
 from app.config import Settings, get_settings
@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    # Inside RequestMetrics, so that a bug's 500 is counted and logged like any answer.
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(RequestMetrics)
     for module in (
         ops,

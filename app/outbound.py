@@ -141,11 +141,9 @@ async def allowed_addresses(host: str, port: int, policy: Policy, resolver: Reso
         addresses = [ipaddress.ip_address(answer) for answer in await resolver(host, port)]
     if not addresses:
         raise socket.gaierror(socket.EAI_NONAME, "no address")
-    for address in addresses:
-        if policy.refuses(address):
-            raise UnsafeUrl(
-                f"host {host!r} resolves to {address}, a loopback, private or reserved address"
-            )
+    if any(policy.refuses(address) for address in addresses):
+        # Which address it was stays unsaid: echoing it would let a user map internal DNS.
+        raise UnsafeUrl(f"host {host!r} does not resolve to a public address")
     return list(dict.fromkeys(str(address) for address in addresses))
 
 

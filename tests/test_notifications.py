@@ -342,7 +342,7 @@ class TestDelivery:
         assert outcome == "notification_failed"
         assert receiver.received == []
         (failed,) = await notification_events(session_factory, run.id)
-        assert "loopback, private or reserved" in failed.message
+        assert "does not resolve to a public address" in failed.message
         assert "1 attempt:" in failed.message
 
     async def test_the_secret_is_in_no_event_and_no_log_file(

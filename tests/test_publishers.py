@@ -228,7 +228,7 @@ class TestWordPressPublisher:
                     article(tmp_path), destination_of(wordpress)
                 )
 
-        assert "loopback, private or reserved address" in failed.value.reason
+        assert "does not resolve to a public address" in failed.value.reason
         assert failed.value.attempts == 1
         assert wordpress.requests == []
 

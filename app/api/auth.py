@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Response, status
-from pydantic import EmailStr, Field
+from pydantic import Field, field_validator
 
 from app.api.deps import PageDep, PrincipalDep, RedisDep, SessionDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES, ErrorBody
@@ -19,10 +19,17 @@ router = APIRouter(prefix="/api/v1", tags=["auth"], responses=ERROR_RESPONSES)
 
 
 class LoginIn(InputModel):
-    """Credentials of a user."""
+    """Credentials of a user. Any text is taken as the email: one that is no user's (malformed
+    ones included) is a wrong login, 401, like a wrong password."""
 
-    email: EmailStr
+    email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1000)
+
+    @field_validator("email")
+    @classmethod
+    def _normalised(cls, value: str) -> str:
+        # As accounts store it, so that the login and its throttling see one email.
+        return value.strip().lower()
 
 
 class LoginOut(OutputModel):

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.deps import API_REDIS, PrincipalDep, RedisDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import Page, Pagination, page_of
+from app.api.schemas import MAX_ID, MAX_OFFSET, Page, Pagination, Text, page_of
 from app.db import unit_of_work
 from app.errors import NotFound, is_backend_down
 from app.http_server import shutting_down
@@ -44,7 +44,12 @@ log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/api/v1/automation", tags=["automation"], responses=ERROR_RESPONSES)
 
-RunIdQuery = Annotated[str, Query(min_length=1, max_length=64, description="The run's `run_id`.")]
+RunIdQuery = Annotated[Text, Query(min_length=1, max_length=64, description="The run's `run_id`.")]
+RunIdPath = Annotated[Text, Path(min_length=1, max_length=64, description="The run's `run_id`.")]
+OptionalRunId = Annotated[
+    Text | None,
+    Query(min_length=1, max_length=64, description="The run's `run_id`."),
+]
 # The SSE stream checks for new events this often (and sends a keep-alive comment when idle).
 STREAM_POLL_SECONDS = 0.5
 STREAM_KEEPALIVE_SECONDS = 15
@@ -171,7 +176,7 @@ async def current_processing(
     session: SessionDep,
     principal: PrincipalDep,
     redis: RedisDep,
-    run_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    run_id: OptionalRunId = None,
 ) -> ProcessingOut:
     run = await _site_run(session, site.id, principal.account_id, run_id, active_only=True)
     return await progress.current_processing(session, redis, run)
@@ -188,7 +193,7 @@ async def run_progress(
     site: SiteDep,
     session: SessionDep,
     principal: PrincipalDep,
-    run_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    run_id: OptionalRunId = None,
 ) -> RunProgress:
     run: AutomationRun | None
     if run_id is None:
@@ -205,7 +210,7 @@ async def history(
     site: SiteDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Runs per page.")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Runs to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Runs to skip.")] = 0,
 ) -> Page[RunSummary]:
     rows, total = await service.history(session, site.id, limit=limit, offset=offset)
     return page_of(RunSummary, rows, total, Pagination(limit=limit, offset=offset))
@@ -227,7 +232,7 @@ async def logs(
 async def run_detail(
     session: SessionDep,
     principal: PrincipalDep,
-    run_id: Annotated[str, Path(min_length=1, max_length=64)],
+    run_id: RunIdPath,
 ) -> RunOut:
     return RunOut.model_validate(await service.find_run(session, principal.account_id, run_id))
 
@@ -245,8 +250,11 @@ async def run_events(
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
-    run_id: Annotated[str, Path(min_length=1, max_length=64)],
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    run_id: RunIdPath,
+    last_event_id: Annotated[
+        int | None,
+        Header(ge=0, le=MAX_ID, description="The id of the last `log` event received."),
+    ] = None,
 ) -> StreamingResponse:
     run = await service.find_run(session, principal.account_id, run_id)
     factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory

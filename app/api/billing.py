@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import Page, id_path, id_query
+from app.api.schemas import Page, Text, id_path, id_query
 from app.credits import budget
 from app.credits import service as credits
 from app.credits.budget import Allocation
@@ -39,7 +39,8 @@ async def list_transactions(
     site_id: Annotated[int | None, id_query("Only this site's movements.")] = None,
     kind: TransactionKind | None = None,
     run_id: Annotated[
-        str | None, Query(max_length=64, description="Only this run's movements (its public id).")
+        Text | None,
+        Query(max_length=64, description="Only this run's movements (its public id)."),
     ] = None,
 ) -> Page[TransactionOut]:
     if site_id is not None:

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.api.schemas import not_null
+
 # Schemas FastAPI names after the route, renamed to what they are.
 _RENAMES = {
     "Body_import_keywords_api_v1_planner_keywords_import__post": (
@@ -66,6 +68,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for path in schema["paths"].values():
         for operation in path.values():
             operation.get("responses", {}).pop("422", None)
+            # A query string, path or header cannot carry a JSON null (`?x=null` is the text
+            # "null"): an optional parameter is one left out.
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = not_null(parameter["schema"])
     schemas: dict[str, Any] = schema["components"]["schemas"]
     for name in _UNUSED:
         schemas.pop(name, None)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, SiteDep
 from app.api.errors import ERROR_RESPONSES, ErrorBody
-from app.api.schemas import Page, id_path, id_query, page_of
+from app.api.schemas import Page, Text, id_path, id_query, page_of
 from app.errors import PayloadTooLarge
 from app.models.planner import ClusterStatus, IdeaStatus, KeywordStatus
 from app.planner import service
@@ -72,7 +72,9 @@ async def list_keywords(
     status: KeywordStatus | None = None,
     cluster_id: Annotated[int | None, id_query("Only this cluster's items.")] = None,
     disabled: bool | None = None,
-    search: Annotated[str | None, Query(max_length=200, description="Part of the keyword.")] = None,
+    search: Annotated[
+        Text | None, Query(max_length=200, description="Part of the keyword.")
+    ] = None,
 ) -> Page[KeywordOut]:
     rows, total = await service.list_keywords(
         session,
@@ -87,7 +89,9 @@ async def list_keywords(
     return page_of(KeywordOut, rows, total, page)
 
 
-@router.patch("/keywords/{keyword_id}/", response_model=KeywordOut, summary="Disable a keyword")
+# `:int`: only digits match, so `PATCH /keywords/import/` meets the import route and is a 405
+# (POST only) instead of this route refusing "import" as an id.
+@router.patch("/keywords/{keyword_id:int}/", response_model=KeywordOut, summary="Disable a keyword")
 async def update_keyword(
     keyword_id: Annotated[int, id_path("The keyword's id.")],
     body: KeywordPatch,

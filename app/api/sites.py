@@ -17,7 +17,14 @@ from app.tenancy import service as tenancy
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=ERROR_RESPONSES)
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Url = Annotated[str, Field(max_length=2000)]
+Url = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        pattern=tenancy.SITE_URL_PATTERN,
+        description="The site's address, `http` or `https`; empty for none.",
+    ),
+]
 Timezone = Annotated[str, Field(max_length=64, description="IANA time zone, e.g. Europe/Berlin.")]
 
 

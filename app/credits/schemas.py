@@ -6,14 +6,25 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainSerializer, Strict
+from pydantic import Field, PlainSerializer
 
-from app.api.schemas import CreditAmount, InputModel, OutputModel
+from app.api.schemas import (
+    CreditAmount,
+    InputModel,
+    OutputModel,
+    PlainDecimalText,
+    decimal_schema,
+)
 from app.models.billing import Operation, TransactionKind
 
 # A decimal shown as a JSON number, like CreditAmount, for figures that are not credits.
 Number = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
-PercentageIn = Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
+PercentageIn = Annotated[
+    Decimal,
+    PlainDecimalText,
+    Field(ge=0, le=100, decimal_places=2),
+    decimal_schema(Decimal(100)),
+]
 
 
 class StageEstimate(OutputModel):
@@ -109,7 +120,7 @@ class AIBudgetIn(InputModel):
     and must sum to exactly 100; with true, any given must be all five, summing to 100 (kept for
     when the site stops using the defaults)."""
 
-    use_global_defaults: Annotated[bool, Strict()]
+    use_global_defaults: bool
     clustering: PercentageIn | None = None
     idea_generation: PercentageIn | None = None
     content_generation: PercentageIn | None = None

@@ -57,7 +57,7 @@ class Keyword(IdMixin, TimestampMixin, Base):
     account_id: Mapped[int] = account_fk()
     site_id: Mapped[int] = site_fk()
     keyword: Mapped[str] = mapped_column(String(500))
-    volume: Mapped[int | None] = mapped_column(Integer)
+    volume: Mapped[int | None] = mapped_column(BigInteger)
     difficulty: Mapped[int | None] = mapped_column(Integer)
     intent: Mapped[str | None] = mapped_column(String(50))
     cluster_id: Mapped[int | None] = mapped_column(

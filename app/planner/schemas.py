@@ -11,13 +11,16 @@ from app.api.schemas import InputModel, OutputModel
 
 MAX_KEYWORD_LENGTH = 500
 MAX_KEYWORDS_PER_REQUEST = 5000
+# The column is a BIGINT; 2^53 - 1 is the largest integer every JSON client reads exactly (and
+# billions of searches a month is already more than any keyword has).
+MAX_VOLUME = 2**53 - 1
 
 
 class KeywordIn(InputModel):
     """A keyword to add. Surrounding and repeated white space is removed."""
 
     keyword: str = Field(max_length=2000)
-    volume: int | None = Field(None, ge=0, description="Monthly search volume.")
+    volume: int | None = Field(None, ge=0, le=MAX_VOLUME, description="Monthly search volume.")
     difficulty: int | None = Field(None, ge=0, le=100, description="Ranking difficulty, 0-100.")
     intent: str | None = Field(None, max_length=50, description="e.g. informational.")
 

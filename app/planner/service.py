@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from pydantic import ValidationError
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,13 @@ from app.errors import NotFound
 from app.models.planner import Cluster, ContentIdea, Keyword
 from app.models.tenancy import Site
 from app.planner.csv_import import RawRow
-from app.planner.schemas import MAX_KEYWORD_LENGTH, ImportResult, KeywordIn, RowError
+from app.planner.schemas import (
+    MAX_KEYWORD_LENGTH,
+    MAX_VOLUME,
+    ImportResult,
+    KeywordIn,
+    RowError,
+)
 
 _SPACES = re.compile(r"\s+")
 _WHOLE = re.compile(r"\d+(\.0+)?", re.ASCII)
@@ -33,44 +40,45 @@ def normalise_keyword(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _parse_int(value: str | None, name: str, low: int, high: int | None) -> int | None:
+def _parse_int(value: str | None, name: str, low: int, high: int) -> int | None:
     if value is None or value == "":
         return None
     cleaned = value.replace(",", "").replace("_", "").strip()
     if not (cleaned.isascii() and cleaned.isdigit()) and not _WHOLE.fullmatch(cleaned):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     number = int(cleaned.split(".")[0])
-    if number < low or (high is not None and number > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ValueError(f"{name} must be {bounds}, got {number}")
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {number}")
     return number
 
 
 def from_csv_rows(rows: Iterable[RawRow]) -> list[tuple[int, KeywordIn | str]]:
-    """CSV rows as keyword inputs, or the message of why a row cannot be one."""
+    """CSV rows as keyword inputs, or the message of why a row cannot be one: every check of
+    the JSON input applies, and a row that fails one is that row's error, not the file's."""
     out: list[tuple[int, KeywordIn | str]] = []
     for raw in rows:
         try:
-            volume = _parse_int(raw.volume, "volume", 0, None)
-            difficulty = _parse_int(raw.difficulty, "difficulty", 0, 100)
-        except ValueError as exc:
-            out.append((raw.row, str(exc)))
-            continue
-        if raw.intent is not None and len(raw.intent) > 50:
-            out.append((raw.row, "intent must be at most 50 characters"))
-            continue
-        out.append(
-            (
-                raw.row,
-                KeywordIn(
-                    keyword=raw.keyword,
-                    volume=volume,
-                    difficulty=difficulty,
-                    intent=raw.intent,
-                ),
+            entry = KeywordIn(
+                keyword=raw.keyword,
+                volume=_parse_int(raw.volume, "volume", 0, MAX_VOLUME),
+                difficulty=_parse_int(raw.difficulty, "difficulty", 0, 100),
+                intent=raw.intent,
             )
-        )
+        except ValueError as exc:
+            out.append((raw.row, _row_message(exc)))
+            continue
+        out.append((raw.row, entry))
     return out
+
+
+def _row_message(exc: ValueError) -> str:
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])} {error['msg'][:1].lower()}"
+        f"{error['msg'][1:]}"
+        for error in exc.errors()
+    )
 
 
 def _prepare(site: Site, entries: Sequence[tuple[int, KeywordIn | str]]) -> _Prepared:

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, RootModel, SecretStr, Strict, field_validator
 
-from app.api.schemas import InputModel, OutputModel
+from app.api.schemas import OutputModel, VariantModel, null_refused, storable
 from app.models.publishing import IntegrationKind
 from app.writer.schemas import ContentSummaryOut
 
 WEBHOOK_SECRET_MIN_CHARS = 16
 
+_KEEPING_IT = (
+    "Leave it out to keep the saved one (only while `kind` and `endpoint_url` stay the same)."
+)
 Secret = Annotated[
     SecretStr,
     Field(
         min_length=1,
         max_length=1000,
-        description="Write-only. `wordpress`: an application password (Users → Profile → "
-        f"Application Passwords); `webhook`: the signing key, at least "
-        f"{WEBHOOK_SECRET_MIN_CHARS} characters. Leave it out to keep the saved one (only "
-        "while `kind` and `endpoint_url` stay the same).",
+        description="Write-only: an application password (Users → Profile → Application "
+        "Passwords). " + _KEEPING_IT,
     ),
 ]
 
@@ -42,28 +43,82 @@ class IntegrationOut(OutputModel):
     updated_at: datetime | None
 
 
-class IntegrationUpdate(InputModel):
-    """The whole integration: fields a kind does not use must be left out.
+def _storable_secret(value: SecretStr | None) -> SecretStr | None:
+    # InputModel checks plain strings only.
+    if value is not None:
+        storable(value.get_secret_value())
+    return value
 
-    `none`: articles are marked published when due (the site reads them from the API).
-    `wordpress`: `endpoint_url` (the site's root, e.g. https://blog.example.com), `username` and
-    `secret` (an application password). `webhook`: `endpoint_url` and `secret` (the signing key;
-    deliveries carry `X-Automation-Signature: sha256=HMAC(secret, "{timestamp}.{body}")`).
-    URLs must be https and reach a public address.
-    """
 
-    kind: IntegrationKind
-    endpoint_url: str | None = Field(None, min_length=1, max_length=2000)
-    username: str | None = Field(None, min_length=1, max_length=200)
+Url = Annotated[str, Field(min_length=1, max_length=2000)]
+IsActive = Annotated[
+    bool,
+    Strict(),
+    Field(description="Off: the site's due content waits in the queue instead of going out."),
+]
+
+
+class NoneIntegration(VariantModel):
+    """`none`: articles are marked published when due (the site reads them from the API)."""
+
+    kind: Literal["none"]
+    is_active: IsActive = True
+
+
+class WordPressIntegration(VariantModel):
+    """`wordpress`: the site's root (e.g. https://blog.example.com), a user and its
+    application password (`secret`)."""
+
+    model_config = ConfigDict(json_schema_extra=null_refused())
+
+    kind: Literal["wordpress"]
+    endpoint_url: Url
+    username: Annotated[str, Field(min_length=1, max_length=200)]
     secret: Secret | None = None
-    is_active: bool = True
+    is_active: IsActive = True
+
+    _secret_storable = field_validator("secret")(_storable_secret)
+
+
+class WebhookIntegration(VariantModel):
+    """`webhook`: the URL deliveries are POSTed to and the signing key (`secret`); deliveries
+    carry `X-Automation-Signature: sha256=HMAC(secret, "{timestamp}.{body}")`."""
+
+    model_config = ConfigDict(json_schema_extra=null_refused())
+
+    kind: Literal["webhook"]
+    endpoint_url: Url
+    # The length is checked by the validator, whose message speaks of characters (pydantic's
+    # says "items" for a secret); the document states it as minLength.
+    secret: (
+        Annotated[
+            SecretStr,
+            Field(max_length=1000, json_schema_extra={"minLength": WEBHOOK_SECRET_MIN_CHARS}),
+        ]
+        | None
+    ) = Field(None, description="The signing key; write-only. " + _KEEPING_IT)
+    is_active: IsActive = True
+
+    _secret_storable = field_validator("secret")(_storable_secret)
 
     @field_validator("secret")
     @classmethod
-    def _secret_has_no_nul(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and "\x00" in value.get_secret_value():
-            raise ValueError("must not contain NUL characters")
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < WEBHOOK_SECRET_MIN_CHARS:
+            raise ValueError(f"must have at least {WEBHOOK_SECRET_MIN_CHARS} characters")
         return value
+
+
+class IntegrationUpdate(
+    RootModel[
+        Annotated[
+            NoneIntegration | WordPressIntegration | WebhookIntegration,
+            Field(discriminator="kind"),
+        ]
+    ]
+):
+    """The whole integration, one shape per `kind`: a field the kind does not take is refused.
+    URLs must be https and reach a public address."""
 
 
 class IntegrationCheckOut(OutputModel):

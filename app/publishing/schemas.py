@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, Strict, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from app.api.schemas import InputModel, OutputModel, Page
+from app.api.schemas import InputModel, OutputModel, Page, null_refused
 from app.models.publishing import WEEKDAYS, SchedulingMode
 from app.runs.config_schemas import TIME_PATTERN, format_time
 
@@ -17,7 +17,6 @@ MAX_TARGET = 100_000
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 QueueStatus = Literal["scheduled", "publishing", "failed"]
-StrictBool = Annotated[bool, Strict()]
 WallTime = Annotated[
     str,
     Field(
@@ -26,9 +25,7 @@ WallTime = Annotated[
         examples=["09:00"],
     ),
 ]
-Target = Annotated[
-    int, Strict(), Field(ge=0, le=MAX_TARGET, description="Informational; never blocks.")
-]
+Target = Annotated[int, Field(ge=0, le=MAX_TARGET, description="Informational; never blocks.")]
 
 
 class PublishingSettingsOut(OutputModel):
@@ -73,22 +70,24 @@ class PublishingSettingsUpdate(InputModel):
     """Settings to change; the others keep their values. Leave a field out rather than sending
     null. Days and time slots are stored in order, each once."""
 
-    auto_approval_enabled: StrictBool | None = None
-    auto_publish_enabled: StrictBool | None = None
+    model_config = ConfigDict(json_schema_extra=null_refused())
+
+    auto_approval_enabled: bool | None = None
+    auto_publish_enabled: bool | None = None
     scheduling_mode: SchedulingMode | None = None
     publish_days: Annotated[list[Weekday], Field(max_length=7)] | None = None
     publish_time_slots: Annotated[list[WallTime], Field(max_length=MAX_TIME_SLOTS)] | None = None
     stagger_start_time: WallTime | None = None
     stagger_end_time: WallTime | None = None
     stagger_interval_minutes: (
-        Annotated[int, Strict(), Field(ge=1, le=1440, description="Minutes, 1-1440.")] | None
+        Annotated[int, Field(ge=1, le=1440, description="Minutes, 1-1440.")] | None
     ) = None
     daily_publish_target: Target | None = None
     weekly_publish_target: Target | None = None
     monthly_publish_target: Target | None = None
-    queue_limit: (
-        Annotated[int, Strict(), Field(ge=0, le=MAX_QUEUE_LIMIT, description="0-10000.")] | None
-    ) = None
+    queue_limit: Annotated[int, Field(ge=0, le=MAX_QUEUE_LIMIT, description="0-10000.")] | None = (
+        None
+    )
 
     @field_validator("*", mode="after")
     @classmethod

@@ -6,9 +6,24 @@ from datetime import datetime, time
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, Strict, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from app.api.schemas import CreditAmount, InputModel, OutputModel
+from app.api.schemas import (
+    CreditAmount,
+    InputModel,
+    OutputModel,
+    PlainDecimalText,
+    decimal_schema,
+    null_refused,
+    storable,
+)
 from app.models.automation import AutomationConfig, Frequency
 
 MAX_DELAY_SECONDS = 3600
@@ -22,13 +37,11 @@ MAX_SECRET_LENGTH = 200
 # The update fields that null clears rather than refuses.
 NULLABLE = frozenset({"notification_url"})
 
-# Strict: a config dialog sending "20" or "true" has a bug worth a 400, not a silent coercion.
-StrictBool = Annotated[bool, Strict()]
-BatchSize = Annotated[int, Strict(), Field(ge=1, le=1000, description="Items per batch, 1-1000.")]
-Delay = Annotated[int, Strict(), Field(ge=0, le=MAX_DELAY_SECONDS, description="Seconds, 0-3600.")]
-Limit = Annotated[
-    int, Strict(), Field(ge=0, le=MAX_LIMIT, description="Most items per run; 0 = unlimited.")
-]
+# InputModel takes JSON's integers and booleans only: a config dialog sending "20" or "true"
+# has a bug worth a 400, not a silent coercion.
+BatchSize = Annotated[int, Field(ge=1, le=1000, description="Items per batch, 1-1000.")]
+Delay = Annotated[int, Field(ge=0, le=MAX_DELAY_SECONDS, description="Seconds, 0-3600.")]
+Limit = Annotated[int, Field(ge=0, le=MAX_LIMIT, description="Most items per run; 0 = unlimited.")]
 ScheduledTime = Annotated[
     str,
     Field(
@@ -110,13 +123,15 @@ class ConfigOut(OutputModel):
 
 class ConfigUpdate(InputModel):
     """Config fields to change; the others keep their values. Leave a field out rather than
-    sending null: every field has a value, so null is refused."""
+    sending null: every field has a value, so null is refused (but by `notification_url`)."""
 
-    enabled: StrictBool | None = None
+    model_config = ConfigDict(json_schema_extra=null_refused(*NULLABLE))
+
+    enabled: bool | None = None
     frequency: Frequency | None = None
     scheduled_time: ScheduledTime | None = None
-    weekly_day: Annotated[int, Strict(), Field(ge=0, le=6, description="0 = Monday.")] | None = None
-    monthly_day: Annotated[int, Strict(), Field(ge=1, le=31)] | None = None
+    weekly_day: Annotated[int, Field(ge=0, le=6, description="0 = Monday.")] | None = None
+    monthly_day: Annotated[int, Field(ge=1, le=31)] | None = None
     stage_1_batch_size: BatchSize | None = None
     stage_2_batch_size: BatchSize | None = None
     stage_3_batch_size: BatchSize | None = None
@@ -125,13 +140,13 @@ class ConfigUpdate(InputModel):
     stage_6_batch_size: BatchSize | None = None
     within_stage_delay: Delay | None = None
     between_stage_delay: Delay | None = None
-    stage_1_enabled: StrictBool | None = None
-    stage_2_enabled: StrictBool | None = None
-    stage_3_enabled: StrictBool | None = None
-    stage_4_enabled: StrictBool | None = None
-    stage_5_enabled: StrictBool | None = None
-    stage_6_enabled: StrictBool | None = None
-    stage_7_enabled: StrictBool | None = None
+    stage_1_enabled: bool | None = None
+    stage_2_enabled: bool | None = None
+    stage_3_enabled: bool | None = None
+    stage_4_enabled: bool | None = None
+    stage_5_enabled: bool | None = None
+    stage_6_enabled: bool | None = None
+    stage_7_enabled: bool | None = None
     max_keywords_per_run: Limit | None = None
     max_clusters_per_run: Limit | None = None
     max_ideas_per_run: Limit | None = None
@@ -140,10 +155,16 @@ class ConfigUpdate(InputModel):
     max_images_per_run: Limit | None = None
     max_approvals_per_run: Limit | None = None
     max_credits_per_run: (
-        Annotated[Decimal, Field(ge=0, le=MAX_CREDITS, decimal_places=2)] | None
+        Annotated[
+            Decimal,
+            PlainDecimalText,
+            Field(ge=0, le=MAX_CREDITS, decimal_places=2),
+            decimal_schema(MAX_CREDITS),
+        ]
+        | None
     ) = None
-    ai_concurrency: Annotated[int, Strict(), Field(ge=1, le=64)] | None = None
-    max_in_article_images: Annotated[int, Strict(), Field(ge=0, le=10)] | None = None
+    ai_concurrency: Annotated[int, Field(ge=1, le=64)] | None = None
+    max_in_article_images: Annotated[int, Field(ge=0, le=10)] | None = None
     notification_url: Annotated[str, Field(max_length=MAX_URL_LENGTH)] | None = Field(
         None,
         description="Where run notifications go (https; checked to reach a public address). "
@@ -168,10 +189,10 @@ class ConfigUpdate(InputModel):
 
     @field_validator("notification_secret", mode="after")
     @classmethod
-    def _secret_without_nul(cls, value: SecretStr | None) -> SecretStr | None:
+    def _secret_storable(cls, value: SecretStr | None) -> SecretStr | None:
         # The base class checks plain strings only.
-        if value is not None and "\x00" in value.get_secret_value():
-            raise ValueError("must not contain NUL characters")
+        if value is not None:
+            storable(value.get_secret_value())
         return value
 
     def changes(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -56,6 +57,19 @@ def _valid_email(email: str) -> str:
         raise InvalidInput(
             f"email: {email!r} is not an email address", details={"field": "email"}
         ) from None
+
+
+# A site's address: http(s) with a host, or nothing. Other schemes (`javascript:`, `file:`)
+# would be a link that runs or reads something wherever a client shows it.
+SITE_URL_PATTERN = r"^$|^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+([/?#]\S*)?$"
+
+
+def validate_site_url(url: str) -> str:
+    if not re.fullmatch(SITE_URL_PATTERN, url):
+        raise InvalidInput(
+            f"url: {url[:100]!r} is not an http or https address", details={"field": "url"}
+        )
+    return url
 
 
 def validate_timezone(name: str) -> str:
@@ -194,7 +208,12 @@ async def get_account(session: AsyncSession, account_id: int) -> Account:
 async def create_site(
     session: AsyncSession, account_id: int, *, name: str, url: str = "", timezone: str = "UTC"
 ) -> Site:
-    site = Site(account_id=account_id, name=name, url=url, timezone=validate_timezone(timezone))
+    site = Site(
+        account_id=account_id,
+        name=name,
+        url=validate_site_url(url),
+        timezone=validate_timezone(timezone),
+    )
     session.add(site)
     await session.flush()
     return site

@@ -39,12 +39,19 @@ function formOf(integration: Integration): Form {
 
 /** The whole integration: only the fields the kind uses (the API refuses the others). */
 function bodyOf(form: Form): Update {
-  const body: Update = { kind: form.kind, is_active: form.is_active };
-  if (form.kind === "none") return body;
-  body.endpoint_url = form.endpoint_url.trim();
-  if (form.kind === "wordpress") body.username = form.username.trim();
-  if (form.secret !== "") body.secret = form.secret;
-  return body;
+  const is_active = form.is_active;
+  const secret = form.secret !== "" ? { secret: form.secret } : {};
+  const endpoint_url = form.endpoint_url.trim();
+  switch (form.kind) {
+    case "none":
+      return { kind: "none", is_active };
+    case "wordpress": {
+      const username = form.username.trim();
+      return { kind: "wordpress", is_active, endpoint_url, username, ...secret };
+    }
+    case "webhook":
+      return { kind: "webhook", is_active, endpoint_url, ...secret };
+  }
 }
 
 /** The secret field's placeholder: whether leaving it empty keeps a saved secret. The API keeps
