@@ -23,6 +23,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import httpx
+
 from tests.blackbox.conftest import restore
 from tests.blackbox.deployment import Deployment, Postgres, RedisServer
 from tests.blackbox.scenarios import (
@@ -72,7 +74,7 @@ async def measure(
             for _ in range(rounds):
                 try:
                     outcomes.append(await scenario(deployment, name, fault))
-                except (AssertionError, TimeoutError) as exc:
+                except (AssertionError, TimeoutError, httpx.TransportError) as exc:
                     failures.append(
                         (name, f"{type(exc).__name__}: {exc}"[:300], deployment.exited())
                     )

@@ -36,7 +36,7 @@ from tests.console import AUTOMATION, environment_without_settings, free_port, r
 READY_SECONDS = 60
 STOP_SECONDS = 30
 # Runs of the scenarios take seconds, not minutes: short calls, short leases.
-AI_LATENCY_MS = 100
+AI_LATENCY_MS = 50
 LEASE_SECONDS = 6
 FAST_CONFIG = {
     "within_stage_delay": 0,

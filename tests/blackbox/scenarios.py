@@ -22,7 +22,7 @@ RECOVERY_SECONDS = 60
 # request in flight, a pooled connection found dead.
 GRACE_SECONDS = 2
 RUN_SECONDS = 240
-KEYWORDS = 8
+KEYWORDS = 6
 RUNS = 2
 
 
