@@ -14,6 +14,8 @@ class AppError(Exception):
 
     status_code = 400
     code = "bad_request"
+    # Seconds the client should wait before trying again: sent as `Retry-After` when set.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
         super().__init__(message)
@@ -63,6 +65,10 @@ class InvalidTransition(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "unavailable"
+
+    def __init__(self, message: str, *, details: Any = None, retry_after: int | None = None):
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
 
 
 class InsufficientCredits(AppError):

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import BACKEND_DOWN, AppError, TooManyRequests
+from app.errors import BACKEND_DOWN, AppError
 
 log = structlog.get_logger(__name__)
 
@@ -60,7 +60,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
 
