@@ -14,6 +14,8 @@ class AppError(Exception):
 
     status_code = 400
     code = "bad_request"
+    # Seconds the client should wait before trying again: sent as `Retry-After` when set.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
         super().__init__(message)
@@ -64,6 +66,10 @@ class ServiceUnavailable(AppError):
     status_code = 503
     code = "unavailable"
 
+    def __init__(self, message: str, *, details: Any = None, retry_after: int | None = None):
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
 
 class InsufficientCredits(AppError):
     code = "insufficient_credits"
@@ -81,6 +87,8 @@ _OUTAGES: tuple[type[Exception], ...] = (
     OSError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
+    # Every pooled connection busy past the pool's timeout: the database cannot serve now.
+    sqlalchemy.exc.TimeoutError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     asyncpg.exceptions.PostgresConnectionError,

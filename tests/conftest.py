@@ -151,10 +151,12 @@ async def clean_state(engine: AsyncEngine, redis: Redis) -> None:
     """Every test starts with no tenant data and an empty Redis database.
 
     Every tenant row hangs off an account with ON DELETE CASCADE, so deleting the accounts
-    empties them all (much faster than TRUNCATE of every table); seeded rows stay.
+    empties them all (much faster than TRUNCATE of every table); seeded rows stay. Login
+    counts belong to no account: they go too.
     """
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM accounts"))
+        await conn.execute(text("DELETE FROM login_failures"))
     await redis.flushdb()
 
 

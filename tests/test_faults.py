@@ -26,6 +26,7 @@ from app.db import create_engine, create_session_factory
 from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.migrate import upgrade
+from app.tenancy import throttle
 from app.tenancy.usage import USAGE_KEY
 from tests.console import free_port
 from tests.factories import Tenant, create_tenant
@@ -166,3 +167,25 @@ class TestRedisRestart:
                 assert await probe.hlen(USAGE_KEY) == 1
             finally:
                 await probe.aclose()
+
+    async def test_failed_logins_count_and_block_through_a_redis_outage_and_restart(
+        self,
+        settings: Settings,
+        own_redis: RedisProcess,
+        database_url: str,
+    ) -> None:
+        tenant = await _tenant_on(database_url)
+        wrong = {"email": tenant.email, "password": "a wrong guess"}
+        right = {"email": tenant.email, "password": tenant.password}
+        before = throttle.EMAIL_MAX_FAILURES // 2
+        async with api_client(settings.model_copy(update={"redis_url": own_redis.url})) as client:
+            for _ in range(before):
+                assert (await client.post("/api/v1/auth/login", json=wrong)).status_code == 401
+
+            await own_redis.stop()
+            for _ in range(throttle.EMAIL_MAX_FAILURES - before):
+                assert (await client.post("/api/v1/auth/login", json=wrong)).status_code == 401
+            assert (await client.post("/api/v1/auth/login", json=right)).status_code == 429
+
+            await own_redis.start()
+            assert (await client.post("/api/v1/auth/login", json=right)).status_code == 429

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import Field, field_validator
 
-from app.api.deps import PageDep, PrincipalDep, RedisDep, SessionDep, SettingsDep
+from app.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES, ErrorBody
 from app.api.schemas import CreditAmount, InputModel, OutputModel, Page, id_path
-from app.errors import Unauthorized
+from app.tenancy import security, throttle
 from app.tenancy import service as tenancy
-from app.tenancy import throttle
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -100,17 +99,19 @@ KeyIdPath = Annotated[int, id_path("The API key's id.")]
 @router.post(
     "/auth/login",
     response_model=LoginOut,
-    responses={429: {"model": ErrorBody, "description": "Too many failed logins"}},
+    responses={
+        429: {"model": ErrorBody, "description": "Too many failed logins for the email or address"},
+        503: {"model": ErrorBody, "description": "Too many logins at once; retry shortly"},
+    },
     summary="Exchange email and password for a key",
 )
-async def login(body: LoginIn, session: SessionDep, redis: RedisDep) -> LoginOut:
-    await throttle.check_login_allowed(redis, body.email)
-    try:
+async def login(body: LoginIn, request: Request, session: SessionDep) -> LoginOut:
+    attempt = throttle.login_attempt(body.email, request.client.host if request.client else None)
+    # In line before counting: a login refused for a full line is not an attempt.
+    async with security.password_checks.admission():
+        await throttle.count_attempt(request.app.state.session_factory, attempt)
         key, user = await tenancy.login(session, body.email, body.password)
-    except Unauthorized:
-        await throttle.note_login_failed(redis, body.email)
-        raise
-    await throttle.note_login_succeeded(redis, body.email)
+    await throttle.note_login_succeeded(session, attempt)
     return LoginOut(api_key=key, account_id=user.account_id)
 
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import AppError, TooManyRequests, is_backend_down
+from app.errors import AppError, is_backend_down
 
 log = structlog.get_logger(__name__)
 
@@ -84,7 +84,7 @@ def _has(node: dict[Any, Any] | list[Any], part: Any) -> bool:
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
 

@@ -4,7 +4,7 @@ from app.models.automation import AutomationConfig, AutomationRun, RunEvent
 from app.models.billing import CreditCostConfig, CreditTransaction, SiteAIBudgetAllocation
 from app.models.planner import Cluster, ContentIdea, Keyword
 from app.models.publishing import PublishingIntegration, PublishingSettings
-from app.models.tenancy import Account, ApiKey, Site, User
+from app.models.tenancy import Account, ApiKey, LoginFailures, Site, User
 from app.models.writer import Content, Image, Task
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "CreditTransaction",
     "Image",
     "Keyword",
+    "LoginFailures",
     "PublishingIntegration",
     "PublishingSettings",
     "RunEvent",

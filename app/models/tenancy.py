@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     func,
     text,
@@ -19,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, TimestampMixin
-from app.models._types import Credits, account_fk
+from app.models._types import Credits, account_fk, one_of
 
 
 class Account(IdMixin, TimestampMixin, Base):
@@ -64,3 +66,21 @@ class ApiKey(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginScope(StrEnum):
+    EMAIL = "email"
+    ADDRESS = "address"
+
+
+class LoginFailures(Base):
+    """Login attempts of one email, or from one client address, counted in a window (failed
+    ones, and ones whose password is being checked); the window's end also ends a block."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (one_of("scope", LoginScope),)
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -18,12 +18,12 @@ from app.credits.ledger import top_up
 from app.db import fetch_page
 from app.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from app.models.tenancy import Account, ApiKey, Site, User
+from app.tenancy import security
 from app.tenancy.security import (
     generate_api_key,
     hash_password,
     key_matches,
     key_prefix,
-    verify_password,
 )
 
 MIN_PASSWORD_LENGTH = 8
@@ -173,11 +173,13 @@ async def create_account(
 
 
 async def login(session: AsyncSession, email: str, password: str) -> tuple[str, User]:
+    """A new key for the user with this email and password. The caller holds a place in line
+    (`security.password_checks.admission()`) for the password check."""
     user = await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
     # argon2 takes tens of milliseconds: off the event loop (the C code releases the GIL).
     # An unknown email is checked against a dummy hash so both failures take as long.
     stored = user.password_hash if user is not None else _DUMMY_HASH
-    valid = await asyncio.to_thread(verify_password, stored, password)
+    valid = await security.password_checks.verify(stored, password)
     if user is None or not valid or not user.is_active:
         raise Unauthorized("wrong email or password")
     key, _ = await issue_api_key(session, user, "login")
