@@ -67,6 +67,7 @@ class TestWhatCountsAsAnOutage:
             _dbapi_error(asyncpg.exceptions.AdminShutdownError("terminating connection")),
             _dbapi_error(asyncpg.exceptions.TooManyConnectionsError("too many clients")),
             _dbapi_error(Exception("connection was closed"), invalidated=True),
+            sqlalchemy.exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached"),
         ],
         ids=repr,
     )
