@@ -58,6 +58,8 @@ class Injected:
     up: float
     moving_from: float
     notes: dict[str, object] = field(default_factory=dict)
+    # The runs the fault stopped, whose next item is waited for (empty: all the scene's runs).
+    stopped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,9 @@ async def scenario(deployment: Deployment, name: str, fault: Fault) -> Outcome:
         fault=name,
         runs=runs,
         statuses=statuses,
-        recovery_seconds=await deployment.first_item_after(runs, injected.moving_from),
+        recovery_seconds=await deployment.first_item_after(
+            injected.stopped or runs, injected.moving_from
+        ),
         audit=await audit(deployment.engine, runs),
         exited=deployment.exited(),
         problems=watcher.problems((injected.down, injected.up + GRACE_SECONDS)),
@@ -134,7 +138,7 @@ async def postgres_restart(deployment: Deployment, scene: Scene) -> Injected:
     return Injected(down, up, up, {"down_seconds": round(up - down, 1)})
 
 
-async def slice_holder(deployment: Deployment, run_id: str) -> Service:
+async def slice_holder(deployment: Deployment, run_id: str) -> Service | None:
     """The worker process driving the run now (its latest slice says which pid took it)."""
     async with deployment.engine.connect() as conn:
         pid = await conn.scalar(
@@ -145,18 +149,20 @@ async def slice_holder(deployment: Deployment, run_id: str) -> Service:
             ),
             {"run_id": run_id},
         )
-    (holder,) = [w for w in deployment.workers if w.process and w.process.pid == pid]
-    return holder
+    holders = [w for w in deployment.workers if w.process and w.process.pid == pid]
+    return holders[0] if holders else None
 
 
 async def worker_killed(deployment: Deployment, scene: Scene) -> Injected:
     """SIGKILL of the worker driving the first run: its runs go on in the other worker once
     their lease lapses. The killed worker is started again afterwards, as a supervisor would."""
     victim = await slice_holder(deployment, scene.runs[0])
+    assert victim is not None, "the first run has a worker"
+    held = [run for run in scene.runs if await slice_holder(deployment, run) is victim]
     down = time.time()
     assert await victim.stop(signal.SIGKILL) == -signal.SIGKILL
     await victim.start()
-    return Injected(down, down, down, {"killed": victim.name})
+    return Injected(down, down, down, {"killed": victim.name}, stopped=tuple(held))
 
 
 async def api_terminated_mid_request(deployment: Deployment, scene: Scene) -> Injected:
