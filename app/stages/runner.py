@@ -121,27 +121,27 @@ async def _drive_through_outages(
         try:
             return await _drive(engine, start, control)
         except Exception as exc:
-            if not is_backend_down(exc):
-                raise
+            error: Exception = exc
+        while True:  # wait for the backends, then read where the run is
+            if not is_backend_down(error):
+                raise error
             waited = await wait_until_reachable(
-                control.outage, probes, exc, deadline=control.deadline
+                control.outage, probes, error, deadline=control.deadline
             )
             if waited is None:
                 return SliceEnd("backend_down")  # the reaper resumes the run once it is back
             quick_retries = quick_retries + 1 if waited == 0 else 0
             if quick_retries > QUICK_RETRIES:
-                raise
-        try:
-            if not await _keep_lease(lease, start.run):
+                raise error
+            try:
+                if not await _keep_lease(lease, start.run):
+                    return SliceEnd("lease_lost")
+                start = await _reload(engine, start.run)
+                break
+            except LeaseLost:
                 return SliceEnd("lease_lost")
-            reloaded = await _reload(engine, start.run)
-        except LeaseLost:
-            return SliceEnd("lease_lost")
-        except Exception as exc:
-            if not is_backend_down(exc):
-                raise
-            continue  # down again: waited for at the top of the loop
-        start = reloaded
+            except Exception as exc:
+                error = exc
 
 
 async def _reload(engine: Engine, run: RunHandle) -> _SliceStart:

@@ -3,8 +3,11 @@ another on it), put back whole after each scenario whatever the scenario stopped
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +18,11 @@ from tests.blackbox.deployment import Deployment, Postgres, RedisServer
 async def deployed(
     tmp_path_factory: pytest.TempPathFactory, topology: str, *, persistent_redis: bool
 ) -> AsyncIterator[Deployment]:
-    folder = tmp_path_factory.mktemp(f"blackbox-{topology}")
+    """The deployment lives in a folder of /tmp, not under pytest's: as root, PostgreSQL runs as
+    the `pgserver` user, which must traverse the folder's parents, and every pytest session
+    starting on the machine makes /tmp/pytest-of-root private again. The processes' logs are
+    kept under pytest's folder at the end."""
+    folder = Path(tempfile.mkdtemp(prefix=f"ca-blackbox-{topology}-"))
     deployment = Deployment(
         folder,
         topology,
@@ -27,6 +34,10 @@ async def deployed(
         yield deployment
     finally:
         await deployment.stop()
+        logs = tmp_path_factory.mktemp(f"blackbox-{topology}-logs")
+        for log in folder.glob("*.log"):
+            shutil.copy(log, logs)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def restore(deployment: Deployment) -> None:
