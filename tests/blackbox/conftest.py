@@ -3,6 +3,7 @@ another on it), put back whole after each scenario whatever the scenario stopped
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -34,10 +35,13 @@ async def deployed(
         yield deployment
     finally:
         await deployment.stop()
-        logs = tmp_path_factory.mktemp(f"blackbox-{topology}-logs")
-        for log in folder.glob("*.log"):
-            shutil.copy(log, logs)
-        shutil.rmtree(folder, ignore_errors=True)
+        await asyncio.to_thread(_keep_logs, folder, tmp_path_factory.mktemp(f"{topology}-logs"))
+
+
+def _keep_logs(folder: Path, logs: Path) -> None:
+    for log in folder.glob("*.log"):
+        shutil.copy(log, logs)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 async def restore(deployment: Deployment) -> None:
