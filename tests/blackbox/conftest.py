@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.blackbox.deployment import Deployment, Postgres, RedisServer
+from tests.blackbox.deployment import Deployment, Postgres
+from tests.servers.redis_server import RedisServer
 
 
 @asynccontextmanager
