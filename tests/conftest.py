@@ -1,8 +1,9 @@
-"""Fixtures on real PostgreSQL and Redis.
+"""Fixtures on real PostgreSQL and Redis, and each test process's own log.
 
 TEST_DATABASE_URL / TEST_REDIS_URL name servers to use; where unset, embedded servers are started
-for the test session. Each pytest-xdist worker gets its own database (built by `alembic upgrade
-head`) and its own Redis database number; every test starts from empty tables and an empty Redis.
+once for the test session, before the pytest-xdist workers. Each worker gets its own database
+(built by `alembic upgrade head`) and its own Redis database number; every test starts from empty
+tables and an empty Redis.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -62,21 +65,89 @@ def _fast_password_hashing() -> Iterator[None]:
     security._hasher = standard
 
 
-@pytest.fixture(scope="session")
-def servers() -> Iterator[tuple[str, str]]:
-    """(database server URL, redis server URL): given by the environment, or embedded."""
-    database_url = os.environ.get("TEST_DATABASE_URL")
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    embedded = None
-    if not database_url or not redis_url:
-        folder = Path(tempfile.mkdtemp(prefix="ca-test-"))
-        embedded = EmbeddedServices(folder, database="postgres")
-        database_url = database_url or embedded.start_postgres()
-        redis_url = redis_url or embedded.start_redis()
-    yield database_url, redis_url
+# Each test process's log, in the rootdir: gw0.log, gw1.log (main.log without xdist).
+TEST_LOGS = ".test-logs"
+EMBEDDED = pytest.StashKey[EmbeddedServices]()
+
+
+class ProcessLog:
+    """One test process's record: each test as it starts and ends, in the order this process ran
+    them, and every failure in full (traceback, captured log and output). Written as it goes, so
+    it survives a process that dies or hangs, and the tests before a failure in the same process
+    (an order-dependent failure's suspects) are there to read."""
+
+    def __init__(self, path: Path) -> None:
+        self._file: TextIO = path.open("a", encoding="utf-8")
+
+    def _write(self, text: str) -> None:
+        self._file.write(f"{datetime.now():%H:%M:%S.%f} {text}\n")
+        self._file.flush()
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self._write(f"start  {nodeid}")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or report.failed or report.skipped:
+            self._write(
+                f"{report.outcome} {report.nodeid} ({report.when}, {report.duration:.2f} s)"
+            )
+        if report.failed:
+            self._file.write(report.longreprtext + "\n")
+            for title, content in report.sections:
+                self._file.write(f"{f' {title} ':-^100}\n{content}\n")
+            self._file.flush()
+
+    def pytest_unconfigure(self) -> None:
+        self._file.close()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Sets up what the test processes share, in the process that starts them (or runs the tests
+    itself, without xdist): an empty log folder, and the embedded servers where the environment
+    names none. Started here, before the workers exist, so that they start once (pgserver's first
+    start as root creates a system user, which two processes did at once) and the workers inherit
+    their URLs in the environment; stopped after the workers are gone (`pytest_unconfigure`)."""
+    config = session.config
+    logs = config.rootpath / TEST_LOGS
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        shutil.rmtree(logs, ignore_errors=True)
+        logs.mkdir()
+        servers_given = os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL")
+        if not servers_given and not config.option.collectonly:
+            embedded = EmbeddedServices(
+                Path(tempfile.mkdtemp(prefix="ca-test-")), database="postgres"
+            )
+            config.stash[EMBEDDED] = embedded
+            if not os.environ.get("TEST_DATABASE_URL"):
+                os.environ["TEST_DATABASE_URL"] = embedded.start_postgres()
+            if not os.environ.get("TEST_REDIS_URL"):
+                os.environ["TEST_REDIS_URL"] = embedded.start_redis()
+    if worker is not None or not config.pluginmanager.hasplugin("dsession"):
+        config.pluginmanager.register(ProcessLog(logs / f"{worker or 'main'}.log"))
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    if exitstatus != pytest.ExitCode.OK:
+        logs = config.rootpath / TEST_LOGS
+        terminalreporter.write_line(
+            f"Each test process's log, its tests in order and its failures in full: {logs}/"
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    embedded = config.stash.get(EMBEDDED, None)
     if embedded is not None:
         embedded.stop()
         shutil.rmtree(embedded.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def servers() -> tuple[str, str]:
+    """(database server URL, redis server URL): the environment's (see `pytest_sessionstart`)."""
+    return os.environ["TEST_DATABASE_URL"], os.environ["TEST_REDIS_URL"]
 
 
 @pytest.fixture(scope="session")
