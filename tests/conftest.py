@@ -144,6 +144,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(embedded.data_dir, ignore_errors=True)
 
 
+@pytest.fixture
+def server_folder() -> Iterator[Path]:
+    """A folder for a test's own embedded PostgreSQL. Never under `tmp_path`: as root, pgserver
+    runs postgres as the user `pgserver`, which must traverse the folder's parents, and every
+    pytest session starting on the machine resets /tmp/pytest-of-root to 0700, which failed an
+    initdb under way there with "Permission denied"."""
+    path = Path(tempfile.mkdtemp(prefix="ca-server-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def servers() -> tuple[str, str]:
     """(database server URL, redis server URL): the environment's (see `pytest_sessionstart`)."""

@@ -37,10 +37,10 @@ def waits_for_the_start_lock(pid: int) -> bool:
     )
 
 
-def test_a_start_waits_until_the_one_under_way_ends(tmp_path: Path) -> None:
+def test_a_start_waits_until_the_one_under_way_ends(server_folder: Path) -> None:
     with postgres_start_lock():
         second = subprocess.Popen(
-            [sys.executable, "-c", START_ONE, str(tmp_path)],
+            [sys.executable, "-c", START_ONE, str(server_folder)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -52,7 +52,7 @@ def test_a_start_waits_until_the_one_under_way_ends(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "the second start never asked for the lock"
                 time.sleep(0.05)
             # It waits before pgserver does anything: no user created, no initdb.
-            assert not (tmp_path / "postgres" / "PG_VERSION").exists()
+            assert not (server_folder / "postgres" / "PG_VERSION").exists()
         except BaseException:
             second.kill()
             second.communicate()
@@ -60,4 +60,4 @@ def test_a_start_waits_until_the_one_under_way_ends(tmp_path: Path) -> None:
     stdout, stderr = second.communicate(timeout=START_TIMEOUT_SECONDS)
     assert second.returncode == 0, stderr
     assert stdout.startswith("postgresql://")
-    assert (tmp_path / "postgres" / "PG_VERSION").exists()
+    assert (server_folder / "postgres" / "PG_VERSION").exists()
