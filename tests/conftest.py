@@ -1,4 +1,4 @@
-"""Fixtures on real PostgreSQL and Redis, and each test process's own log.
+"""Fixtures on real PostgreSQL and Redis; each test process's own log (tests/process_log.py).
 
 TEST_DATABASE_URL / TEST_REDIS_URL name servers to use; where unset, embedded servers are started
 once for the test session, before the pytest-xdist workers. Each worker gets its own database
@@ -14,9 +14,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -35,6 +33,7 @@ from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.migrate import upgrade
 from app.tenancy import security
+from tests import process_log
 
 # A claim outlives any test session; a crashed session's claim frees itself.
 CLAIM_SECONDS = 3 * 3600
@@ -65,76 +64,30 @@ def _fast_password_hashing() -> Iterator[None]:
     security._hasher = standard
 
 
-# Each test process's log, in the rootdir: gw0.log, gw1.log (main.log without xdist).
-TEST_LOGS = ".test-logs"
 EMBEDDED = pytest.StashKey[EmbeddedServices]()
 
 
-class ProcessLog:
-    """One test process's record: each test as it starts and ends, in the order this process ran
-    them, and every failure in full (traceback, captured log and output). Written as it goes, so
-    it survives a process that dies or hangs, and the tests before a failure in the same process
-    (an order-dependent failure's suspects) are there to read."""
-
-    def __init__(self, path: Path) -> None:
-        self._file: TextIO = path.open("a", encoding="utf-8")
-
-    def _write(self, text: str) -> None:
-        self._file.write(f"{datetime.now():%H:%M:%S.%f} {text}\n")
-        self._file.flush()
-
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
-        self._write(f"start  {nodeid}")
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" or report.failed or report.skipped:
-            self._write(
-                f"{report.outcome} {report.nodeid} ({report.when}, {report.duration:.2f} s)"
-            )
-        if report.failed:
-            self._file.write(report.longreprtext + "\n")
-            for title, content in report.sections:
-                self._file.write(f"{f' {title} ':-^100}\n{content}\n")
-            self._file.flush()
-
-    def pytest_unconfigure(self) -> None:
-        self._file.close()
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(process_log, "process_log")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Sets up what the test processes share, in the process that starts them (or runs the tests
-    itself, without xdist): an empty log folder, and the embedded servers where the environment
-    names none. Started here, before the workers exist, so that they start once (pgserver's first
-    start as root creates a system user, which two processes did at once) and the workers inherit
-    their URLs in the environment; stopped after the workers are gone (`pytest_unconfigure`)."""
+    """Where the environment names no servers, embedded ones are started here, in the process
+    that starts the xdist workers (or runs the tests itself, without xdist): before the workers
+    exist, so that they start once (pgserver's first start as root creates a system user, which
+    two processes did at once) and the workers inherit their URLs in the environment; stopped
+    after the workers are gone (`pytest_unconfigure`)."""
     config = session.config
-    logs = config.rootpath / TEST_LOGS
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker is None:
-        shutil.rmtree(logs, ignore_errors=True)
-        logs.mkdir()
-        servers_given = os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL")
-        if not servers_given and not config.option.collectonly:
-            embedded = EmbeddedServices(
-                Path(tempfile.mkdtemp(prefix="ca-test-")), database="postgres"
-            )
-            config.stash[EMBEDDED] = embedded
-            if not os.environ.get("TEST_DATABASE_URL"):
-                os.environ["TEST_DATABASE_URL"] = embedded.start_postgres()
-            if not os.environ.get("TEST_REDIS_URL"):
-                os.environ["TEST_REDIS_URL"] = embedded.start_redis()
-    if worker is not None or not config.pluginmanager.hasplugin("dsession"):
-        config.pluginmanager.register(ProcessLog(logs / f"{worker or 'main'}.log"))
-
-
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
-) -> None:
-    if exitstatus != pytest.ExitCode.OK:
-        logs = config.rootpath / TEST_LOGS
-        terminalreporter.write_line(
-            f"Each test process's log, its tests in order and its failures in full: {logs}/"
-        )
+    if os.environ.get("PYTEST_XDIST_WORKER") or config.option.collectonly:
+        return
+    if os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL"):
+        return
+    embedded = EmbeddedServices(Path(tempfile.mkdtemp(prefix="ca-test-")), database="postgres")
+    config.stash[EMBEDDED] = embedded
+    if not os.environ.get("TEST_DATABASE_URL"):
+        os.environ["TEST_DATABASE_URL"] = embedded.start_postgres()
+    if not os.environ.get("TEST_REDIS_URL"):
+        os.environ["TEST_REDIS_URL"] = embedded.start_redis()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
