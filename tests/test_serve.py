@@ -91,9 +91,9 @@ async def site_names(http: httpx.AsyncClient, key: str) -> list[str]:
 
 class TestServeDemo:
     async def test_first_start_creates_the_demo_and_a_restart_keeps_every_row(
-        self, tmp_path: Path
+        self, tmp_path: Path, server_folder: Path
     ) -> None:
-        env = environment_without_settings(DATA_DIR=str(tmp_path / "data"), PORT=str(free_port()))
+        env = environment_without_settings(DATA_DIR=str(server_folder), PORT=str(free_port()))
 
         first = await Service.start(env, tmp_path, "first")
         try:
