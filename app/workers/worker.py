@@ -23,6 +23,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 from app.ai.registry import create_provider
 from app.config import Settings
 from app.db import create_engine, create_session_factory
+from app.redis import give_pipeline_connections_back_on_cancel
 from app.runs.events import RunLog
 from app.stages.context import Engine
 from app.workers.cron import CRON_JOBS
@@ -40,6 +41,7 @@ HEALTH_CHECK_INTERVAL_SECONDS = 30
 async def startup(ctx: dict[str, Any]) -> None:
     """Open what jobs share: a database engine, its session factory, the AI provider, the run
     log (arq adds `redis`)."""
+    give_pipeline_connections_back_on_cancel()
     settings: Settings = ctx["settings"]
     engine = create_engine(_required(settings.database_url, "DATABASE_URL"), settings.db_pool_size)
     ctx["engine"] = engine

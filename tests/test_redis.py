@@ -1,0 +1,47 @@
+"""The Redis client library under cancellation: a task cancelled while a pipeline gives its WATCH
+up (arq's worker, stopped while it polls a running job) must give its connection back, or the
+pool keeps it in use for good and the pipeline warns when collected (failing whichever test is
+running then)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
+
+from app.redis import give_pipeline_connections_back_on_cancel
+
+
+@pytest.fixture
+async def arq_pool(redis_url: str) -> AsyncIterator[ArqRedis]:
+    """A client as arq's worker makes its own."""
+    give_pipeline_connections_back_on_cancel()
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    yield pool
+    await pool.aclose()
+
+
+async def test_a_pipeline_cancelled_while_it_unwatches_gives_its_connection_back(
+    arq_pool: ArqRedis,
+) -> None:
+    pipe = arq_pool.pipeline(transaction=True)
+    await pipe.watch("watched")
+    connection = pipe.connection
+    assert connection is not None
+
+    reset = asyncio.create_task(pipe.reset())  # type: ignore[no-untyped-call]
+    await asyncio.sleep(0)  # it sends UNWATCH, then waits for the reply
+    assert not reset.done()
+    reset.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reset
+
+    assert pipe.connection is None
+    assert connection not in arq_pool.connection_pool._in_use_connections
+    # No unread UNWATCH reply is left for the next command.
+    assert await arq_pool.ping()
+    assert await arq_pool.set("after", b"1")
+    assert await arq_pool.get("after") == b"1"
