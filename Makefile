@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 # Touched after each install: an install reruns only when its manifest is newer.
 INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := frontend/node_modules/.installed
-PYTEST_ARGS ?= -n 2
+# loadgroup: the tests of one xdist_group (a black-box deployment) run in one process.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 PYTHON_SOURCES := $(shell find app -name '*.py')
 WEB_SOURCES := frontend/index.html frontend/vite.config.ts frontend/tsconfig.json \
