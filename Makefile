@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 # Touched after each install: an install reruns only when its manifest is newer.
 INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := frontend/node_modules/.installed
-# loadgroup: the tests of one xdist_group (a black-box deployment) run in one process.
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# loadscope: a module's test functions (a black-box deployment's scenarios) and a class's tests
+# run in one process each.
+PYTEST_ARGS ?= -n 2 --dist loadscope
 
 PYTHON_SOURCES := $(shell find app -name '*.py')
 WEB_SOURCES := frontend/index.html frontend/vite.config.ts frontend/tsconfig.json \

@@ -20,7 +20,7 @@ from tests.blackbox.scenarios import (
     scenario,
 )
 
-pytestmark = [pytest.mark.xdist_group("blackbox-serve"), pytest.mark.timeout(600)]
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")

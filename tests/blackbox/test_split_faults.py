@@ -21,7 +21,7 @@ from tests.blackbox.scenarios import (
     worker_killed,
 )
 
-pytestmark = [pytest.mark.xdist_group("blackbox-split"), pytest.mark.timeout(600)]
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
