@@ -1,6 +1,7 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from "react";
-import { api, getApiKey, setApiKey, unwrap, type Schemas } from "./api/client";
+import { accountQueries } from "./account/queries";
+import { api, getApiKey, setApiKey, type Schemas } from "./api/client";
 
 type Session = {
   signedIn: boolean;
@@ -23,16 +24,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     return stored ? Number(stored) : null;
   });
 
-  const me = useQuery({
-    queryKey: ["me"],
-    queryFn: () => unwrap(api.GET("/api/v1/me")),
-    enabled: signedIn,
-  });
-  const sites = useQuery({
-    queryKey: ["sites"],
-    queryFn: () => unwrap(api.GET("/api/v1/sites/", { params: { query: { limit: 500 } } })),
-    enabled: signedIn,
-  });
+  const me = useQuery({ ...accountQueries.me(), enabled: signedIn });
+  const sites = useQuery({ ...accountQueries.sites(), enabled: signedIn });
 
   const signIn = useCallback((key: string) => {
     setApiKey(key);

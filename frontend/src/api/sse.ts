@@ -1,7 +1,11 @@
+import { EventSourceParserStream } from "eventsource-parser/stream";
 import { getApiKey } from "./client";
 import type { paths } from "./schema";
 
-/** One Server-Sent Event as the stream delivers it. */
+/**
+ * One Server-Sent Event as the stream delivers it: `id` is the stream's last event id so far
+ * (the SSE "last event ID", kept across events that carry none), what `Last-Event-ID` would send.
+ */
 export type ServerEvent = { event: string; data: string; id: string | null };
 
 // Typed against the generated paths, so a renamed endpoint fails the type check.
@@ -10,9 +14,9 @@ const EVENTS_PATH: keyof paths = "/api/v1/automation/runs/{run_id}/events";
 /**
  * Reads a run's event stream until the server closes it or `signal` aborts.
  *
- * EventSource cannot send the Authorization header, so this is fetch with a stream reader and
- * the few lines of the text/event-stream format the API writes (`id:`, `event:`, `data:`,
- * comments, a blank line ending each event).
+ * EventSource cannot send the Authorization header, so this is fetch with a stream reader, the
+ * text/event-stream format parsed by eventsource-parser. It does not reconnect: a caller that
+ * wants to resume passes the last id it got as `lastEventId`.
  */
 export async function streamRunEvents(
   runId: string,
@@ -29,32 +33,16 @@ export async function streamRunEvents(
   if (!response.ok || !response.body) {
     throw new Error(`the run's event stream answered ${response.status}`);
   }
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  let event = "message";
-  let data: string[] = [];
+  const reader = response.body
+    .pipeThrough(new TextDecoderStream())
+    .pipeThrough(new EventSourceParserStream())
+    .getReader();
   let id: string | null = lastEventId ?? null;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
-    buffer += value;
-    const lines = buffer.split(/\r?\n/);
-    buffer = lines.pop() ?? "";
-    for (const line of lines) {
-      if (line === "") {
-        if (data.length > 0) onEvent({ event, data: data.join("\n"), id });
-        event = "message";
-        data = [];
-        continue;
-      }
-      if (line.startsWith(":")) continue;
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const raw = colon < 0 ? "" : line.slice(colon + 1);
-      const text = raw.startsWith(" ") ? raw.slice(1) : raw;
-      if (field === "event") event = text;
-      else if (field === "data") data.push(text);
-      else if (field === "id") id = text;
-    }
+    // The parser gives an event's own id only; the last event ID outlives events without one.
+    if (value.id !== undefined) id = value.id;
+    onEvent({ event: value.event ?? "message", data: value.data, id });
   }
 }

@@ -1,7 +1,8 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { api, unwrap, type Schemas } from "../api/client";
+import type { Schemas } from "../api/client";
 import { ErrorNote, FieldError, fieldProblems } from "../components/ui";
+import { automationQueries, useSaveBudget } from "./queries";
 
 type Budget = Schemas["AIBudgetOut"];
 type BudgetIn = Schemas["AIBudgetIn"];
@@ -40,19 +41,9 @@ function total(form: Form): string {
   return Number.isFinite(sum) ? String(Math.round(sum * 100) / 100) : "?";
 }
 
-const budgetKey = (siteId: number) => ["ai-budget", siteId] as const;
-
 /** How a run's credit cap is shared between the AI functions (SPEC §8). */
 export function BudgetCard({ siteId }: { siteId: number }) {
-  const budget = useQuery({
-    queryKey: budgetKey(siteId),
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/v1/billing/sites/{site_id}/ai-budget/", {
-          params: { path: { site_id: siteId } },
-        }),
-      ),
-  });
+  const budget = useQuery(automationQueries.budget(siteId));
   return (
     <section className="card" aria-label="AI budget">
       <h2>AI budget allocation</h2>
@@ -67,21 +58,8 @@ export function BudgetCard({ siteId }: { siteId: number }) {
 }
 
 function BudgetForm({ siteId, budget }: { siteId: number; budget: Budget }) {
-  const queryClient = useQueryClient();
   const [form, setForm] = useState<Form>(() => formOf(budget));
-  const save = useMutation({
-    mutationFn: (body: BudgetIn) =>
-      unwrap(
-        api.PUT("/api/v1/billing/sites/{site_id}/ai-budget/", {
-          params: { path: { site_id: siteId } },
-          body,
-        }),
-      ),
-    onSuccess: (saved) => {
-      queryClient.setQueryData(budgetKey(siteId), saved);
-      setForm(formOf(saved));
-    },
-  });
+  const save = useSaveBudget(siteId);
   const problems = fieldProblems(save.error);
   const change = (update: (f: Form) => Form) => {
     if (save.isSuccess) save.reset();
@@ -90,7 +68,7 @@ function BudgetForm({ siteId, budget }: { siteId: number; budget: Budget }) {
 
   function submit(event: FormEvent) {
     event.preventDefault();
-    save.mutate(bodyOf(form));
+    save.mutate(bodyOf(form), { onSuccess: (saved) => setForm(formOf(saved)) });
   }
 
   const sum = total(form);

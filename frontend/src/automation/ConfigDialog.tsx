@@ -1,8 +1,8 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { api, unwrap, type Schemas } from "../api/client";
+import type { Schemas } from "../api/client";
 import { ErrorNote, FieldError, fieldProblems } from "../components/ui";
-import { keys } from "./queries";
+import { automationQueries, useSaveConfig } from "./queries";
 
 type Config = Schemas["ConfigOut"];
 type Update = Schemas["ConfigUpdate"];
@@ -119,11 +119,7 @@ type Props = { siteId: number; open: boolean; onClose: () => void };
 /** Every field of the site's automation config, in a modal dialog. */
 export function ConfigDialog({ siteId, open, onClose }: Props) {
   const dialog = useRef<HTMLDialogElement>(null);
-  const config = useQuery({
-    queryKey: keys.config(siteId),
-    queryFn: () =>
-      unwrap(api.GET("/api/v1/automation/config/", { params: { query: { site_id: siteId } } })),
-  });
+  const config = useQuery(automationQueries.config(siteId));
   useEffect(() => {
     const el = dialog.current;
     if (!el) return;
@@ -149,23 +145,9 @@ function ConfigForm({
   config: Config;
   onDone: () => void;
 }) {
-  const queryClient = useQueryClient();
   const [form, setForm] = useState<Form>(() => formOf(config));
   const [unreadable, setUnreadable] = useState<NumberField[]>([]);
-  const save = useMutation({
-    mutationFn: (body: Update) =>
-      unwrap(
-        api.PUT("/api/v1/automation/update_config/", {
-          params: { query: { site_id: siteId } },
-          body,
-        }),
-      ),
-    onSuccess: async (saved) => {
-      queryClient.setQueryData(keys.config(siteId), saved);
-      onDone();
-      await queryClient.invalidateQueries({ queryKey: keys.estimate(siteId) });
-    },
-  });
+  const save = useSaveConfig(siteId);
   const problems = fieldProblems(save.error);
   for (const field of unreadable) problems.set(field, "enter a number");
 
@@ -177,7 +159,7 @@ function ConfigForm({
       return;
     }
     setUnreadable([]);
-    save.mutate(built.body);
+    save.mutate(built.body, { onSuccess: onDone });
   }
 
   const setNumber = (field: NumberField, value: string) =>

@@ -1,20 +1,12 @@
 import { useQuery } from "@tanstack/react-query";
-import { api, unwrap } from "../api/client";
 import { ErrorNote } from "../components/ui";
 import { formatCredits } from "./format";
-import { keys } from "./queries";
+import { automationQueries } from "./queries";
 
 /** The account's balance and what a run of the site would cost now. */
 export function CreditsCard({ siteId }: { siteId: number }) {
-  const balance = useQuery({
-    queryKey: keys.balance,
-    queryFn: () => unwrap(api.GET("/api/v1/billing/balance/")),
-  });
-  const estimate = useQuery({
-    queryKey: keys.estimate(siteId),
-    queryFn: () =>
-      unwrap(api.GET("/api/v1/automation/estimate/", { params: { query: { site_id: siteId } } })),
-  });
+  const balance = useQuery(automationQueries.balance());
+  const estimate = useQuery(automationQueries.estimate(siteId));
   const e = estimate.data;
   return (
     <section className="card" aria-label="Credits">

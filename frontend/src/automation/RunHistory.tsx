@@ -1,25 +1,17 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router-dom";
-import { api, unwrap, type Schemas } from "../api/client";
+import type { Schemas } from "../api/client";
 import { ErrorNote, Pager } from "../components/ui";
 import { formatCredits, formatDate, StatusBadge } from "./format";
-import { keys, useRun } from "./queries";
+import { automationQueries } from "./queries";
 
 const PAGE = 20;
 
 /** The site's runs, newest first; each run_id leads to its detail page. */
 export function RunHistory({ siteId }: { siteId: number }) {
   const [offset, setOffset] = useState(0);
-  const history = useQuery({
-    queryKey: [...keys.history(siteId), offset],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/v1/automation/history/", {
-          params: { query: { site_id: siteId, limit: PAGE, offset } },
-        }),
-      ),
-  });
+  const history = useQuery(automationQueries.history(siteId, { limit: PAGE, offset }));
   return (
     <section className="card">
       <h2>Run history</h2>
@@ -53,7 +45,7 @@ export function RunHistory({ siteId }: { siteId: number }) {
 function HistoryRow({ run }: { run: Schemas["RunSummary"] }) {
   // The history's rows carry no credit total: the run's own record does (cached for good once
   // the run is over).
-  const detail = useRun(run.run_id, false);
+  const detail = useQuery(automationQueries.run(run.run_id));
   return (
     <tr>
       <td>

@@ -1,4 +1,6 @@
-import { useQuery } from "@tanstack/react-query";
+import { queryOptions, skipToken, useMutation, useQueryClient } from "@tanstack/react-query";
+import { useCallback } from "react";
+import { accountKeys } from "../account/queries";
 import { api, unwrap, type Schemas } from "../api/client";
 
 export type Run = Schemas["RunOut"];
@@ -10,71 +12,219 @@ export type LogSize = (typeof LOG_SIZES)[number];
 /** While a run is active and its event stream is down, the page polls this often. */
 export const POLL_MS = 3000;
 
+type HistoryPage = { limit: number; offset: number };
+
 /** Every site-scoped automation query starts with this key, so one call refreshes them all. */
-export const keys = {
+export const automationKeys = {
   site: (siteId: number) => ["automation", siteId] as const,
-  config: (siteId: number) => ["automation", siteId, "config"] as const,
-  estimate: (siteId: number) => ["automation", siteId, "estimate"] as const,
-  currentRun: (siteId: number) => ["automation", siteId, "current_run"] as const,
-  overview: (siteId: number) => ["automation", siteId, "pipeline_overview"] as const,
-  processing: (siteId: number) => ["automation", siteId, "current_processing"] as const,
-  history: (siteId: number) => ["automation", siteId, "history"] as const,
+  config: (siteId: number) => [...automationKeys.site(siteId), "config"] as const,
+  estimate: (siteId: number) => [...automationKeys.site(siteId), "estimate"] as const,
+  currentRun: (siteId: number) => [...automationKeys.site(siteId), "current_run"] as const,
+  overview: (siteId: number) => [...automationKeys.site(siteId), "pipeline_overview"] as const,
+  processing: (siteId: number) => [...automationKeys.site(siteId), "current_processing"] as const,
+  processingOf: (siteId: number, runId: string | undefined) =>
+    [...automationKeys.processing(siteId), runId] as const,
+  history: (siteId: number) => [...automationKeys.site(siteId), "history"] as const,
+  historyPage: (siteId: number, page: HistoryPage) =>
+    [...automationKeys.history(siteId), page] as const,
   progress: (siteId: number, runId?: string) =>
-    ["automation", siteId, "run_progress", runId ?? "latest"] as const,
+    [...automationKeys.site(siteId), "run_progress", runId ?? "latest"] as const,
+  // Outside the site's key: a run's own record and log, the account's balance, and the budget
+  // (which no run changes) are refreshed by name.
   logs: (runId: string, lines: number) => ["automation-logs", runId, lines] as const,
   run: (runId: string) => ["automation-run", runId] as const,
   balance: ["balance"] as const,
+  budget: (siteId: number) => ["ai-budget", siteId] as const,
 };
 
 export function isActive(status: RunStatus | undefined): boolean {
   return status === "running" || status === "paused";
 }
 
-export function useRun(runId: string | undefined, poll: boolean) {
-  return useQuery({
-    queryKey: keys.run(runId ?? ""),
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/v1/automation/runs/{run_id}/", { params: { path: { run_id: runId ?? "" } } }),
-      ),
-    enabled: runId !== undefined,
-    // A finished run never changes again.
-    staleTime: (query) => (isActive(query.state.data?.status) ? 0 : Infinity),
-    refetchInterval: poll ? POLL_MS : false,
+/** A query whose argument is missing (no run to show yet) waits for it: `skipToken`. */
+export const automationQueries = {
+  config: (siteId: number) =>
+    queryOptions({
+      queryKey: automationKeys.config(siteId),
+      queryFn: () =>
+        unwrap(api.GET("/api/v1/automation/config/", { params: { query: { site_id: siteId } } })),
+    }),
+  estimate: (siteId: number) =>
+    queryOptions({
+      queryKey: automationKeys.estimate(siteId),
+      queryFn: () =>
+        unwrap(
+          api.GET("/api/v1/automation/estimate/", { params: { query: { site_id: siteId } } }),
+        ),
+    }),
+  currentRun: (siteId: number) =>
+    queryOptions({
+      queryKey: automationKeys.currentRun(siteId),
+      queryFn: () =>
+        unwrap(
+          api.GET("/api/v1/automation/current_run/", { params: { query: { site_id: siteId } } }),
+        ),
+    }),
+  overview: (siteId: number) =>
+    queryOptions({
+      queryKey: automationKeys.overview(siteId),
+      queryFn: () =>
+        unwrap(
+          api.GET("/api/v1/automation/pipeline_overview/", {
+            params: { query: { site_id: siteId } },
+          }),
+        ),
+    }),
+  processing: (siteId: number, runId: string | undefined) =>
+    queryOptions({
+      queryKey: automationKeys.processingOf(siteId, runId),
+      queryFn:
+        runId === undefined
+          ? skipToken
+          : () =>
+              unwrap(
+                api.GET("/api/v1/automation/current_processing/", {
+                  params: { query: { site_id: siteId, run_id: runId } },
+                }),
+              ),
+    }),
+  history: (siteId: number, page: HistoryPage) =>
+    queryOptions({
+      queryKey: automationKeys.historyPage(siteId, page),
+      queryFn: () =>
+        unwrap(
+          api.GET("/api/v1/automation/history/", {
+            params: { query: { site_id: siteId, ...page } },
+          }),
+        ),
+    }),
+  /** The run's progress, or without `runId` the active run's, else the latest run's. */
+  progress: (siteId: number | undefined, runId?: string) =>
+    queryOptions({
+      queryKey: automationKeys.progress(siteId ?? 0, runId),
+      queryFn:
+        siteId === undefined
+          ? skipToken
+          : () =>
+              unwrap(
+                api.GET("/api/v1/automation/run_progress/", {
+                  params: { query: { site_id: siteId, ...(runId ? { run_id: runId } : {}) } },
+                }),
+              ),
+    }),
+  run: (runId: string | undefined) =>
+    queryOptions({
+      queryKey: automationKeys.run(runId ?? ""),
+      queryFn:
+        runId === undefined
+          ? skipToken
+          : () =>
+              unwrap(
+                api.GET("/api/v1/automation/runs/{run_id}/", {
+                  params: { path: { run_id: runId } },
+                }),
+              ),
+      // A finished run never changes again.
+      staleTime: (query) => (isActive(query.state.data?.status) ? 0 : Infinity),
+    }),
+  logs: (runId: string | undefined, lines: number) =>
+    queryOptions({
+      queryKey: automationKeys.logs(runId ?? "", lines),
+      queryFn:
+        runId === undefined
+          ? skipToken
+          : () =>
+              unwrap(
+                api.GET("/api/v1/automation/logs/", {
+                  params: { query: { run_id: runId, lines } },
+                }),
+              ),
+    }),
+  balance: () =>
+    queryOptions({
+      queryKey: automationKeys.balance,
+      queryFn: () => unwrap(api.GET("/api/v1/billing/balance/")),
+    }),
+  budget: (siteId: number) =>
+    queryOptions({
+      queryKey: automationKeys.budget(siteId),
+      queryFn: () =>
+        unwrap(
+          api.GET("/api/v1/billing/sites/{site_id}/ai-budget/", {
+            params: { path: { site_id: siteId } },
+          }),
+        ),
+    }),
+};
+
+/**
+ * Refreshes what a run's start, steering or end changes: every site-scoped query, the balance
+ * and the account's credits in the top bar.
+ */
+export function useSiteRefresh(siteId: number) {
+  const queryClient = useQueryClient();
+  return useCallback(
+    () =>
+      Promise.all([
+        queryClient.invalidateQueries({ queryKey: automationKeys.site(siteId) }),
+        queryClient.invalidateQueries({ queryKey: automationKeys.balance }),
+        queryClient.invalidateQueries({ queryKey: accountKeys.me }),
+      ]),
+    [queryClient, siteId],
+  );
+}
+
+export type RunAction = "run" | "pause" | "resume" | "cancel";
+
+/** Starts a run of the site, or steers its active run `runId`; the site refreshes either way. */
+export function useRunAction(siteId: number, runId: string | undefined) {
+  const refreshSite = useSiteRefresh(siteId);
+  return useMutation({
+    mutationFn: (what: RunAction) => {
+      if (what === "run") {
+        return unwrap(
+          api.POST("/api/v1/automation/run_now/", { params: { query: { site_id: siteId } } }),
+        );
+      }
+      const params = { params: { query: { run_id: runId ?? "" } } };
+      if (what === "pause") return unwrap(api.POST("/api/v1/automation/pause/", params));
+      if (what === "resume") return unwrap(api.POST("/api/v1/automation/resume/", params));
+      return unwrap(api.POST("/api/v1/automation/cancel/", params));
+    },
+    onSettled: refreshSite,
   });
 }
 
-export function useRunLog(
-  runId: string | undefined,
-  lines: number,
-  enabled: boolean,
-  poll: boolean,
-) {
-  return useQuery({
-    queryKey: keys.logs(runId ?? "", lines),
-    queryFn: () =>
+/** A saved config can change what the next run would cost: the estimate refetches. */
+export function useSaveConfig(siteId: number) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: Schemas["ConfigUpdate"]) =>
       unwrap(
-        api.GET("/api/v1/automation/logs/", { params: { query: { run_id: runId ?? "", lines } } }),
-      ),
-    enabled: enabled && runId !== undefined,
-    refetchInterval: poll ? POLL_MS : false,
-  });
-}
-
-export function useRunProgress(
-  siteId: number | undefined,
-  runId: string | undefined,
-  poll: boolean,
-) {
-  return useQuery({
-    queryKey: keys.progress(siteId ?? 0, runId),
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/v1/automation/run_progress/", {
-          params: { query: { site_id: siteId ?? 0, ...(runId ? { run_id: runId } : {}) } },
+        api.PUT("/api/v1/automation/update_config/", {
+          params: { query: { site_id: siteId } },
+          body,
         }),
       ),
-    enabled: siteId !== undefined,
-    refetchInterval: poll ? POLL_MS : false,
+    onSuccess: (saved) => {
+      queryClient.setQueryData(automationQueries.config(siteId).queryKey, saved);
+      return queryClient.invalidateQueries({ queryKey: automationKeys.estimate(siteId) });
+    },
+  });
+}
+
+export function useSaveBudget(siteId: number) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: Schemas["AIBudgetIn"]) =>
+      unwrap(
+        api.PUT("/api/v1/billing/sites/{site_id}/ai-budget/", {
+          params: { path: { site_id: siteId } },
+          body,
+        }),
+      ),
+    onSuccess: (saved) => {
+      queryClient.setQueryData(automationQueries.budget(siteId).queryKey, saved);
+    },
   });
 }

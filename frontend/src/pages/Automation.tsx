@@ -1,7 +1,6 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router-dom";
-import { api, unwrap } from "../api/client";
 import { ActivityLog } from "../automation/ActivityLog";
 import { BudgetCard } from "../automation/BudgetCard";
 import { ConfigDialog } from "../automation/ConfigDialog";
@@ -11,11 +10,11 @@ import { RunHistory } from "../automation/RunHistory";
 import { StageCards } from "../automation/StageCards";
 import { formatCredits, StatusBadge } from "../automation/format";
 import {
-  keys,
+  automationKeys,
+  automationQueries,
   POLL_MS,
-  useRun,
-  useRunLog,
-  useRunProgress,
+  useRunAction,
+  useSiteRefresh,
   type LogSize,
   type Progress,
 } from "../automation/queries";
@@ -34,8 +33,6 @@ function providerNote(provider: Provider | undefined): string {
   return `AI provider: ${provider.name} (text: ${provider.text_model}, images: ${provider.image_model})`;
 }
 
-type Action = "run" | "pause" | "resume" | "cancel";
-
 export function AutomationPage() {
   const { siteId } = useSession();
   if (siteId === null) return <NoSite />;
@@ -50,87 +47,49 @@ function Automation({ siteId }: { siteId: number }) {
 
   // Set while the active run's event stream is down: then the page polls every 3 s.
   const [polling, setPolling] = useState(false);
-  const currentRun = useQuery({
-    queryKey: keys.currentRun(siteId),
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/v1/automation/current_run/", { params: { query: { site_id: siteId } } }),
-      ),
-    refetchInterval: polling ? POLL_MS : false,
-  });
+  const refetchInterval = polling ? POLL_MS : false;
+  const currentRun = useQuery({ ...automationQueries.currentRun(siteId), refetchInterval });
   const active = currentRun.data?.run ?? undefined;
   const activeId = active?.run_id;
 
-  const refreshSite = useCallback(
-    () =>
-      Promise.all([
-        queryClient.invalidateQueries({ queryKey: keys.site(siteId) }),
-        queryClient.invalidateQueries({ queryKey: keys.balance }),
-        queryClient.invalidateQueries({ queryKey: ["me"] }),
-      ]),
-    [queryClient, siteId],
-  );
+  const refreshSite = useSiteRefresh(siteId);
   // The active run, else the latest: what the progress bar, the cards and the log show.
-  const progress = useRunProgress(siteId, undefined, polling);
+  const progress = useQuery({ ...automationQueries.progress(siteId), refetchInterval });
   const shownId = activeId ?? progress.data?.run?.run_id;
 
   const stream = useRunStream(shownId, activeId !== undefined, {
     onProgress: (next: Progress) => {
-      queryClient.setQueryData(keys.progress(siteId), next);
+      queryClient.setQueryData(automationQueries.progress(siteId).queryKey, next);
       for (const key of [
-        keys.currentRun(siteId),
-        keys.processing(siteId),
-        keys.overview(siteId),
-        keys.balance,
+        automationKeys.currentRun(siteId),
+        automationKeys.processing(siteId),
+        automationKeys.overview(siteId),
+        automationKeys.balance,
       ]) {
         void queryClient.invalidateQueries({ queryKey: key });
       }
     },
-    onEnd: () => void queryClient.invalidateQueries({ queryKey: keys.currentRun(siteId) }),
+    onEnd: () =>
+      void queryClient.invalidateQueries({ queryKey: automationKeys.currentRun(siteId) }),
   });
   // The stream's lines are the log unless it broke (then the log comes from logs/).
   const streaming = stream !== null && stream.state !== "broken";
   const shouldPoll = activeId !== undefined && stream?.state === "broken";
   if (shouldPoll !== polling) setPolling(shouldPoll);
 
-  const latest = useRun(activeId ? undefined : shownId, false);
+  const latest = useQuery(automationQueries.run(activeId ? undefined : shownId));
   const shownRun = active ?? latest.data;
-  const overview = useQuery({
-    queryKey: keys.overview(siteId),
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/v1/automation/pipeline_overview/", {
-          params: { query: { site_id: siteId } },
-        }),
-      ),
-  });
+  const overview = useQuery(automationQueries.overview(siteId));
   const processing = useQuery({
-    queryKey: [...keys.processing(siteId), activeId],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/v1/automation/current_processing/", {
-          params: { query: { site_id: siteId, run_id: activeId ?? "" } },
-        }),
-      ),
-    enabled: activeId !== undefined,
-    refetchInterval: polling ? POLL_MS : false,
+    ...automationQueries.processing(siteId, activeId),
+    refetchInterval,
   });
-  const log = useRunLog(shownId, logSize, !streaming, polling);
-
-  const action = useMutation({
-    mutationFn: (what: Action) => {
-      if (what === "run") {
-        return unwrap(
-          api.POST("/api/v1/automation/run_now/", { params: { query: { site_id: siteId } } }),
-        );
-      }
-      const params = { params: { query: { run_id: activeId ?? "" } } };
-      if (what === "pause") return unwrap(api.POST("/api/v1/automation/pause/", params));
-      if (what === "resume") return unwrap(api.POST("/api/v1/automation/resume/", params));
-      return unwrap(api.POST("/api/v1/automation/cancel/", params));
-    },
-    onSettled: refreshSite,
+  const log = useQuery({
+    ...automationQueries.logs(shownId, logSize),
+    enabled: !streaming,
+    refetchInterval,
   });
+  const action = useRunAction(siteId, activeId);
 
   const resetAction = action.reset;
   // A run that stops being active (seen by the stream or by polling) changed everything else.
@@ -139,7 +98,7 @@ function Automation({ siteId }: { siteId: number }) {
     const ended = wasActive.current;
     wasActive.current = activeId;
     if (ended && ended !== activeId) {
-      void queryClient.invalidateQueries({ queryKey: keys.run(ended) });
+      void queryClient.invalidateQueries({ queryKey: automationKeys.run(ended) });
       void refreshSite();
       resetAction();
     }

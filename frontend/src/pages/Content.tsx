@@ -1,12 +1,11 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router-dom";
-import { api, unwrap, type Schemas } from "../api/client";
 import { ErrorNote, NoSite, Pager } from "../components/ui";
+import { contentQueries, type ContentStatus as Status } from "../content/queries";
 import { useSession } from "../session";
 
 const PAGE = 50;
-type Status = Schemas["ContentStatus"];
 const STATUSES: Status[] = ["draft", "review", "approved", "rejected", "published"];
 
 export function ContentPage() {
@@ -14,11 +13,7 @@ export function ContentPage() {
   const [offset, setOffset] = useState(0);
   const [status, setStatus] = useState<Status | "">("");
   const query = { site_id: siteId ?? 0, limit: PAGE, offset, ...(status ? { status } : {}) };
-  const content = useQuery({
-    queryKey: ["content", siteId, query],
-    queryFn: () => unwrap(api.GET("/api/v1/writer/content/", { params: { query } })),
-    enabled: siteId !== null,
-  });
+  const content = useQuery({ ...contentQueries.list(query), enabled: siteId !== null });
   if (siteId === null) return <NoSite />;
 
   return (

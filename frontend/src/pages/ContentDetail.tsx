@@ -1,34 +1,12 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { Link, useParams } from "react-router-dom";
-import { api, unwrap } from "../api/client";
 import { ErrorNote } from "../components/ui";
+import { contentQueries, useReviewContent } from "../content/queries";
 
 export function ContentDetailPage() {
   const contentId = Number(useParams().contentId);
-  const queryClient = useQueryClient();
-  const key = ["content-detail", contentId];
-  const content = useQuery({
-    queryKey: key,
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/v1/writer/content/{content_id}/", {
-          params: { path: { content_id: contentId } },
-        }),
-      ),
-  });
-  const path = { params: { path: { content_id: contentId } } };
-  const review = useMutation({
-    mutationFn: (decision: "approve" | "reject") =>
-      unwrap(
-        decision === "approve"
-          ? api.POST("/api/v1/writer/content/{content_id}/approve/", path)
-          : api.POST("/api/v1/writer/content/{content_id}/reject/", path),
-      ),
-    onSuccess: (data) => {
-      queryClient.setQueryData(key, data);
-      return queryClient.invalidateQueries({ queryKey: ["content"] });
-    },
-  });
+  const content = useQuery(contentQueries.detail(contentId));
+  const review = useReviewContent(contentId);
 
   const c = content.data;
   return (

@@ -1,32 +1,17 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { api, unwrap } from "../api/client";
+import { accountQueries, useCreateApiKey, useRevokeApiKey } from "../account/queries";
 import { ErrorNote } from "../components/ui";
 
 export function KeysPage() {
-  const queryClient = useQueryClient();
   const [name, setName] = useState("");
-  const keys = useQuery({
-    queryKey: ["keys"],
-    queryFn: () => unwrap(api.GET("/api/v1/auth/keys/", { params: { query: { limit: 500 } } })),
-  });
-  const refresh = () => queryClient.invalidateQueries({ queryKey: ["keys"] });
-  const create = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/v1/auth/keys/", { body: { name } })),
-    onSuccess: () => {
-      setName("");
-      return refresh();
-    },
-  });
-  const revoke = useMutation({
-    mutationFn: (id: number) =>
-      unwrap(api.DELETE("/api/v1/auth/keys/{key_id}/", { params: { path: { key_id: id } } })),
-    onSuccess: refresh,
-  });
+  const keys = useQuery(accountQueries.apiKeys());
+  const create = useCreateApiKey();
+  const revoke = useRevokeApiKey();
 
   function submit(event: FormEvent) {
     event.preventDefault();
-    create.mutate();
+    create.mutate(name, { onSuccess: () => setName("") });
   }
 
   return (

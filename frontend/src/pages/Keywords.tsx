@@ -1,11 +1,17 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { api, unwrap, type Schemas } from "../api/client";
+import type { Schemas } from "../api/client";
 import { ErrorNote, NoSite, Pager } from "../components/ui";
+import {
+  keywordQueries,
+  useAddKeywords,
+  useImportKeywords,
+  useToggleKeyword,
+  type KeywordStatus as Status,
+} from "../keywords/queries";
 import { useSession } from "../session";
 
 const PAGE = 50;
-type Status = Schemas["KeywordStatus"];
 
 export function KeywordsPage() {
   const { siteId } = useSession();
@@ -44,50 +50,18 @@ function ImportSummary({ result }: { result: Schemas["ImportResult"] }) {
 }
 
 function AddKeywords({ siteId }: { siteId: number }) {
-  const queryClient = useQueryClient();
   const [text, setText] = useState("");
   const [file, setFile] = useState<File | null>(null);
-  const done = () => queryClient.invalidateQueries({ queryKey: ["keywords", siteId] });
-
-  const paste = useMutation({
-    mutationFn: () => {
-      const keywords = text
-        .split("\n")
-        .map((line) => line.trim())
-        .filter(Boolean)
-        .map((keyword) => ({ keyword }));
-      return unwrap(
-        api.POST("/api/v1/planner/keywords/", {
-          params: { query: { site_id: siteId } },
-          body: { keywords },
-        }),
-      );
-    },
-    onSuccess: () => {
-      setText("");
-      return done();
-    },
-  });
-
-  const upload = useMutation({
-    mutationFn: (csv: File) =>
-      unwrap(
-        api.POST("/api/v1/planner/keywords/import/", {
-          params: { query: { site_id: siteId } },
-          body: { file: csv as unknown as string },
-          bodySerializer: () => {
-            const form = new FormData();
-            form.append("file", csv);
-            return form;
-          },
-        }),
-      ),
-    onSuccess: done,
-  });
+  const paste = useAddKeywords(siteId);
+  const upload = useImportKeywords(siteId);
 
   function submitPaste(event: FormEvent) {
     event.preventDefault();
-    paste.mutate();
+    const keywords = text
+      .split("\n")
+      .map((line) => line.trim())
+      .filter(Boolean);
+    paste.mutate(keywords, { onSuccess: () => setText("") });
   }
 
   function submitFile(event: FormEvent) {
@@ -132,7 +106,6 @@ function AddKeywords({ siteId }: { siteId: number }) {
 }
 
 function KeywordList({ siteId }: { siteId: number }) {
-  const queryClient = useQueryClient();
   const [offset, setOffset] = useState(0);
   const [status, setStatus] = useState<Status | "">("");
   const [search, setSearch] = useState("");
@@ -143,20 +116,8 @@ function KeywordList({ siteId }: { siteId: number }) {
     ...(status ? { status } : {}),
     ...(search ? { search } : {}),
   };
-  const keywords = useQuery({
-    queryKey: ["keywords", siteId, query],
-    queryFn: () => unwrap(api.GET("/api/v1/planner/keywords/", { params: { query } })),
-  });
-  const toggle = useMutation({
-    mutationFn: (k: Schemas["KeywordOut"]) =>
-      unwrap(
-        api.PATCH("/api/v1/planner/keywords/{keyword_id}/", {
-          params: { path: { keyword_id: k.id } },
-          body: { disabled: !k.disabled },
-        }),
-      ),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["keywords", siteId] }),
-  });
+  const keywords = useQuery(keywordQueries.list(query));
+  const toggle = useToggleKeyword(siteId);
 
   return (
     <section className="card">

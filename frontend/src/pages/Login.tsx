@@ -1,6 +1,5 @@
-import { useMutation } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { api, unwrap } from "../api/client";
+import { useLogin } from "../account/queries";
 import { ErrorNote } from "../components/ui";
 import { useSession } from "../session";
 
@@ -8,14 +7,11 @@ export function LoginPage() {
   const { signIn } = useSession();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const login = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/v1/auth/login", { body: { email, password } })),
-    onSuccess: (data) => signIn(data.api_key),
-  });
+  const login = useLogin();
 
   function submit(event: FormEvent) {
     event.preventDefault();
-    login.mutate();
+    login.mutate({ email, password }, { onSuccess: (data) => signIn(data.api_key) });
   }
 
   return (

@@ -1,7 +1,8 @@
+import { useQuery } from "@tanstack/react-query";
 import { ErrorNote, NoSite } from "../components/ui";
 import { IntegrationForm } from "../publishing/IntegrationForm";
 import { QueueCard } from "../publishing/QueueCard";
-import { useIntegration, useSettings } from "../publishing/queries";
+import { publishingQueries } from "../publishing/queries";
 import { SettingsForm } from "../publishing/SettingsForm";
 import { useSession } from "../session";
 
@@ -13,8 +14,8 @@ export function PublishingPage() {
 }
 
 function Publishing({ siteId, timezone }: { siteId: number; timezone: string }) {
-  const settings = useSettings(siteId);
-  const integration = useIntegration(siteId);
+  const settings = useQuery(publishingQueries.settings(siteId));
+  const integration = useQuery(publishingQueries.integration(siteId));
   return (
     <>
       <h1>Publishing</h1>

@@ -1,4 +1,4 @@
-import { useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { ActivityLog } from "../automation/ActivityLog";
@@ -12,11 +12,10 @@ import {
   STOPPED_TEXT,
 } from "../automation/format";
 import {
+  automationKeys,
+  automationQueries,
   isActive,
-  keys,
-  useRun,
-  useRunLog,
-  useRunProgress,
+  POLL_MS,
   type LogSize,
 } from "../automation/queries";
 import { useRunStream } from "../automation/useRunStream";
@@ -30,20 +29,28 @@ export function RunDetailPage() {
   const queryClient = useQueryClient();
   const [logSize, setLogSize] = useState<LogSize>(100);
   const [polling, setPolling] = useState(false);
-  const run = useRun(runId, polling);
+  const refetchInterval = polling ? POLL_MS : false;
+  const run = useQuery({ ...automationQueries.run(runId), refetchInterval });
   const active = isActive(run.data?.status);
-  const progress = useRunProgress(run.data?.site_id, runId, polling);
+  const siteId = run.data?.site_id;
+  const progress = useQuery({ ...automationQueries.progress(siteId, runId), refetchInterval });
   const stream = useRunStream(runId, active, {
     onProgress: (next) => {
-      if (run.data) queryClient.setQueryData(keys.progress(run.data.site_id, runId), next);
-      void queryClient.invalidateQueries({ queryKey: keys.run(runId) });
+      if (siteId !== undefined) {
+        queryClient.setQueryData(automationQueries.progress(siteId, runId).queryKey, next);
+      }
+      void queryClient.invalidateQueries({ queryKey: automationKeys.run(runId) });
     },
-    onEnd: () => void queryClient.invalidateQueries({ queryKey: keys.run(runId) }),
+    onEnd: () => void queryClient.invalidateQueries({ queryKey: automationKeys.run(runId) }),
   });
   const streaming = stream !== null && stream.state !== "broken";
   const shouldPoll = active && stream?.state === "broken";
   if (shouldPoll !== polling) setPolling(shouldPoll);
-  const log = useRunLog(runId, logSize, run.isSuccess && !streaming, polling);
+  const log = useQuery({
+    ...automationQueries.logs(runId, logSize),
+    enabled: run.isSuccess && !streaming,
+    refetchInterval,
+  });
 
   const r = run.data;
   return (

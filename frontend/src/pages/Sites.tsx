@@ -1,28 +1,28 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { api, unwrap } from "../api/client";
+import { useCreateSite } from "../account/queries";
 import { ErrorNote } from "../components/ui";
 import { useSession } from "../session";
 
 export function SitesPage() {
   const { sites, setSiteId } = useSession();
-  const queryClient = useQueryClient();
   const [name, setName] = useState("");
   const [url, setUrl] = useState("");
   const [timezone, setTimezone] = useState(Intl.DateTimeFormat().resolvedOptions().timeZone);
-  const create = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/v1/sites/", { body: { name, url, timezone } })),
-    onSuccess: async (site) => {
-      setName("");
-      setUrl("");
-      await queryClient.invalidateQueries({ queryKey: ["sites"] });
-      setSiteId(site.id);
-    },
-  });
+  const create = useCreateSite();
 
   function submit(event: FormEvent) {
     event.preventDefault();
-    create.mutate();
+    create.mutate(
+      { name, url, timezone },
+      {
+        // After the site list was refetched: the session only takes a site it knows.
+        onSuccess: (site) => {
+          setName("");
+          setUrl("");
+          setSiteId(site.id);
+        },
+      },
+    );
   }
 
   return (

@@ -1,8 +1,7 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { api, unwrap, type Schemas } from "../api/client";
+import type { Schemas } from "../api/client";
 import { ErrorNote, FieldError, fieldProblems } from "../components/ui";
-import { keys, type Integration } from "./queries";
+import { useSaveIntegration, type Integration } from "./queries";
 
 type Update = Schemas["IntegrationUpdate"];
 type Kind = Schemas["IntegrationKind"];
@@ -66,21 +65,8 @@ type Props = { siteId: number; integration: Integration };
 
 /** Where the site's due articles go (SPEC §9): WordPress, a signed webhook, or nowhere. */
 export function IntegrationForm({ siteId, integration }: Props) {
-  const queryClient = useQueryClient();
   const [form, setForm] = useState<Form>(() => formOf(integration));
-  const save = useMutation({
-    mutationFn: (body: Update) =>
-      unwrap(
-        api.PUT("/api/v1/publishing/integration/", {
-          params: { query: { site_id: siteId } },
-          body,
-        }),
-      ),
-    onSuccess: (saved) => {
-      queryClient.setQueryData(keys.integration(siteId), saved);
-      setForm(formOf(saved));
-    },
-  });
+  const save = useSaveIntegration(siteId);
   const problems = fieldProblems(save.error);
   const change = (update: (f: Form) => Form) => {
     if (save.isSuccess) save.reset();
@@ -89,7 +75,7 @@ export function IntegrationForm({ siteId, integration }: Props) {
 
   function submit(event: FormEvent) {
     event.preventDefault();
-    save.mutate(bodyOf(form));
+    save.mutate(bodyOf(form), { onSuccess: (saved) => setForm(formOf(saved)) });
   }
 
   const labels = form.kind === "none" ? null : LABELS[form.kind];

@@ -1,10 +1,9 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router-dom";
-import { api, unwrap } from "../api/client";
 import { StatusBadge } from "../automation/format";
 import { ErrorNote, Pager } from "../components/ui";
-import { keys, QUEUE_POLL_MS, type QueueStatus } from "./queries";
+import { publishingQueries, useRetryPublish, type QueueStatus } from "./queries";
 
 const PAGE = 50;
 const STATUSES: QueueStatus[] = ["scheduled", "publishing", "failed"];
@@ -27,24 +26,11 @@ type Props = {
 
 /** The articles waiting for their slot, being published, or failed (SPEC §9). */
 export function QueueCard({ siteId, autoPublish }: Props) {
-  const queryClient = useQueryClient();
   const [offset, setOffset] = useState(0);
   const [status, setStatus] = useState<QueueStatus | "">("");
   const query = { site_id: siteId, limit: PAGE, offset, ...(status ? { status } : {}) };
-  const queue = useQuery({
-    queryKey: [...keys.queue(siteId), query],
-    queryFn: () => unwrap(api.GET("/api/v1/publishing/queue/", { params: { query } })),
-    refetchInterval: QUEUE_POLL_MS,
-  });
-  const retry = useMutation({
-    mutationFn: (contentId: number) =>
-      unwrap(
-        api.POST("/api/v1/publishing/content/{content_id}/retry/", {
-          params: { path: { content_id: contentId } },
-        }),
-      ),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: keys.queue(siteId) }),
-  });
+  const queue = useQuery(publishingQueries.queue(query));
+  const retry = useRetryPublish(siteId);
   const summary = queue.data?.summary;
 
   return (

@@ -1,8 +1,7 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { api, unwrap, type Schemas } from "../api/client";
+import type { Schemas } from "../api/client";
 import { ErrorNote, FieldError, fieldProblems } from "../components/ui";
-import { keys, type Settings } from "./queries";
+import { useSaveSettings, type Settings } from "./queries";
 
 type Update = Schemas["PublishingSettingsUpdate"];
 type Mode = Schemas["SchedulingMode"];
@@ -112,21 +111,9 @@ function inZone(instant: string, timezone: string): string {
 
 /** How the site's content is approved and scheduled (SPEC §9). */
 export function SettingsForm({ siteId, settings, timezone }: Props) {
-  const queryClient = useQueryClient();
   const [form, setForm] = useState<Form>(() => formOf(settings));
   const [unreadable, setUnreadable] = useState<NumberField[]>([]);
-  const save = useMutation({
-    mutationFn: (body: Update) =>
-      unwrap(
-        api.PUT("/api/v1/publishing/settings/", { params: { query: { site_id: siteId } }, body }),
-      ),
-    onSuccess: async (saved) => {
-      queryClient.setQueryData(keys.settings(siteId), saved);
-      // The API sorts the slots and drops repeated ones: show what it kept.
-      setForm(formOf(saved));
-      await queryClient.invalidateQueries({ queryKey: keys.queue(siteId) });
-    },
-  });
+  const save = useSaveSettings(siteId);
   const problems = fieldProblems(save.error);
   for (const field of unreadable) problems.set(field, "enter a number");
 
@@ -156,7 +143,8 @@ export function SettingsForm({ siteId, settings, timezone }: Props) {
       return;
     }
     setUnreadable([]);
-    save.mutate(built.body);
+    // The API sorts the slots and drops repeated ones: show what it kept.
+    save.mutate(built.body, { onSuccess: (saved) => setForm(formOf(saved)) });
   }
 
   const numberInput = (field: NumberField, label: string) => (
