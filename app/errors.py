@@ -105,6 +105,10 @@ def is_backend_down(exc: BaseException) -> bool:
     error for an outage (a server shutting down refuses new sessions so)."""
     if isinstance(exc, _OUTAGES):
         return True
+    if isinstance(exc, redis.exceptions.WatchError):
+        # redis-py reports a connection lost under a WATCH as a WatchError raised while the
+        # ConnectionError is handled (arq's start_jobs meets it when Redis restarts).
+        return exc.__context__ is not None and is_backend_down(exc.__context__)
     if not isinstance(exc, sqlalchemy.exc.DBAPIError):
         return False
     if exc.connection_invalidated:

@@ -1,7 +1,8 @@
-"""The Redis client library under cancellation: a task cancelled while a pipeline gives its WATCH
-up (arq's worker, stopped while it polls a running job) must give its connection back, or the
-pool keeps it in use for good and the pipeline warns when collected (failing whichever test is
-running then)."""
+"""The Redis client library under connection loss and cancellation.
+
+Under cancellation: a task cancelled while a pipeline gives its WATCH up (arq's worker, stopped
+while it polls a running job) must give its connection back, or the pool keeps it in use for
+good and the pipeline warns when collected (failing whichever test is running then)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.exceptions import WatchError
 
+from app.errors import is_backend_down
 from app.redis import give_pipeline_connections_back_on_cancel
+from tests.servers.tcp_proxy import cuttable_proxy
 
 
 @pytest.fixture
@@ -45,3 +49,30 @@ async def test_a_pipeline_cancelled_while_it_unwatches_gives_its_connection_back
     assert await arq_pool.ping()
     assert await arq_pool.set("after", b"1")
     assert await arq_pool.get("after") == b"1"
+
+
+async def test_a_connection_lost_under_a_watch_is_an_outage_not_a_conflict(redis_url: str) -> None:
+    """redis-py turns a connection lost while a pipeline watches into a WatchError; arq's worker
+    meets it in `start_jobs` when Redis restarts, and must wait Redis out rather than exit."""
+    async with cuttable_proxy(redis_url) as proxy:
+        pool = await create_pool(RedisSettings.from_dsn(proxy.url()))
+        try:
+            async with pool.pipeline(transaction=True) as pipe:
+                await pipe.watch("watched")
+                proxy.cut()
+                with pytest.raises(WatchError) as raised:
+                    await pipe.exists("watched")
+        finally:
+            await pool.aclose()
+    assert is_backend_down(raised.value)
+
+
+async def test_a_real_watch_conflict_is_not_an_outage(arq_pool: ArqRedis) -> None:
+    async with arq_pool.pipeline(transaction=True) as pipe:
+        await pipe.watch("contended")
+        await arq_pool.set("contended", b"changed meanwhile")
+        pipe.multi()
+        pipe.set("contended", b"mine")
+        with pytest.raises(WatchError) as raised:
+            await pipe.execute()
+    assert not is_backend_down(raised.value)
