@@ -11,6 +11,13 @@ export type ServerEvent = { event: string; data: string; id: string | null };
 // Typed against the generated paths, so a renamed endpoint fails the type check.
 const EVENTS_PATH: keyof paths = "/api/v1/automation/runs/{run_id}/events";
 
+/** The stream's request was answered with an error status (401, 404, 503 …). */
+export class StreamRefused extends Error {
+  constructor(readonly status: number) {
+    super(`the run's event stream answered ${status}`);
+  }
+}
+
 /**
  * Reads a run's event stream until the server closes it or `signal` aborts.
  *
@@ -31,7 +38,7 @@ export async function streamRunEvents(
   const url = EVENTS_PATH.replace("{run_id}", encodeURIComponent(runId));
   const response = await fetch(url, { headers, signal, cache: "no-store" });
   if (!response.ok || !response.body) {
-    throw new Error(`the run's event stream answered ${response.status}`);
+    throw new StreamRefused(response.status);
   }
   const reader = response.body
     .pipeThrough(new TextDecoderStream())
@@ -44,5 +51,53 @@ export async function streamRunEvents(
     // The parser gives an event's own id only; the last event ID outlives events without one.
     if (value.id !== undefined) id = value.id;
     onEvent({ event: value.event ?? "message", data: value.data, id });
+  }
+}
+
+// Waits between reconnections: doubled after each attempt that brought no event, up to the cap.
+const FIRST_WAIT_MS = 500;
+const MAX_WAIT_MS = 10_000;
+
+/**
+ * Follows a run's event stream to its `end` event, as a browser's EventSource would: when the
+ * connection drops (a deploy, a restart, a network change) it reconnects with `Last-Event-ID`,
+ * so the server replays only what was missed. It stops when `signal` aborts, and throws when the
+ * server refuses the stream for good (401, 403, 404).
+ */
+export async function followRunEvents(
+  runId: string,
+  onEvent: (event: ServerEvent) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  let lastEventId: string | undefined;
+  let ended = false;
+  let wait = FIRST_WAIT_MS;
+  while (!ended && !signal.aborted) {
+    let received = false;
+    try {
+      await streamRunEvents(
+        runId,
+        (event) => {
+          received = true;
+          if (event.id !== null) lastEventId = event.id;
+          if (event.event === "end") ended = true;
+          onEvent(event);
+        },
+        signal,
+        lastEventId,
+      );
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error instanceof StreamRefused && [401, 403, 404].includes(error.status)) throw error;
+    }
+    if (ended || signal.aborted) return;
+    wait = received ? FIRST_WAIT_MS : Math.min(wait * 2, MAX_WAIT_MS);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, wait);
+      signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 }

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import { streamRunEvents } from "../api/sse";
+import { followRunEvents } from "../api/sse";
 import { LOG_SIZES, type Progress } from "./queries";
 
 // The longest log the page shows: the largest choice of the line selector.
@@ -16,8 +16,9 @@ export type RunStream = {
   /** The run's last log lines received so far (the stream replays the log from its start). */
   lines: string[];
   /**
-   * `open`: following the run; `ended`: the run is over and `lines` is its whole log's end;
-   * `broken`: the stream stopped before the run ended, so `lines` may miss some: read `logs/`.
+   * `open`: following the run (reconnecting after a dropped connection, missing nothing);
+   * `ended`: the run is over and `lines` is its whole log's end; `broken`: the server refused
+   * the stream before the run ended, so `lines` may miss some: read `logs/`.
    */
   state: "open" | "ended" | "broken";
 };
@@ -46,7 +47,7 @@ export function useRunStream(
     const update = (change: (s: Held) => Held) =>
       setHeld((s) => (s && s.runId === runId ? change(s) : s));
     setHeld({ runId, lines: [], state: "open" });
-    streamRunEvents(
+    followRunEvents(
       runId,
       (event) => {
         if (event.event === "log") {
