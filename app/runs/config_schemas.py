@@ -15,7 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from app.api.schemas import (
+from app.models.automation import AutomationConfig, Frequency
+from app.schemas import (
     CreditAmount,
     InputModel,
     OutputModel,
@@ -24,7 +25,6 @@ from app.api.schemas import (
     null_refused,
     storable,
 )
-from app.models.automation import AutomationConfig, Frequency
 
 MAX_DELAY_SECONDS = 3600
 # Numeric(12, 2): the largest amount the column holds.

@@ -32,7 +32,6 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from app.api.schemas import CreditAmount
 from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import (
@@ -47,6 +46,7 @@ from app.models.tenancy import Site
 from app.outbound import OutboundClient, OutboundError, UnsafeUrl
 from app.publishing.signing import signed_headers
 from app.runs.events import RunLog
+from app.schemas import CreditAmount
 from app.stages.registry import STAGE_NAMES
 from app.stages.results import COUNTERS
 
