@@ -44,11 +44,11 @@ from app.models.automation import (
 )
 from app.models.tenancy import Site
 from app.outbound import OutboundClient, OutboundError, UnsafeUrl
+from app.pipeline.catalog import STAGE_NAMES
+from app.pipeline.results import COUNTERS
 from app.publishing.signing import signed_headers
 from app.runs.events import RunLog
 from app.schemas import CreditAmount
-from app.stages.registry import STAGE_NAMES
-from app.stages.results import COUNTERS
 
 log = structlog.get_logger(__name__)
 

@@ -41,6 +41,8 @@ from app.outage import (
     redis_probe,
     wait_until_reachable,
 )
+from app.pipeline.pending import count_pending
+from app.pipeline.results import initial_result, result_column, set_in_result
 from app.runs.config import get_or_create_config
 from app.runs.lease import SiteLease
 from app.runs.metrics import STAGE_SECONDS
@@ -52,9 +54,7 @@ from app.stages.context import Engine, StageContext
 from app.stages.control import Budget, Control, StopReason
 from app.stages.handle import LeaseLost, RunHandle, fenced
 from app.stages.live import Live
-from app.stages.pending import count_pending
 from app.stages.registry import STAGES
-from app.stages.results import initial_result, result_column, set_in_result
 from app.workers.queue import enqueue_notification
 
 log = structlog.get_logger(__name__)

@@ -17,6 +17,7 @@ from app.ai.schemas import Usage
 from app.credits.charges import Charge, Hold, HoldState, release, reserve, settle
 from app.errors import InsufficientCredits
 from app.models.billing import Operation
+from app.pipeline.results import Number
 from app.runs.metrics import (
     AI_CALL_ERRORS,
     AI_CALL_SECONDS,
@@ -27,7 +28,6 @@ from app.runs.metrics import (
 from app.stages.base import Item
 from app.stages.context import StageContext
 from app.stages.control import StopReason
-from app.stages.results import Number
 
 log = structlog.get_logger(__name__)
 
