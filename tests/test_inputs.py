@@ -25,7 +25,7 @@ from app.api.errors import all_routes
 from app.config import Settings
 from app.main import create_app
 from app.models.planner import Keyword
-from app.outbound import Policy, UnsafeUrl, check_url
+from app.outbound.client import Policy, UnsafeUrl, check_url
 from app.planner.schemas import MAX_VOLUME
 from app.schemas import storable
 from tests.console import free_port

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from app.api.deps import PrincipalDep, RedisDep, SessionDep, SettingsDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
 from app.api.params import id_path
-from app.outbound import Policy
+from app.outbound.client import Policy
 from app.publishing import integration as integrations
 from app.publishing.integration_schemas import (
     IntegrationCheckOut,

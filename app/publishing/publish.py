@@ -37,7 +37,7 @@ from app.media import media_file
 from app.models.publishing import IntegrationKind, PublishingIntegration, PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus, Image, ImageStatus, SiteStatus
-from app.outbound import OutboundClient
+from app.outbound.client import OutboundClient
 from app.publishing.publishers.base import (
     Article,
     ArticleImage,

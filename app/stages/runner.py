@@ -33,6 +33,7 @@ from app.errors import InvalidTransition, is_backend_down
 from app.models.automation import AutomationConfig, AutomationRun, RunStatus, StoppedReason
 from app.models.billing import Operation
 from app.models.tenancy import Site
+from app.notifications.service import has_notification
 from app.outage import (
     QUICK_RETRIES,
     Outage,
@@ -46,7 +47,6 @@ from app.pipeline.results import initial_result, result_column, set_in_result
 from app.runs.config import get_or_create_config
 from app.runs.lease import SiteLease
 from app.runs.metrics import STAGE_SECONDS
-from app.runs.notify import has_notification
 from app.runs.signals import clear_live
 from app.runs.states import set_run_state
 from app.stages.base import Stage
