@@ -30,6 +30,7 @@ from app.credits.charges import release_dangling
 from app.credits.costs import Prices, load_prices
 from app.db import unit_of_work
 from app.errors import InvalidTransition, is_backend_down
+from app.metrics import STAGE_SECONDS
 from app.models.automation import AutomationConfig, AutomationRun, RunStatus, StoppedReason
 from app.models.billing import Operation
 from app.models.tenancy import Site
@@ -46,7 +47,6 @@ from app.pipeline.pending import count_pending
 from app.pipeline.results import initial_result, result_column, set_in_result
 from app.runs.config import get_or_create_config
 from app.runs.lease import SiteLease
-from app.runs.metrics import STAGE_SECONDS
 from app.runs.signals import clear_live
 from app.runs.states import set_run_state
 from app.stages.base import Stage
