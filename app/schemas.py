@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from datetime import time
 from decimal import Decimal
 from types import UnionType
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
@@ -31,6 +32,8 @@ MAX_OFFSET = 2**63 - 1
 # Characters PostgreSQL cannot store in text: NUL, and lone UTF-16 surrogates (not encodable
 # as UTF-8). JSON can spell both (`\u0000`, `\ud800`), and a URL can carry NUL (`%00`).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# A wall-clock time of day, 24-hour `HH:MM`, as schedules and publishing slots take it.
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
 def storable(value: str) -> str:
@@ -97,6 +100,10 @@ def null_refused(*nullable: str) -> Callable[[dict[str, Any]], None]:
                 properties[name] = not_null(field)
 
     return extra
+
+
+def format_time(value: time) -> str:
+    return value.strftime("%H:%M")
 
 
 class VariantModel(BaseModel):
