@@ -21,7 +21,7 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import AutomationConfig, AutomationRun, RunEvent, RunStatus
 from app.models.tenancy import Site
-from app.runs import notify
+from app.notifications import service as notify
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
 from app.stages.context import Engine

@@ -22,10 +22,11 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import AutomationConfig, AutomationRun, RunEvent, RunStatus
 from app.models.tenancy import Site
-from app.runs import scheduler, service
+from app.runs import service
+from app.runs import start_due as scheduler
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
-from app.runs.scheduler import start_due_runs
+from app.runs.start_due import start_due_runs
 from app.workers.cron import CRON_JOBS, SCHEDULER_TIMEOUT_SECONDS, start_scheduled_runs
 from app.workers.queue import notify_job_id, run_job_id
 from app.workers.worker import build_worker, close_worker

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.deps import API_REDIS, PrincipalDep, RedisDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import MAX_ID, MAX_OFFSET, Page, Pagination, Text, page_of
 from app.db import unit_of_work
 from app.errors import NotFound, is_backend_down
 from app.http_server import shutting_down
@@ -38,6 +37,7 @@ from app.runs.schemas import (
     RunSummary,
 )
 from app.runs.signals import send_signal
+from app.schemas import MAX_ID, MAX_OFFSET, Page, Pagination, Text, page_of
 from app.workers.queue import enqueue_run
 
 log = structlog.get_logger(__name__)

@@ -12,12 +12,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.schemas import Pagination, id_query, pagination
+from app.api.params import id_query, pagination
 from app.config import Settings
 from app.db import unit_of_work
 from app.errors import Unauthorized
 from app.models.tenancy import Site
 from app.outage import Outage, best_effort
+from app.schemas import Pagination
 from app.tenancy import service as tenancy
 from app.tenancy.usage import note_key_used
 

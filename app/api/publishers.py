@@ -10,8 +10,8 @@ from fastapi import APIRouter
 
 from app.api.deps import PrincipalDep, RedisDep, SessionDep, SettingsDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import id_path
-from app.outbound import Policy
+from app.api.params import id_path
+from app.outbound.client import Policy
 from app.publishing import integration as integrations
 from app.publishing.integration_schemas import (
     IntegrationCheckOut,

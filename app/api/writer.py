@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import PageDep, PrincipalDep, RedisDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import Page, id_path, id_query, page_of
+from app.api.params import id_path, id_query
 from app.models.writer import Content, ContentStatus, ImageStatus, SiteStatus, TaskStatus
 from app.publishing import service as publishing
 from app.publishing.publish import publish_soon
+from app.schemas import Page, page_of
 from app.tenancy import service as tenancy
 from app.writer import service
 from app.writer.schemas import ContentOut, ContentSummaryOut, ImageOut, TaskOut

@@ -34,10 +34,11 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.errors import InvalidTransition, NotFound, is_backend_down
 from app.media import media_file
+from app.metrics import PUBLICATIONS
 from app.models.publishing import IntegrationKind, PublishingIntegration, PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus, Image, ImageStatus, SiteStatus
-from app.outbound import OutboundClient
+from app.outbound.client import OutboundClient
 from app.publishing.publishers.base import (
     Article,
     ArticleImage,
@@ -49,7 +50,6 @@ from app.publishing.publishers.base import (
 )
 from app.publishing.publishers.registry import publisher_for
 from app.publishing.service import schedule_approved
-from app.runs.metrics import PUBLICATIONS
 from app.workers.queue import enqueue_publish
 
 log = structlog.get_logger(__name__)

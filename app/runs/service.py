@@ -15,10 +15,11 @@ from app.credits.estimate import check_balance
 from app.errors import AlreadyRunning, NotFound
 from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
 from app.models.tenancy import Site
+from app.pipeline.catalog import STAGE_NUMBERS
+from app.pipeline.pending import pending_counts
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
 from app.runs.states import ACTIVE, create_run, set_run_state
-from app.stages.pending import STAGE_NUMBERS, pending_counts
 
 MAX_LOG_LINES = 5000
 

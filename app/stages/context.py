@@ -21,11 +21,11 @@ from app.credits.costs import Price, Prices, price_of
 from app.db import unit_of_work
 from app.models.automation import AutomationConfig
 from app.models.billing import Operation
+from app.pipeline.results import Number, progress_statement
 from app.runs.events import RunLog
 from app.stages.control import Budget, Control
 from app.stages.handle import LeaseLost, RunHandle
 from app.stages.live import Live
-from app.stages.results import Number, progress_statement
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from app.ai.schemas import ImageOut
 from app.media import image_file, media_url
 from app.models.billing import Operation
 from app.models.writer import Content, ContentStatus, Image, ImageStatus, ImageType
+from app.pipeline.pending import pending_condition
+from app.pipeline.results import Number
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
-from app.stages.pending import pending_condition
-from app.stages.results import Number
 from app.stages.work import Written, ai_item
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}

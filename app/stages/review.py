@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.publishing import PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus
+from app.pipeline.pending import pending_condition
+from app.pipeline.results import Number
 from app.publishing.publish import publish_soon
 from app.publishing.service import schedule_approved
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
-from app.stages.pending import pending_condition
-from app.stages.results import Number
 from app.stages.work import Written, local_item
 
 

@@ -30,9 +30,11 @@ from app.credits.charges import release_dangling
 from app.credits.costs import Prices, load_prices
 from app.db import unit_of_work
 from app.errors import InvalidTransition, is_backend_down
+from app.metrics import STAGE_SECONDS
 from app.models.automation import AutomationConfig, AutomationRun, RunStatus, StoppedReason
 from app.models.billing import Operation
 from app.models.tenancy import Site
+from app.notifications.service import has_notification
 from app.outage import (
     QUICK_RETRIES,
     Outage,
@@ -41,10 +43,10 @@ from app.outage import (
     redis_probe,
     wait_until_reachable,
 )
+from app.pipeline.pending import count_pending
+from app.pipeline.results import initial_result, result_column, set_in_result
 from app.runs.config import get_or_create_config
 from app.runs.lease import SiteLease
-from app.runs.metrics import STAGE_SECONDS
-from app.runs.notify import has_notification
 from app.runs.signals import clear_live
 from app.runs.states import set_run_state
 from app.stages.base import Stage
@@ -52,9 +54,7 @@ from app.stages.context import Engine, StageContext
 from app.stages.control import Budget, Control, StopReason
 from app.stages.handle import LeaseLost, RunHandle, fenced
 from app.stages.live import Live
-from app.stages.pending import count_pending
 from app.stages.registry import STAGES
-from app.stages.results import initial_result, result_column, set_in_result
 from app.workers.queue import enqueue_notification
 
 log = structlog.get_logger(__name__)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import unit_of_work
 from app.publishing.publish import JOB_TIMEOUT_SECONDS as PUBLISH_TIMEOUT_SECONDS
-from app.runs.scheduler import start_due_runs
+from app.runs.start_due import start_due_runs
 from app.stages.context import Engine
 from app.tenancy.usage import flush_key_usage, forget_flushed
 from app.workers.jobs import REAPER_TIMEOUT_SECONDS, publish_due_content, resume_stalled_runs

@@ -25,11 +25,11 @@ from app.models.automation import (
     StoppedReason,
 )
 from app.models.billing import CreditTransaction, TransactionKind
+from app.notifications.service import NOTIFICATION_EVENTS
 from app.outage import Outage, database_probe, redis_probe, retry_through_outage
 from app.publishing.publish import JOB_TIMEOUT_SECONDS as PUBLISH_TIMEOUT_SECONDS
 from app.publishing.publish import publish_due
 from app.runs.lease import lease_holder
-from app.runs.notify import NOTIFICATION_EVENTS
 from app.runs.states import set_run_state
 from app.stages.context import Engine
 from app.stages.runner import run_slice

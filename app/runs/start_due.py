@@ -41,11 +41,11 @@ from app.models.automation import (
     TriggerType,
 )
 from app.models.tenancy import Site
+from app.pipeline.pending import pending_counts
 from app.runs.events import RunLog
-from app.runs.schedule import next_run_at
+from app.runs.next_due import next_run_at
 from app.runs.service import active_run, snapshot_of, start_run
 from app.runs.states import create_run, set_run_state
-from app.stages.pending import pending_counts
 from app.workers.queue import enqueue_notification, enqueue_run
 
 log = structlog.get_logger(__name__)
