@@ -47,6 +47,7 @@ async def start_scheduled_runs(ctx: dict[str, Any]) -> int:
     tick = await start_due_runs(
         engine.session_factory,
         engine.redis,
+        engine.queue,
         engine.log,
         datetime.now(UTC),
         deadline=time.monotonic() + SCHEDULER_BUDGET_SECONDS,
