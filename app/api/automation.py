@@ -26,6 +26,7 @@ from app.effects import after_commit
 from app.errors import NotFound, is_backend_down
 from app.http_server import shutting_down
 from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
+from app.queue import JobQueue
 from app.runs import progress, service
 from app.runs.events import RunLog
 from app.runs.schemas import (
@@ -342,7 +343,7 @@ async def _site_run(
     return run
 
 
-def _queue_slice(session: AsyncSession, queue: QueueDep, run: AutomationRun) -> None:
+def _queue_slice(session: AsyncSession, queue: JobQueue, run: AutomationRun) -> None:
     """Queue the run's slice once the run is committed. If Redis fails then, the run is
     committed anyway and the reaper queues it once Redis answers again, so the answer stays a
     success."""
