@@ -2,7 +2,7 @@
 signal sent, live state cleared) is registered on its session and run by the unit of work
 (`app.db.unit_of_work`) only once the transaction has committed, so nobody acts on a change that
 is not there. A rollback drops them: of the whole transaction, or of the savepoint they were
-registered in.
+registered in. The unit of work commits once, at its end: nothing inside one commits by hand.
 
 One failure policy: an effect that fails is logged with its name and the others still run. The
 commit has been made and is not undone; what the effect would have done is made up for by the
