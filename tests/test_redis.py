@@ -71,7 +71,7 @@ async def test_a_real_watch_conflict_is_not_an_outage(arq_pool: ArqRedis) -> Non
     async with arq_pool.pipeline(transaction=True) as pipe:
         await pipe.watch("contended")
         await arq_pool.set("contended", b"changed meanwhile")
-        pipe.multi()
+        pipe.multi()  # type: ignore[no-untyped-call]
         pipe.set("contended", b"mine")
         with pytest.raises(WatchError) as raised:
             await pipe.execute()

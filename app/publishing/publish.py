@@ -26,12 +26,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import unit_of_work
+from app.effects import after_commit
 from app.errors import InvalidTransition, NotFound, is_backend_down
 from app.media import media_file
 from app.metrics import PUBLICATIONS
@@ -50,7 +50,7 @@ from app.publishing.publishers.base import (
 )
 from app.publishing.publishers.registry import publisher_for
 from app.publishing.service import schedule_approved
-from app.workers.queue import enqueue_publish
+from app.queue import JobQueue
 
 log = structlog.get_logger(__name__)
 
@@ -351,13 +351,10 @@ async def _record(
         log.warning("publication outcome dropped: claim lost", content_id=claim.content_id)
 
 
-async def publish_soon(redis: Redis) -> None:
-    """Queue a publish pass now, after the commit that made an article due. If Redis fails
-    here the article is committed anyway and the cron's next pass takes it."""
-    try:
-        await enqueue_publish(redis)
-    except Exception as exc:  # the cron is the fallback for any enqueue failure
-        log.warning("publish pass not queued; the cron's next pass will do", error=str(exc))
+def publish_soon(session: AsyncSession, queue: JobQueue) -> None:
+    """Queue a publish pass once the transaction that made an article due has committed. If
+    that fails, the article is committed anyway and the cron's next pass takes it."""
+    after_commit(session, queue.enqueue_publish, name="queue publish pass")
 
 
 async def retry_publication(

@@ -1,7 +1,8 @@
 """Starting and steering runs from the API: run_now, pause, resume, cancel, and the reads.
 
-Services flush; the endpoint commits, then sends the Redis signal or enqueues the job, so a
-worker never sees a run its transaction has not committed.
+Services flush; the request's unit of work commits, and only then do the endpoint's effects
+(`app.effects`) send the Redis signal or enqueue the job, so a worker never sees a run its
+transaction has not committed.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from app.db import unit_of_work
 from app.models.automation import AutomationConfig
 from app.models.billing import Operation
 from app.pipeline.results import Number, progress_statement
+from app.queue import JobQueue
 from app.runs.events import RunLog
 from app.stages.control import Budget, Control
 from app.stages.handle import LeaseLost, RunHandle
@@ -37,6 +38,7 @@ class Engine:
     provider: AIProvider
     log: RunLog
     settings: Settings
+    queue: JobQueue
     # The provider-wide cap on calls in flight, shared with every other worker through Redis.
     gate: ProviderGate = field(init=False)
 

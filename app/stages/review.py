@@ -55,10 +55,7 @@ class ReviewStage(Stage):
         return [Item(row.id, row.title) for row in rows]
 
     async def process_item(self, ctx: StageContext, item: Item) -> None:
-        due_now = False
-
         async def write(session: AsyncSession) -> Written:
-            nonlocal due_now
             approved = await session.scalar(
                 update(Content)
                 .where(Content.id == item.id, Content.status == ContentStatus.REVIEW.value)
@@ -75,12 +72,11 @@ class ReviewStage(Stage):
                     deltas["scheduled_count"] = len(outcome.content_ids)
                     deltas["not_scheduled"] = int(waiting)
                     message += _slot_note(waiting, outcome.queue_full)
-                    due_now = outcome.due_now
+                    if outcome.due_now:
+                        publish_soon(session, ctx.engine.queue)
             return Written(units=0, deltas=deltas, message=message, data={"content_id": item.id})
 
         await local_item(ctx, item, write)
-        if due_now:  # committed: the pass can see it
-            await publish_soon(ctx.engine.redis)
 
 
 def _slot_note(waiting: bool, queue_full: bool) -> str:

@@ -3,7 +3,7 @@
 A fault of PostgreSQL or Redis while the job reads the run or records the outcome is retried by
 arq a few times with growing pauses. The last try ends without an error and the job keeps no
 result, so nothing in Redis blocks its id: the reaper queues it again later
-(`_requeue_lost_notifications`). The run's `notification_sent` / `notification_failed` event is
+(`app.runs.reaper`). The run's `notification_sent` / `notification_failed` event is
 what says a notification is done, never arq.
 """
 
