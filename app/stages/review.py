@@ -17,12 +17,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.publishing import PublishingSettings
 from app.models.tenancy import Site
-from app.models.writer import Content, ContentStatus
+from app.models.writer import Content
 from app.pipeline.pending import pending_condition
 from app.pipeline.results import Number
 from app.publishing.publish import publish_soon
@@ -30,6 +30,7 @@ from app.publishing.service import schedule_approved
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
 from app.stages.work import Written, local_item
+from app.writer.states import approve
 
 
 class ReviewStage(Stage):
@@ -56,15 +57,10 @@ class ReviewStage(Stage):
 
     async def process_item(self, ctx: StageContext, item: Item) -> None:
         async def write(session: AsyncSession) -> Written:
-            approved = await session.scalar(
-                update(Content)
-                .where(Content.id == item.id, Content.status == ContentStatus.REVIEW.value)
-                .values(status=ContentStatus.APPROVED.value)
-                .returning(Content.id)
-            )
-            deltas: dict[str, Number] = {"approved_count": int(approved is not None)}
+            approved = await approve(session, Content.id == item.id)
+            deltas: dict[str, Number] = {"approved_count": len(approved)}
             message = f"Approved '{item.title}'"
-            if approved is not None:
+            if approved:
                 site = await session.get_one(Site, ctx.run.site_id)
                 outcome = await schedule_approved(session, site, datetime.now(UTC))
                 if outcome is not None:
