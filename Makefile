@@ -57,6 +57,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache --no-logo
 
 test: lint $(WEB_BUILD) $(CHROMIUM)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app.effects import begin_effects, run_effects, take_effects
+
 T = TypeVar("T")
 
 NAMING_CONVENTION = {
@@ -64,14 +66,19 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 async def unit_of_work(
     factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
-    """One transaction: committed when the block ends, rolled back when it raises."""
+    """One transaction: committed when the block ends, rolled back when it raises. The effects
+    registered on it (`app.effects.after_commit`) run once it is committed, and only then."""
     async with factory() as session:
+        begin_effects(session)
         try:
             yield session
             await session.commit()
         except BaseException:
+            take_effects(session)
             await session.rollback()
             raise
+        effects = take_effects(session)
+    await run_effects(effects)
 
 
 async def fetch_page(

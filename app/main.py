@@ -30,6 +30,7 @@ from app.media import MediaFiles
 from app.observability import RequestMetrics, configure_logging
 from app.redis import create_redis
 from app.runs.events import RunLog
+from app.workers.queue import ArqQueue
 
 # The dashboard, built from frontend/ by `make web` (Vite writes it here).
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
         app.state.redis = redis
+        app.state.queue = ArqQueue(redis)
         try:
             yield
         finally:

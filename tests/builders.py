@@ -1,5 +1,6 @@
-"""Planner, writer and run rows for tests, inserted straight through the ORM (a run through the
-state door, as the engine makes one).
+"""Planner, writer and run rows for tests, inserted straight through the ORM; a run and an
+article's statuses through their doors (`app.runs.states`, `app.writer.states`), as the app
+moves them.
 
 Plain async functions with keyword overrides, like `tests.factories`: each commits its row and
 returns it fully loaded, so a test can read its columns after the session has closed.
@@ -10,19 +11,22 @@ from __future__ import annotations
 import itertools
 import struct
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import Base, unit_of_work
 from app.models.automation import AutomationRun, RunStatus, TriggerType
 from app.models.planner import Cluster, ContentIdea, Keyword
 from app.models.tenancy import Site
-from app.models.writer import Content, ContentStatus, Image, ImageType, Task
+from app.models.writer import Content, ContentStatus, Image, ImageType, SiteStatus, Task
 from app.runs.events import RunLog
 from app.runs.states import create_run, set_run_state
+from app.writer import states as content_states
 from tests.factories import Tenant
 
 Row = TypeVar("Row", bound=Base)
@@ -85,8 +89,15 @@ async def create_task(session_factory: SessionFactory, tenant: Tenant, **overrid
 
 
 async def create_content(
-    session_factory: SessionFactory, tenant: Tenant, **overrides: Any
+    session_factory: SessionFactory,
+    tenant: Tenant,
+    *,
+    status: str = ContentStatus.REVIEW.value,
+    site_status: str = SiteStatus.NOT_PUBLISHED.value,
+    **overrides: Any,
 ) -> Content:
+    """An article written as stage 4 writes one (a draft), then walked to `status` and
+    `site_status` through the content door (`walk_content`)."""
     n = next(_counter)
     fields: dict[str, Any] = {
         "title": f"Article {n}",
@@ -94,9 +105,93 @@ async def create_content(
         "word_count": 7,
         "meta_title": f"Article {n} | Example",
         "meta_description": "Everything about running shoes.",
-        "status": ContentStatus.REVIEW.value,
     }
-    return await insert(session_factory, Content(**_owned(tenant, {**fields, **overrides})))
+    async with unit_of_work(session_factory) as session:
+        content = Content(**_owned(tenant, {**fields, **overrides}))
+        session.add(content)
+        await session.flush()
+        await walk_content(session, content.id, status, site_status)
+        await session.refresh(content)
+    return content
+
+
+def _step(
+    operation: Callable[..., Awaitable[list[int]]], **arguments: Any
+) -> Callable[[AsyncSession, int], Awaitable[list[int]]]:
+    async def step(session: AsyncSession, content_id: int) -> list[int]:
+        return await operation(session, Content.id == content_id, **arguments)
+
+    return step
+
+
+async def _schedule(session: AsyncSession, content_id: int) -> list[int]:
+    return await content_states.schedule(session, {content_id: datetime.now(UTC)})
+
+
+_MARK_READY = _step(content_states.mark_ready)
+_APPROVE = _step(content_states.approve)
+_REJECT = _step(content_states.reject)
+_CLAIM = _step(content_states.claim, now=datetime(2000, 1, 1, tzinfo=UTC), limit=1)
+_PUBLISHED = _step(
+    content_states.record_published,
+    published_at=datetime(2000, 1, 1, tzinfo=UTC),
+    external_id=None,
+    external_url=None,
+)
+_FAILED = _step(content_states.record_failed, reason="failed on the way")
+_TO_APPROVED = (_MARK_READY, _APPROVE)
+# The door operations that take a draft to each state an article can be in.
+CONTENT_ROUTES: dict[tuple[ContentStatus, SiteStatus], tuple[Any, ...]] = {
+    (ContentStatus.DRAFT, SiteStatus.NOT_PUBLISHED): (),
+    (ContentStatus.REVIEW, SiteStatus.NOT_PUBLISHED): (_MARK_READY,),
+    (ContentStatus.APPROVED, SiteStatus.NOT_PUBLISHED): _TO_APPROVED,
+    (ContentStatus.REJECTED, SiteStatus.NOT_PUBLISHED): (_MARK_READY, _REJECT),
+    (ContentStatus.APPROVED, SiteStatus.SCHEDULED): (*_TO_APPROVED, _schedule),
+    (ContentStatus.APPROVED, SiteStatus.PUBLISHING): (*_TO_APPROVED, _schedule, _CLAIM),
+    (ContentStatus.APPROVED, SiteStatus.FAILED): (*_TO_APPROVED, _schedule, _CLAIM, _FAILED),
+    (ContentStatus.PUBLISHED, SiteStatus.PUBLISHED): (
+        *_TO_APPROVED,
+        _schedule,
+        _CLAIM,
+        _PUBLISHED,
+    ),
+}
+# Columns the walk writes besides the statuses: put back as they were before it, so an
+# article reads as if inserted in its state with the caller's values.
+_WALKED_COLUMNS = (
+    "scheduled_publish_at",
+    "published_at",
+    "external_id",
+    "external_url",
+    "publish_error",
+    "publish_attempts",
+    "publish_claimed_at",
+)
+
+
+async def walk_content(
+    session: AsyncSession, content_id: int, status: str, site_status: str
+) -> None:
+    """Take an article to (`status`, `site_status`) through the door's operations. Each step
+    moves the article only from the state it expects, so the walk starts from wherever on the
+    route the article is; a state no article ever reaches is refused."""
+    target = (ContentStatus(status), SiteStatus(site_status))
+    if target not in CONTENT_ROUTES:
+        raise ValueError(f"no article is ever {status} and {site_status} on its site")
+    this = Content.id == content_id
+    columns = [getattr(Content, name) for name in _WALKED_COLUMNS]
+    before = (await session.execute(select(*columns).where(this))).one()
+    for step in CONTENT_ROUTES[target]:
+        await step(session, content_id)
+    await session.execute(
+        update(Content)
+        .where(this)
+        .values(dict(zip(_WALKED_COLUMNS, before, strict=True)))
+        .execution_options(synchronize_session="fetch")
+    )
+    reached = (await session.execute(select(Content.status, Content.site_status).where(this))).one()
+    if tuple(reached) != target:
+        raise ValueError(f"content {content_id} is {tuple(reached)}, not {target}, after the walk")
 
 
 async def create_image(
@@ -199,12 +294,12 @@ async def create_pipeline_rows(
                     "title": f"Pipeline article {n}",
                     "html": "<p>Hello</p>",
                     "word_count": 1,
-                    "status": content_status,
                 },
             )
         )
         session.add(content)
         await session.flush()
+        await walk_content(session, content.id, content_status, SiteStatus.NOT_PUBLISHED.value)
         images = [
             Image(
                 **_owned(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import AutomationConfig
-from app.runs.schedule import next_run_at
+from app.runs.next_due import next_run_at
 from tests.factories import Tenant, create_tenant
 
 CONFIG = "/api/v1/automation/config/"

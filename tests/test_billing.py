@@ -11,12 +11,14 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from app.credits.budget import allocation_percentages
 from app.credits.ledger import top_up
 from app.db import unit_of_work
-from app.models.automation import AutomationRun
+from app.models.automation import RunStatus
 from app.models.billing import CreditTransaction, Operation
-from tests.builders import create_site, insert
+from app.runs.events import RunLog
+from tests.builders import create_automation_run, create_site, insert
 from tests.factories import Tenant, create_tenant
 
 BALANCE = "/api/v1/billing/balance/"
@@ -138,19 +140,15 @@ class TestTransactions:
         assert newest["run_id"] is None
 
     async def test_filters_by_site_kind_and_run(
-        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
     ) -> None:
         tenant = await create_tenant(session_factory)
         second_site = await create_site(session_factory, tenant)
-        # Inserted directly: the ledger only reads the run's public id.
-        run = await insert(
-            session_factory,
-            AutomationRun(
-                run_id="run_billing_1",
-                account_id=tenant.account_id,
-                site_id=tenant.site_id,
-                status="completed",
-            ),
+        run = await create_automation_run(
+            session_factory, tenant, RunLog(settings.log_path), status=RunStatus.COMPLETED
         )
         held = await add_movement(
             session_factory, tenant, "reserve", "-2", site_id=tenant.site_id, run_pk=run.id
@@ -164,12 +162,12 @@ class TestTransactions:
 
         by_site = await ledger(client, tenant, site_id=tenant.site_id)
         assert [row["id"] for row in by_site["items"]] == [released.id, held.id]
-        assert all(row["run_id"] == "run_billing_1" for row in by_site["items"])
+        assert all(row["run_id"] == run.run_id for row in by_site["items"])
 
         by_kind = await ledger(client, tenant, kind="reserve")
         assert [row["id"] for row in by_kind["items"]] == [elsewhere.id, held.id]
 
-        by_run = await ledger(client, tenant, run_id="run_billing_1", kind="release")
+        by_run = await ledger(client, tenant, run_id=run.run_id, kind="release")
         assert [row["id"] for row in by_run["items"]] == [released.id]
         assert by_run["items"][0]["operation"] == "clustering"
 

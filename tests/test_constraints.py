@@ -1,9 +1,9 @@
-"""Rules the database itself keeps, whatever code writes to it: raw inserts on real PostgreSQL."""
+"""Rules the database itself keeps, whatever code writes to it, on real PostgreSQL: rows inserted
+raw, except runs and articles, whose statuses only their doors write."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -11,13 +11,18 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from app.db import Base, unit_of_work
-from app.models.automation import AutomationRun
+from app.errors import AlreadyRunning
+from app.models.automation import AutomationRun, RunStatus, TriggerType
 from app.models.billing import SiteAIBudgetAllocation
 from app.models.planner import Cluster, ContentIdea, Keyword
 from app.models.tenancy import Account, ApiKey, Site, User
 from app.models.writer import Content, Image, Task
+from app.runs.events import RunLog
+from app.runs.states import create_run
 from tests.builders import (
+    create_automation_run,
     create_cluster,
     create_content,
     create_image,
@@ -36,13 +41,9 @@ async def tenant(session_factory: SessionFactory) -> Tenant:
     return await create_tenant(session_factory)
 
 
-def _run(tenant: Tenant, status: str, site_id: int | None = None) -> AutomationRun:
-    return AutomationRun(
-        run_id=f"run_{uuid.uuid4().hex}",
-        account_id=tenant.account_id,
-        site_id=site_id or tenant.site_id,
-        status=status,
-    )
+@pytest.fixture
+def run_log(settings: Settings) -> RunLog:
+    return RunLog(settings.log_path)
 
 
 async def _count(
@@ -82,42 +83,57 @@ class TestKeywordIsUniquePerSiteIgnoringCase:
 
 
 class TestAtMostOneActiveRunPerSite:
+    """Runs start through the run door (`create_run`), which turns the database's refusal into
+    `AlreadyRunning`: the refusal itself is the partial unique index's."""
+
     @pytest.mark.parametrize(
         ("first", "second"),
         [
-            ("running", "running"),
-            ("running", "paused"),
-            ("paused", "running"),
-            ("paused", "paused"),
+            (RunStatus.RUNNING, RunStatus.RUNNING),
+            (RunStatus.RUNNING, RunStatus.PAUSED),
+            (RunStatus.PAUSED, RunStatus.RUNNING),
+            (RunStatus.PAUSED, RunStatus.PAUSED),
         ],
     )
     async def test_a_second_active_run_for_the_site_is_refused(
-        self, session_factory: SessionFactory, tenant: Tenant, first: str, second: str
+        self,
+        session_factory: SessionFactory,
+        tenant: Tenant,
+        run_log: RunLog,
+        first: RunStatus,
+        second: RunStatus,
     ) -> None:
-        await insert(session_factory, _run(tenant, first))
-        with pytest.raises(IntegrityError, match="uq_automation_runs_one_active_per_site"):
-            await insert(session_factory, _run(tenant, second))
+        await create_automation_run(session_factory, tenant, run_log, status=first)
+        with pytest.raises(AlreadyRunning) as refused:
+            await create_automation_run(session_factory, tenant, run_log, status=second)
+        assert_refused_by_the_index(refused.value)
         assert await _count(session_factory, AutomationRun) == 1
 
-    @pytest.mark.parametrize("finished", ["completed", "cancelled", "failed"])
+    @pytest.mark.parametrize(
+        "finished", [RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED]
+    )
     async def test_finished_runs_do_not_block_a_new_running_one(
-        self, session_factory: SessionFactory, tenant: Tenant, finished: str
+        self,
+        session_factory: SessionFactory,
+        tenant: Tenant,
+        run_log: RunLog,
+        finished: RunStatus,
     ) -> None:
-        await insert(session_factory, _run(tenant, finished))
-        await insert(session_factory, _run(tenant, finished))
-        await insert(session_factory, _run(tenant, "running"))
+        await create_automation_run(session_factory, tenant, run_log, status=finished)
+        await create_automation_run(session_factory, tenant, run_log, status=finished)
+        await create_automation_run(session_factory, tenant, run_log)
         assert await _count(session_factory, AutomationRun) == 3
 
     async def test_two_sites_each_have_their_own_running_run(
-        self, session_factory: SessionFactory, tenant: Tenant
+        self, session_factory: SessionFactory, tenant: Tenant, run_log: RunLog
     ) -> None:
         other_site = await create_site(session_factory, tenant)
-        await insert(session_factory, _run(tenant, "running"))
-        await insert(session_factory, _run(tenant, "running", site_id=other_site.id))
+        await create_automation_run(session_factory, tenant, run_log)
+        await create_automation_run(session_factory, tenant, run_log, site_id=other_site.id)
         assert await _count(session_factory, AutomationRun) == 2
 
     async def test_of_many_concurrent_starts_exactly_one_wins(
-        self, session_factory: SessionFactory, tenant: Tenant
+        self, session_factory: SessionFactory, tenant: Tenant, run_log: RunLog
     ) -> None:
         contenders = 8
         all_in_a_transaction = asyncio.Barrier(contenders)
@@ -126,10 +142,18 @@ class TestAtMostOneActiveRunPerSite:
             async with session_factory() as session:
                 await session.execute(select(1))  # holds a connection and an open transaction
                 await all_in_a_transaction.wait()
-                session.add(_run(tenant, "running"))
                 try:
+                    await create_run(
+                        session,
+                        run_log,
+                        account_id=tenant.account_id,
+                        site_id=tenant.site_id,
+                        trigger_type=TriggerType.MANUAL,
+                        initial_snapshot={},
+                    )
                     await session.commit()
-                except IntegrityError:
+                except AlreadyRunning as refused:
+                    assert_refused_by_the_index(refused)
                     await session.rollback()
                     return False
                 return True
@@ -138,6 +162,11 @@ class TestAtMostOneActiveRunPerSite:
 
         assert outcomes.count(True) == 1
         assert await _count(session_factory, AutomationRun, AutomationRun.status == "running") == 1
+
+
+def assert_refused_by_the_index(refused: AlreadyRunning) -> None:
+    assert isinstance(refused.__cause__, IntegrityError)
+    assert "uq_automation_runs_one_active_per_site" in str(refused.__cause__)
 
 
 class TestCreditsNeverGoNegative:
@@ -173,12 +202,12 @@ class TestCreditsNeverGoNegative:
 
 class TestDeletesCascadeOrLetGo:
     async def test_deleting_an_account_deletes_everything_it_owns_and_nothing_else(
-        self, session_factory: SessionFactory, tenant: Tenant
+        self, session_factory: SessionFactory, tenant: Tenant, run_log: RunLog
     ) -> None:
         bystander = await create_tenant(session_factory)
         for owner in (tenant, bystander):
             await create_pipeline_rows(session_factory, owner)
-            await insert(session_factory, _run(owner, "running"))
+            await create_automation_run(session_factory, owner, run_log)
 
         async with unit_of_work(session_factory) as session:
             await session.execute(delete(Account).where(Account.id == tenant.account_id))

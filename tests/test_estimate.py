@@ -13,22 +13,24 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from app.credits.estimate import check_balance, estimate
 from app.credits.ledger import top_up
 from app.db import unit_of_work
 from app.errors import InsufficientCredits
-from app.models.automation import AutomationConfig, AutomationRun
+from app.models.automation import AutomationConfig, AutomationRun, RunStatus
 from app.models.billing import CreditCostConfig
 from app.models.tenancy import Site
 from app.runs.config import get_or_create_config
+from app.runs.events import RunLog
 from tests.builders import (
+    create_automation_run,
     create_cluster,
     create_content,
     create_idea,
     create_image,
     create_keyword,
     create_task,
-    insert,
 )
 from tests.factories import Tenant, create_tenant
 
@@ -36,6 +38,11 @@ ESTIMATE = "/api/v1/automation/estimate/"
 UPDATE = "/api/v1/automation/update_config/"
 
 _runs = itertools.count(1)
+
+
+@pytest.fixture
+def run_log(settings: Settings) -> RunLog:
+    return RunLog(settings.log_path)
 
 
 async def add_pending(
@@ -270,26 +277,27 @@ class TestPricesComeFromTheCostTable:
 
 
 async def add_completed_run(
-    session_factory: async_sessionmaker[AsyncSession], tenant: Tenant, **results: Any
+    session_factory: async_sessionmaker[AsyncSession],
+    tenant: Tenant,
+    run_log: RunLog,
+    *,
+    status: RunStatus = RunStatus.COMPLETED,
+    **results: Any,
 ) -> None:
-    # Inserted with its final status directly ONLY because the one-door state function
-    # (`set_run_state`) was not written when this test was; the estimate only reads such rows.
+    """A run taken to `status` through the run door, then given its stage results and an end
+    time (the nth run ended n hours ago)."""
     n = next(_runs)
-    await insert(
-        session_factory,
-        AutomationRun(
-            run_id=f"run_test_{n}",
-            account_id=tenant.account_id,
-            site_id=tenant.site_id,
-            status=results.pop("status", "completed"),
-            completed_at=datetime.now(UTC) - timedelta(hours=n),
-            **results,
-        ),
-    )
+    run = await create_automation_run(session_factory, tenant, run_log, status=status)
+    async with unit_of_work(session_factory) as session:
+        await session.execute(
+            update(AutomationRun)
+            .where(AutomationRun.id == run.id)
+            .values(completed_at=datetime.now(UTC) - timedelta(hours=n), **results)
+        )
 
 
 async def add_history(
-    session_factory: async_sessionmaker[AsyncSession], tenant: Tenant, runs: int
+    session_factory: async_sessionmaker[AsyncSession], tenant: Tenant, run_log: RunLog, runs: int
 ) -> None:
     """Runs that made 1 cluster per 10 keywords, 3 ideas per cluster, and paid 0.2 a keyword,
     2 a cluster, 4 an article, 1.5 per article's prompts and 2 an image."""
@@ -299,6 +307,7 @@ async def add_history(
         await add_completed_run(
             session_factory,
             tenant,
+            run_log,
             stage_1_result={
                 "keywords_processed": keywords,
                 "clusters_created": clusters,
@@ -317,11 +326,14 @@ async def add_history(
 
 class TestProjectionFromPastRuns:
     async def test_three_completed_runs_replace_the_formulas_assumptions(
-        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        run_log: RunLog,
     ) -> None:
         tenant = await create_tenant(session_factory)
         await add_pending(session_factory, tenant, keywords=10)
-        await add_history(session_factory, tenant, runs=3)
+        await add_history(session_factory, tenant, run_log, runs=3)
 
         body = await get_estimate(client, tenant)
 
@@ -351,13 +363,16 @@ class TestProjectionFromPastRuns:
         assert body["estimated_credits"] == 38.5
 
     async def test_two_runs_are_not_enough_history(
-        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        run_log: RunLog,
     ) -> None:
         tenant = await create_tenant(session_factory)
         await add_pending(session_factory, tenant, keywords=10)
-        await add_history(session_factory, tenant, runs=2)
-        await add_completed_run(session_factory, tenant, status="cancelled")
-        await add_completed_run(session_factory, tenant, status="failed")
+        await add_history(session_factory, tenant, run_log, runs=2)
+        await add_completed_run(session_factory, tenant, run_log, status=RunStatus.CANCELLED)
+        await add_completed_run(session_factory, tenant, run_log, status=RunStatus.FAILED)
 
         body = await get_estimate(client, tenant)
 

@@ -22,12 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.errors import all_routes
-from app.api.schemas import storable
 from app.config import Settings
 from app.main import create_app
 from app.models.planner import Keyword
-from app.outbound import Policy, UnsafeUrl, check_url
+from app.outbound.client import Policy, UnsafeUrl, check_url
 from app.planner.schemas import MAX_VOLUME
+from app.schemas import storable
 from tests.console import free_port
 from tests.factories import Tenant, create_tenant
 

@@ -21,13 +21,13 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import AutomationConfig, AutomationRun, RunEvent, RunStatus
 from app.models.tenancy import Site
-from app.runs import notify
+from app.notifications import service as notify
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
 from app.stages.context import Engine
 from app.workers import notifications
 from app.workers.jobs import resume_stalled_runs
-from app.workers.queue import enqueue_notification
+from app.workers.queue import ArqQueue
 from tests.builders import create_automation_run
 from tests.engine import configure, feed, load_run, start, work
 from tests.factories import Tenant, create_tenant
@@ -89,6 +89,7 @@ def reaper_context(
         provider=LocalProvider(),
         log=run_log,
         settings=settings,
+        queue=ArqQueue(redis),
     )
     return {"engine_deps": engine, "redis": redis}
 
@@ -158,7 +159,7 @@ class TestRunEndsAreNotified:
         assert sent.kind == "notification_sent"
         assert sent.message == "Notification run.completed sent to 127.0.0.1 (HTTP 200, 1 attempt)"
         # Delivered again (arq delivers at least once), the job sends nothing more.
-        await enqueue_notification(redis, run_id)
+        await ArqQueue(redis).enqueue_notification(run_id)
         await work(open_settings)
         assert len(receiver.received) == 1
         assert len(await notification_events(session_factory, run.id)) == 1
@@ -451,7 +452,7 @@ class TestABackendFaultDuringTheJob:
         database = UnreachableDatabase(monkeypatch, failures=2)
         async with serve_receiver(SECRET) as receiver:
             _, run = await finished_run(session_factory, run_log, receiver)
-            await enqueue_notification(redis, run.run_id)
+            await ArqQueue(redis).enqueue_notification(run.run_id)
             await work(open_settings)
 
         assert database.tried == [run.run_id] * 3
@@ -471,7 +472,7 @@ class TestABackendFaultDuringTheJob:
         database = UnreachableDatabase(monkeypatch, failures=1000)
         async with serve_receiver(SECRET) as receiver:
             _, run = await finished_run(session_factory, run_log, receiver)
-            await enqueue_notification(redis, run.run_id)
+            await ArqQueue(redis).enqueue_notification(run.run_id)
             await work(open_settings)
             assert len(database.tried) == 5, "arq's tries"
             assert receiver.received == []

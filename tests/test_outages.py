@@ -23,10 +23,11 @@ from app.ai import registry
 from app.config import Settings
 from app.errors import is_backend_down
 from app.models.automation import AutomationRun
+from app.runs.reaper import UNTAKEN_GRACE
 from app.runs.signals import read_signal, send_signal
 from app.stages.control import Control, StopReason
 from app.stages.handle import RunHandle
-from app.workers.jobs import UNTAKEN_GRACE, resume_stalled_runs
+from app.workers.jobs import resume_stalled_runs
 from app.workers.queue import run_job_id
 from app.workers.worker import build_worker, close_worker
 from tests.engine import configure, feed, load_run, start, work

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.outbound import (
+from app.outbound.client import (
     MAX_RESPONSE_BYTES,
     Address,
     OutboundClient,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from app.outbound import OutboundClient
+from app.outbound.client import OutboundClient
 from app.publishing.publishers.base import (
     Article,
     ArticleImage,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from arq.constants import default_queue_name
 from redis.asyncio import Redis
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -22,7 +22,8 @@ from app.models.publishing import PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content
 from app.publishing.service import schedule_approved
-from tests.builders import create_content
+from app.writer import states as content_states
+from tests.builders import create_content, walk_content
 from tests.engine import work
 from tests.factories import Tenant, create_tenant
 
@@ -519,9 +520,7 @@ class TestSchedulingIsSerialisedPerSite:
 
         async def racing_approval() -> None:
             async with unit_of_work(session_factory) as session:
-                await session.execute(
-                    update(Content).where(Content.id == second.id).values(status="approved")
-                )
+                await content_states.approve(session, Content.id == second.id)
                 await schedule_approved(session, await site_of(session, tenant), now)
 
         async with unit_of_work(session_factory) as holder:
@@ -580,9 +579,7 @@ class TestSchedulingIsSerialisedPerSite:
         assert (full.content_ids, full.waiting, full.queue_full) == ((first.id,), 1, True)
 
         async with unit_of_work(session_factory) as session:
-            await session.execute(
-                update(Content).where(Content.id == first.id).values(site_status="published")
-            )
+            await walk_content(session, first.id, "published", "published")
         async with unit_of_work(session_factory) as session:
             later = await schedule_approved(session, await site_of(session, tenant), now)
 

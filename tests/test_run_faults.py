@@ -31,9 +31,10 @@ from app.models.tenancy import Account
 from app.models.writer import Content, Task
 from app.runs.events import RunLog
 from app.runs.lease import lease_key
+from app.runs.reaper import MAX_RECLAIMS_WITHOUT_PROGRESS
 from app.stages.context import Engine
-from app.workers.jobs import MAX_RECLAIMS_WITHOUT_PROGRESS, resume_stalled_runs
-from app.workers.queue import run_job_id
+from app.workers.jobs import resume_stalled_runs
+from app.workers.queue import ArqQueue, run_job_id
 from tests.builders import create_site
 from tests.console import AUTOMATION, environment_without_settings
 from tests.engine import charged, configure, feed, load_run, start, work, work_until_over
@@ -370,6 +371,7 @@ async def reaper_context(
         provider=LocalProvider(),
         log=RunLog(settings.log_path),
         settings=settings,
+        queue=ArqQueue(redis),
     )
     return {"engine_deps": engine, "redis": redis}
 

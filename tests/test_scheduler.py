@@ -22,12 +22,12 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import AutomationConfig, AutomationRun, RunEvent, RunStatus
 from app.models.tenancy import Site
-from app.runs import scheduler, service
+from app.runs import service
+from app.runs import start_due as scheduler
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
-from app.runs.scheduler import start_due_runs
 from app.workers.cron import CRON_JOBS, SCHEDULER_TIMEOUT_SECONDS, start_scheduled_runs
-from app.workers.queue import notify_job_id, run_job_id
+from app.workers.queue import ArqQueue, notify_job_id, run_job_id
 from app.workers.worker import build_worker, close_worker
 from tests.builders import create_automation_run
 from tests.engine import FAST, feed, load_run, work
@@ -72,6 +72,13 @@ async def runs_of(session_factory: SessionFactory, site_id: int) -> list[Automat
                 .order_by(AutomationRun.id)
             )
         )
+
+
+async def start_due_runs(
+    session_factory: SessionFactory, redis: Redis, run_log: RunLog, now: datetime
+) -> scheduler.Tick:
+    """The scheduler's pass, queueing on arq over `redis`."""
+    return await scheduler.start_due_runs(session_factory, redis, ArqQueue(redis), run_log, now)
 
 
 async def queued(redis: Redis) -> list[str]:
@@ -245,7 +252,9 @@ class TestSeveralWorkersAtOnce:
         (run_id,) = (await start_due_runs(session_factory, redis, run_log, NOW)).started
         await cancel(session_factory, run_log, await load_run(session_factory, run_id))
 
-        outcome, run = await scheduler._start_site(session_factory, run_log, tenant.site_id, NOW)
+        outcome, run = await scheduler._start_site(
+            session_factory, redis, ArqQueue(redis), run_log, tenant.site_id, NOW
+        )
 
         assert (outcome, run) == (scheduler.Outcome.TAKEN, None)
         assert len(await runs_of(session_factory, tenant.site_id)) == 1
@@ -411,8 +420,8 @@ class TestInsufficientCredits:
             run.started_at,
             datetime(2024, 6, 13, 2, 0, tzinfo=UTC),
         )
-        # No work is queued, only the notification (a no-op for a site without a URL).
-        assert await queued(redis) == [notify_job_id(run.run_id)]
+        # No work is queued, and no notification either: the site has no URL.
+        assert await queued(redis) == []
         async with session_factory() as session:
             kinds = list(
                 await session.scalars(
@@ -423,6 +432,28 @@ class TestInsufficientCredits:
         # The site is free: after a top-up, `run_now` works at once.
         async with session_factory() as session:
             assert await service.active_run(session, tenant.site_id) is None
+
+    async def test_a_site_with_a_notification_url_has_the_run_that_did_not_start_notified(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        redis: Redis,
+        run_log: RunLog,
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=Decimal(0))
+        await feed(client, tenant, 10)
+        await schedule(
+            session_factory,
+            tenant,
+            NOW - timedelta(minutes=1),
+            notification_url="https://hooks.example.com/runs",
+            notification_secret="a-signing-secret-of-the-site",
+        )
+
+        tick = await start_due_runs(session_factory, redis, run_log, NOW)
+
+        (run_id,) = tick.not_started
+        assert await queued(redis) == [notify_job_id(run_id)]
 
 
 class TestTheSiteTimeZone:

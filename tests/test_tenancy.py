@@ -9,16 +9,21 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import RunStatus
 from app.models.tenancy import ApiKey
-from app.models.writer import Content
 from app.runs.events import RunLog
-from tests.builders import PipelineRows, create_automation_run, create_pipeline_rows, snapshot
+from tests.builders import (
+    PipelineRows,
+    create_automation_run,
+    create_pipeline_rows,
+    snapshot,
+    walk_content,
+)
 from tests.factories import Tenant, create_tenant
 
 # An id no row has ever had: the tests below compare answers for it with the foreign ones.
@@ -43,8 +48,9 @@ class Endpoint:
     query: tuple[str, ...] | None = None
     # The state the owner's run must be in for the owner's own call to succeed.
     owner_run: RunStatus = RunStatus.RUNNING
-    # Columns the owner's article must have for the owner's own call to succeed.
-    owner_content: dict[str, Any] | None = None
+    # The (status, site_status) the owner's article must be in for the owner's own call to
+    # succeed; it gets there through the content door.
+    owner_content: tuple[str, str] | None = None
 
     def request(self, ids: Ids) -> dict[str, Any]:
         """The httpx request arguments, with the ids filled in (site_id as query if not in path)."""
@@ -138,7 +144,7 @@ ENDPOINTS = [
         "POST",
         "/api/v1/publishing/content/{content_id}/retry/",
         "content_id",
-        owner_content={"site_status": "failed"},
+        owner_content=("approved", "failed"),
     ),
 ]
 
@@ -172,11 +178,7 @@ async def owner_ids_for(
     )
     if endpoint.owner_content:
         async with unit_of_work(session_factory) as session:
-            await session.execute(
-                update(Content)
-                .where(Content.id == tenants.rows.content_id)
-                .values(**endpoint.owner_content)
-            )
+            await walk_content(session, tenants.rows.content_id, *endpoint.owner_content)
     return {**tenants.owner_ids, "run_id": run.run_id}
 
 

@@ -110,13 +110,13 @@ class TestReviewByHand:
         assert response.json()["status"] == "approved"
         assert (await _stored(session_factory, content.id)).status == "approved"
 
-    async def test_rejecting_a_scheduled_article_in_review_takes_it_off_the_queue(
+    async def test_rejecting_a_scheduled_article_takes_it_off_the_queue(
         self, client: httpx.AsyncClient, session_factory: SessionFactory, tenant: Tenant
     ) -> None:
         content = await create_content(
             session_factory,
             tenant,
-            status="review",
+            status="approved",
             site_status="scheduled",
             scheduled_publish_at=datetime.now(UTC) + timedelta(days=1),
         )

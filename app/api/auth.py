@@ -10,7 +10,8 @@ from pydantic import Field, field_validator
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES, ErrorBody
-from app.api.schemas import CreditAmount, InputModel, OutputModel, Page, id_path
+from app.api.params import id_path
+from app.schemas import CreditAmount, InputModel, OutputModel, Page
 from app.tenancy import security, throttle
 from app.tenancy import service as tenancy
 

@@ -8,22 +8,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.api.deps import API_REDIS, PrincipalDep, RedisDep, SessionDep, SiteDep
+from app.api.deps import API_REDIS, PrincipalDep, QueueDep, RedisDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import MAX_ID, MAX_OFFSET, Page, Pagination, Text, page_of
 from app.db import unit_of_work
+from app.effects import after_commit
 from app.errors import NotFound, is_backend_down
 from app.http_server import shutting_down
 from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
-from app.outage import best_effort
+from app.queue import JobQueue
 from app.runs import progress, service
 from app.runs.events import RunLog
 from app.runs.schemas import (
@@ -38,7 +40,7 @@ from app.runs.schemas import (
     RunSummary,
 )
 from app.runs.signals import send_signal
-from app.workers.queue import enqueue_run
+from app.schemas import MAX_ID, MAX_OFFSET, Page, Pagination, Text, page_of
 
 log = structlog.get_logger(__name__)
 
@@ -82,19 +84,18 @@ RunDep = Annotated[AutomationRun, Depends(get_run)]
     "within about 100 ms.",
 )
 async def run_now(
-    site: SiteDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
+    site: SiteDep, session: SessionDep, queue: QueueDep, run_log: RunLogDep
 ) -> RunStarted:
     run = await service.start_run(session, run_log, site, TriggerType.MANUAL)
-    await session.commit()
-    await _queue_slice(redis, run)
+    _queue_slice(session, queue, run)
     return RunStarted(run_id=run.run_id, status=RunStatus(run.status), message="Automation started")
 
 
 # A state change is answered once it is committed in PostgreSQL, the truth; what follows in
-# Redis (the signal, the queued slice) is best effort. A signal lost with Redis is made up for by
-# the runner, which reads the run row at every batch boundary (and before every item while Redis
-# is down); a slice not queued is queued by the reaper once Redis is back. So a client is never
-# told "retry" for a change that was made.
+# Redis (the signal, the queued slice: effects after the commit) is best effort. A signal lost
+# with Redis is made up for by the runner, which reads the run row at every batch boundary (and
+# before every item while Redis is down); a slice not queued is queued by the reaper once Redis
+# is back. So a client is never told "retry" for a change that was made.
 STATE_CHANGE_NOTE = (
     " The change is made once it is committed, also while Redis is unreachable: the worker then "
     "learns of it from the database."
@@ -111,8 +112,7 @@ async def pause(
     run: RunDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
 ) -> RunChanged:
     run = await service.pause_run(session, run_log, run)
-    await session.commit()
-    await best_effort(API_REDIS, send_signal(redis, run.run_id, "pause", run.slice))
+    _signal(session, redis, run, "pause")
     return RunChanged(run_id=run.run_id, status=RunStatus(run.status), message="Automation paused")
 
 
@@ -123,11 +123,10 @@ async def pause(
     description="Continues from the stage it was paused in, in a new slice." + STATE_CHANGE_NOTE,
 )
 async def resume(
-    run: RunDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
+    run: RunDep, session: SessionDep, queue: QueueDep, run_log: RunLogDep
 ) -> RunChanged:
     run = await service.resume_run(session, run_log, run)
-    await session.commit()
-    await _queue_slice(redis, run)
+    _queue_slice(session, queue, run)
     return RunChanged(run_id=run.run_id, status=RunStatus(run.status), message="Automation resumed")
 
 
@@ -142,8 +141,7 @@ async def cancel(
     run: RunDep, session: SessionDep, redis: RedisDep, run_log: RunLogDep
 ) -> RunChanged:
     run = await service.cancel_run(session, run_log, run)
-    await session.commit()
-    await best_effort(API_REDIS, send_signal(redis, run.run_id, "cancel", run.slice))
+    _signal(session, redis, run, "cancel")
     return RunChanged(
         run_id=run.run_id, status=RunStatus(run.status), message="Automation cancelled"
     )
@@ -345,7 +343,16 @@ async def _site_run(
     return run
 
 
-async def _queue_slice(redis: RedisDep, run: AutomationRun) -> None:
-    """Queue the run's slice. If Redis fails now, the run is committed anyway and the reaper
-    queues it once Redis answers again, so the answer stays a success."""
-    await best_effort(API_REDIS, enqueue_run(redis, run.run_id, run.slice))
+def _queue_slice(session: AsyncSession, queue: JobQueue, run: AutomationRun) -> None:
+    """Queue the run's slice once the run is committed. If Redis fails then, the run is
+    committed anyway and the reaper queues it once Redis answers again, so the answer stays a
+    success."""
+    action = partial(queue.enqueue_run, run.run_id, run.slice)
+    after_commit(session, action, name="queue run slice", outage=API_REDIS)
+
+
+def _signal(session: AsyncSession, redis: Redis, run: AutomationRun, signal: str) -> None:
+    """Send the runner the signal once the change is committed (lost, the runner reads the
+    change from the run row at its next batch boundary)."""
+    action = partial(send_signal, redis, run.run_id, signal, run.slice)
+    after_commit(session, action, name=f"send {signal} signal", outage=API_REDIS)

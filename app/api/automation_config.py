@@ -8,7 +8,7 @@ from app.api.deps import SessionDep, SettingsDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
 from app.credits import estimate as estimates
 from app.credits.schemas import Estimate
-from app.outbound import Policy
+from app.outbound.client import Policy
 from app.runs import config as configs
 from app.runs.config_schemas import ConfigOut, ConfigUpdate
 

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import Page, Text, id_path, id_query
+from app.api.params import id_path, id_query
 from app.credits import budget
 from app.credits import service as credits
 from app.credits.budget import Allocation
 from app.credits.schemas import AIBudgetIn, AIBudgetOut, BalanceOut, TransactionOut
 from app.models.billing import TransactionKind
+from app.schemas import Page, Text
 from app.tenancy import service as tenancy
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"], responses=ERROR_RESPONSES)

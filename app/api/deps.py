@@ -1,4 +1,5 @@
-"""Request dependencies: the database session, the caller, the caller's site."""
+"""Request dependencies: the database session, the caller, the caller's site, Redis and the
+job queue."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.schemas import Pagination, id_query, pagination
+from app.api.params import id_query, pagination
 from app.config import Settings
 from app.db import unit_of_work
 from app.errors import Unauthorized
 from app.models.tenancy import Site
 from app.outage import Outage, best_effort
+from app.queue import JobQueue
+from app.schemas import Pagination
 from app.tenancy import service as tenancy
 from app.tenancy.usage import note_key_used
 
@@ -30,7 +33,8 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed when the endpoint returns, rolled back on error."""
+    """One transaction per request: committed when the endpoint returns, rolled back on error;
+    its effects (`app.effects`) run once it is committed, before the answer is sent."""
     async with unit_of_work(request.app.state.session_factory) as session:
         yield session
 
@@ -49,7 +53,13 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+def get_queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.queue
+    return queue
+
+
 RedisDep = Annotated[Redis, Depends(get_redis)]
+QueueDep = Annotated[JobQueue, Depends(get_queue)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 

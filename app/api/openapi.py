@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.api.schemas import not_null
+from app.schemas import not_null
 
 # Schemas FastAPI names after the route, renamed to what they are.
 _RENAMES = {

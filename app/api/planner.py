@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, SiteDep
 from app.api.errors import ERROR_RESPONSES, ErrorBody
-from app.api.schemas import Page, Text, id_path, id_query, page_of
+from app.api.params import id_path, id_query
 from app.errors import PayloadTooLarge
 from app.models.planner import ClusterStatus, IdeaStatus, KeywordStatus
 from app.planner import service
@@ -22,6 +22,7 @@ from app.planner.schemas import (
     KeywordPatch,
     KeywordsIn,
 )
+from app.schemas import Page, Text, page_of
 
 router = APIRouter(prefix="/api/v1/planner", tags=["planner"], responses=ERROR_RESPONSES)
 

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from app.api.deps import PrincipalDep, RedisDep, SessionDep, SettingsDep, SiteDep
+from app.api.deps import PrincipalDep, QueueDep, SessionDep, SettingsDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import id_path
-from app.outbound import Policy
+from app.api.params import id_path
+from app.outbound.client import Policy
 from app.publishing import integration as integrations
 from app.publishing.integration_schemas import (
     IntegrationCheckOut,
@@ -74,10 +74,8 @@ async def check_integration(
     "other article is a 400 `invalid_transition`.",
 )
 async def retry_content(
-    content_id: ContentIdPath, principal: PrincipalDep, session: SessionDep, redis: RedisDep
+    content_id: ContentIdPath, principal: PrincipalDep, session: SessionDep, queue: QueueDep
 ) -> PublicationOut:
     content = await retry_publication(session, principal.account_id, content_id, datetime.now(UTC))
-    answer = PublicationOut.model_validate(content)
-    await session.commit()
-    await publish_soon(redis)
-    return answer
+    publish_soon(session, queue)
+    return PublicationOut.model_validate(content)

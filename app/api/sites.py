@@ -10,8 +10,9 @@ from pydantic import Field
 
 from app.api.deps import PageDep, PrincipalDep, SessionDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import InputModel, OutputModel, Page, id_path, page_of
+from app.api.params import id_path
 from app.runs import config as configs
+from app.schemas import InputModel, OutputModel, Page, page_of
 from app.tenancy import service as tenancy
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=ERROR_RESPONSES)

@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import PageDep, PrincipalDep, RedisDep, SessionDep, SiteDep
+from app.api.deps import PageDep, PrincipalDep, QueueDep, SessionDep, SiteDep
 from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import Page, id_path, id_query, page_of
+from app.api.params import id_path, id_query
 from app.models.writer import Content, ContentStatus, ImageStatus, SiteStatus, TaskStatus
 from app.publishing import service as publishing
 from app.publishing.publish import publish_soon
+from app.schemas import Page, page_of
 from app.tenancy import service as tenancy
 from app.writer import service
 from app.writer.schemas import ContentOut, ContentSummaryOut, ImageOut, TaskOut
@@ -78,7 +79,7 @@ async def get_content(
     "slot is published right away.",
 )
 async def approve_content(
-    content_id: ContentIdPath, principal: PrincipalDep, session: SessionDep, redis: RedisDep
+    content_id: ContentIdPath, principal: PrincipalDep, session: SessionDep, queue: QueueDep
 ) -> ContentOut:
     content = await service.review(
         session, principal.account_id, content_id, ContentStatus.APPROVED
@@ -87,11 +88,9 @@ async def approve_content(
     scheduled = await publishing.schedule_approved(session, site, datetime.now(UTC))
     if scheduled is not None:
         await session.refresh(content)
-    detail = await _detail(session, content)
-    await session.commit()
-    if scheduled is not None and scheduled.due_now:
-        await publish_soon(redis)
-    return detail
+        if scheduled.due_now:
+            publish_soon(session, queue)
+    return await _detail(session, content)
 
 
 @router.post(

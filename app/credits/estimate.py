@@ -26,7 +26,8 @@ from app.errors import InsufficientCredits
 from app.models.automation import AutomationConfig, AutomationRun, RunStatus
 from app.models.billing import Operation
 from app.models.tenancy import Account, Site
-from app.stages.pending import STAGE_NUMBERS, pending_counts
+from app.pipeline.catalog import STAGE_NUMBERS
+from app.pipeline.pending import pending_counts
 
 BUFFER = Decimal("1.2")
 CENT = Decimal("0.01")

@@ -8,14 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer
 
-from app.api.schemas import (
-    CreditAmount,
-    InputModel,
-    OutputModel,
-    PlainDecimalText,
-    decimal_schema,
-)
 from app.models.billing import Operation, TransactionKind
+from app.schemas import CreditAmount, InputModel, OutputModel, PlainDecimalText, decimal_schema
 
 # A decimal shown as a JSON number, like CreditAmount, for figures that are not credits.
 Number = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]

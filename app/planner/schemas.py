@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from app.api.schemas import InputModel, OutputModel
+from app.schemas import InputModel, OutputModel
 
 MAX_KEYWORD_LENGTH = 500
 MAX_KEYWORDS_PER_REQUEST = 5000

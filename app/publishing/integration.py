@@ -17,7 +17,7 @@ from app.config import Settings
 from app.errors import InvalidInput
 from app.models.publishing import IntegrationKind, PublishingIntegration
 from app.models.tenancy import Site
-from app.outbound import OutboundClient, Policy, check_url
+from app.outbound.client import OutboundClient, Policy, check_url
 from app.publishing.integration_schemas import (
     IntegrationCheckOut,
     IntegrationOut,

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, RootModel, SecretStr, Strict, field_validator
 
-from app.api.schemas import OutputModel, VariantModel, null_refused, storable
 from app.models.publishing import IntegrationKind
+from app.schemas import OutputModel, VariantModel, null_refused, storable
 from app.writer.schemas import ContentSummaryOut
 
 WEBHOOK_SECRET_MIN_CHARS = 16

@@ -26,18 +26,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import unit_of_work
+from app.effects import after_commit
 from app.errors import InvalidTransition, NotFound, is_backend_down
 from app.media import media_file
+from app.metrics import PUBLICATIONS
 from app.models.publishing import IntegrationKind, PublishingIntegration, PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus, Image, ImageStatus, SiteStatus
-from app.outbound import OutboundClient
+from app.outbound.client import OutboundClient
 from app.publishing.publishers.base import (
     Article,
     ArticleImage,
@@ -49,8 +50,8 @@ from app.publishing.publishers.base import (
 )
 from app.publishing.publishers.registry import publisher_for
 from app.publishing.service import schedule_approved
-from app.runs.metrics import PUBLICATIONS
-from app.workers.queue import enqueue_publish
+from app.queue import JobQueue
+from app.writer import states
 
 log = structlog.get_logger(__name__)
 
@@ -172,25 +173,14 @@ async def claim_due(
     )
     async with unit_of_work(session_factory) as session:
         await _settle_stale_claims(session, now, switched_off)
-        ids = list(
-            await session.scalars(
-                select(Content.id)
-                .where(due, Content.status == ContentStatus.APPROVED.value, ~switched_off)
-                .order_by(Content.scheduled_publish_at, Content.id)
-                .limit(limit)
-                .with_for_update(of=Content, skip_locked=True)
-            )
+        ids = await states.claim(
+            session,
+            due,
+            ~switched_off,
+            now=now,
+            limit=limit,
+            order_by=(Content.scheduled_publish_at, Content.id),
         )
-        if ids:
-            await session.execute(
-                update(Content)
-                .where(Content.id.in_(ids))
-                .values(
-                    site_status=SiteStatus.PUBLISHING.value,
-                    publish_claimed_at=now,
-                    publish_attempts=Content.publish_attempts + 1,
-                )
-            )
     return [Claim(content_id, now) for content_id in ids]
 
 
@@ -204,25 +194,16 @@ async def _settle_stale_claims(session: AsyncSession, now: datetime, switched_of
             Content.publish_claimed_at < now - STALE_CLAIM,
         ),
     )
-    await session.execute(
-        update(Content)
-        .where(stale, Content.publish_attempts >= MAX_ATTEMPTS)
-        .values(
-            site_status=SiteStatus.FAILED.value,
-            publish_claimed_at=None,
-            publish_error=(
-                f"the publication was interrupted {MAX_ATTEMPTS} times before it finished (the "
-                "worker publishing it stopped); retry it once the cause is fixed"
-            ),
-        )
-        .execution_options(synchronize_session=False)
+    await states.record_failed(
+        session,
+        stale,
+        Content.publish_attempts >= MAX_ATTEMPTS,
+        reason=(
+            f"the publication was interrupted {MAX_ATTEMPTS} times before it finished (the "
+            "worker publishing it stopped); retry it once the cause is fixed"
+        ),
     )
-    await session.execute(
-        update(Content)
-        .where(stale, switched_off)
-        .values(site_status=SiteStatus.SCHEDULED.value, publish_claimed_at=None)
-        .execution_options(synchronize_session=False)
-    )
+    await states.release_claim(session, stale, switched_off)
 
 
 async def _publish_one(
@@ -249,7 +230,7 @@ async def _publish_one(
         log.exception("publication crashed", content_id=claim.content_id, kind=kind)
         reason = "an internal error stopped the publication (logged by the service); retry it"
     else:
-        await _record(session_factory, claim, _success(published))
+        await _record(session_factory, claim, published)
         PUBLICATIONS.labels(kind=kind, outcome="published").inc()
         log.info(
             "content published",
@@ -258,7 +239,7 @@ async def _publish_one(
             external_id=published.external_id,
         )
         return True
-    await _record(session_factory, claim, _failure(reason))
+    await _record(session_factory, claim, reason)
     PUBLICATIONS.labels(kind=kind, outcome="failed").inc()
     log.warning("publication failed", content_id=claim.content_id, kind=kind, reason=reason)
     return False
@@ -313,73 +294,47 @@ def _article_image(settings: Settings, image: Image) -> ArticleImage:
     )
 
 
-def _success(published: Published) -> dict[str, object]:
-    return {
-        "status": ContentStatus.PUBLISHED.value,
-        "site_status": SiteStatus.PUBLISHED.value,
-        "published_at": datetime.now(UTC),
-        "external_id": published.external_id,
-        "external_url": published.external_url,
-        "publish_error": None,
-        "publish_claimed_at": None,
-    }
-
-
-def _failure(reason: str) -> dict[str, object]:
-    return {
-        "site_status": SiteStatus.FAILED.value,
-        "publish_error": reason[:2000],
-        "publish_claimed_at": None,
-    }
-
-
 async def _record(
-    session_factory: async_sessionmaker[AsyncSession], claim: Claim, values: dict[str, object]
+    session_factory: async_sessionmaker[AsyncSession], claim: Claim, outcome: Published | str
 ) -> None:
+    """Record what became of a claimed article (where it lives, or why it failed), fenced by
+    the claim: a worker that lost its claim to a reclaim writes nothing."""
+    fence = (Content.id == claim.content_id, Content.publish_claimed_at == claim.claimed_at)
     async with unit_of_work(session_factory) as session:
-        kept = await session.scalar(
-            update(Content)
-            .where(
-                Content.id == claim.content_id,
-                Content.site_status == SiteStatus.PUBLISHING.value,
-                Content.publish_claimed_at == claim.claimed_at,
+        if isinstance(outcome, Published):
+            kept = await states.record_published(
+                session,
+                *fence,
+                published_at=datetime.now(UTC),
+                external_id=outcome.external_id,
+                external_url=outcome.external_url,
             )
-            .values(**values)
-            .returning(Content.id)
-        )
-    if kept is None:
+        else:
+            kept = await states.record_failed(session, *fence, reason=outcome)
+    if not kept:
         log.warning("publication outcome dropped: claim lost", content_id=claim.content_id)
 
 
-async def publish_soon(redis: Redis) -> None:
-    """Queue a publish pass now, after the commit that made an article due. If Redis fails
-    here the article is committed anyway and the cron's next pass takes it."""
-    try:
-        await enqueue_publish(redis)
-    except Exception as exc:  # the cron is the fallback for any enqueue failure
-        log.warning("publish pass not queued; the cron's next pass will do", error=str(exc))
+def publish_soon(session: AsyncSession, queue: JobQueue) -> None:
+    """Queue a publish pass once the transaction that made an article due has committed. If
+    that fails, the article is committed anyway and the cron's next pass takes it."""
+    after_commit(session, queue.enqueue_publish, name="queue publish pass")
 
 
 async def retry_publication(
     session: AsyncSession, account_id: int, content_id: int, now: datetime
 ) -> Content:
     """Put a failed publication back in the queue, due now (the next pass takes it)."""
+    mine = (Content.id == content_id, Content.account_id == account_id)
+    moved = await states.requeue(session, *mine, at=now)
     content = await session.scalar(
-        select(Content)
-        .where(Content.id == content_id, Content.account_id == account_id)
-        .with_for_update()
+        select(Content).where(*mine).execution_options(populate_existing=True)
     )
     if content is None:
         raise NotFound(f"content {content_id} not found")
-    if content.site_status != SiteStatus.FAILED.value:
+    if not moved:
         raise InvalidTransition(
             f"content {content_id} is {content.site_status}: only a failed publication is retried",
             details={"site_status": content.site_status},
         )
-    content.site_status = SiteStatus.SCHEDULED.value
-    content.scheduled_publish_at = now
-    content.publish_error = None
-    content.publish_attempts = 0
-    await session.flush()
-    await session.refresh(content)
     return content

@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from app.api.schemas import InputModel, OutputModel, Page, null_refused
 from app.models.publishing import WEEKDAYS, SchedulingMode
-from app.runs.config_schemas import TIME_PATTERN, format_time
+from app.schemas import TIME_PATTERN, InputModel, OutputModel, Page, format_time, null_refused
 
 MAX_TIME_SLOTS = 96
 MAX_QUEUE_LIMIT = 10_000

@@ -25,6 +25,7 @@ from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus, SiteStatus
 from app.publishing.schemas import PublishingSettingsUpdate, QueueItemOut, QueueSummary
 from app.publishing.slots import next_slots
+from app.writer import states
 
 QUEUE_STATUSES = (SiteStatus.SCHEDULED, SiteStatus.PUBLISHING, SiteStatus.FAILED)
 # How many upcoming free slots the settings answer previews.
@@ -127,30 +128,28 @@ async def schedule_approved(session: AsyncSession, site: Site, now: datetime) ->
         return None
     in_queue = await _count(session, site.id, Content.site_status == SiteStatus.SCHEDULED.value)
     room = max(settings.queue_limit - in_queue, 0)
-    articles: list[Content] = []
+    waiting_ids: list[int] = []
     slots: list[datetime] = []
+    moved: list[int] = []
     if room:
-        articles = list(
+        waiting_ids = list(
             await session.scalars(
-                select(Content)
+                select(Content.id)
                 .where(Content.site_id == site.id, *_waiting())
                 .order_by(Content.id)
                 .limit(room)
                 .with_for_update(skip_locked=True)
             )
         )
-    if articles:
+    if waiting_ids:
         taken = await _taken_slots(session, site.id, now)
-        slots = next_slots(settings, site.timezone, now, taken, len(articles))
-        articles = articles[: len(slots)]
-        for article, slot in zip(articles, slots, strict=True):
-            article.site_status = SiteStatus.SCHEDULED.value
-            article.scheduled_publish_at = slot
-        await session.flush()
+        slots = next_slots(settings, site.timezone, now, taken, len(waiting_ids))
+        # Fewer slots than articles: the newest ones wait for the next pass.
+        moved = await states.schedule(session, dict(zip(waiting_ids, slots, strict=False)))
     waiting = await _count(session, site.id, *_waiting())
-    full = in_queue + len(articles) >= settings.queue_limit
+    full = in_queue + len(moved) >= settings.queue_limit
     return Scheduled(
-        tuple(a.id for a in articles),
+        tuple(moved),
         waiting,
         queue_full=waiting > 0 and full,
         due_now=any(slot <= now for slot in slots),

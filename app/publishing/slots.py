@@ -23,7 +23,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from app.models.publishing import WEEKDAYS, SchedulingMode
-from app.runs.schedule import resolve_wall_time
+from app.wallclock import resolve_wall_time
 
 LOOKAHEAD_DAYS = 90
 

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import InvalidInput
 from app.models.automation import AutomationConfig
 from app.models.tenancy import Site
-from app.outbound import Policy, check_url
+from app.outbound.client import Policy, check_url
 from app.runs.config_schemas import MIN_SECRET_LENGTH, ConfigUpdate
-from app.runs.schedule import next_run_at
+from app.runs.next_due import next_run_at
 
 # The fields `next_run_at` depends on (besides the site's time zone).
 SCHEDULE_FIELDS = frozenset({"enabled", "frequency", "scheduled_time", "weekly_day", "monthly_day"})

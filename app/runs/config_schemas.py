@@ -15,22 +15,23 @@ from pydantic import (
     model_validator,
 )
 
-from app.api.schemas import (
+from app.models.automation import AutomationConfig, Frequency
+from app.schemas import (
+    TIME_PATTERN,
     CreditAmount,
     InputModel,
     OutputModel,
     PlainDecimalText,
     decimal_schema,
+    format_time,
     null_refused,
     storable,
 )
-from app.models.automation import AutomationConfig, Frequency
 
 MAX_DELAY_SECONDS = 3600
 # Numeric(12, 2): the largest amount the column holds.
 MAX_CREDITS = Decimal("9999999999.99")
 MAX_LIMIT = 1_000_000
-TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 MAX_URL_LENGTH = 2000
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 200
@@ -50,10 +51,6 @@ ScheduledTime = Annotated[
         examples=["02:00"],
     ),
 ]
-
-
-def format_time(value: time) -> str:
-    return value.strftime("%H:%M")
 
 
 class ConfigOut(OutputModel):

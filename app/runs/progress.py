@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.automation import AutomationRun, RunStatus
 from app.models.planner import Cluster, ContentIdea, Keyword
 from app.models.writer import Content, Image, Task
+from app.pipeline.catalog import STAGE_NAMES, STAGE_NUMBERS
+from app.pipeline.pending import count_pending, pending_counts
 from app.runs.schemas import (
     GlobalProgress,
     InFlight,
@@ -25,8 +27,6 @@ from app.runs.schemas import (
     StageProgress,
 )
 from app.runs.signals import read_live
-from app.stages.pending import STAGE_NUMBERS, count_pending, pending_counts
-from app.stages.registry import STAGE_NAMES
 
 # The counter of each stage's result that says how many of its items are done.
 PROCESSED_COUNTER = {

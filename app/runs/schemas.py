@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.api.schemas import CreditAmount, OutputModel
 from app.models.automation import RunStatus, StoppedReason, TriggerType
+from app.schemas import CreditAmount, OutputModel
 
 
 class RunOut(OutputModel):

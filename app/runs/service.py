@@ -1,7 +1,8 @@
 """Starting and steering runs from the API: run_now, pause, resume, cancel, and the reads.
 
-Services flush; the endpoint commits, then sends the Redis signal or enqueues the job, so a
-worker never sees a run its transaction has not committed.
+Services flush; the request's unit of work commits, and only then do the endpoint's effects
+(`app.effects`) send the Redis signal or enqueue the job, so a worker never sees a run its
+transaction has not committed.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from app.credits.estimate import check_balance
 from app.errors import AlreadyRunning, NotFound
 from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
 from app.models.tenancy import Site
+from app.pipeline.catalog import STAGE_NUMBERS
+from app.pipeline.pending import pending_counts
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
 from app.runs.states import ACTIVE, create_run, set_run_state
-from app.stages.pending import STAGE_NUMBERS, pending_counts
 
 MAX_LOG_LINES = 5000
 

@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import AlreadyRunning, InvalidTransition, NotFound
+from app.metrics import RUN_TRANSITIONS
 from app.models.automation import AutomationRun, RunStatus, StoppedReason, TriggerType
 from app.runs.events import RunLog
-from app.runs.metrics import RUN_TRANSITIONS
 
 ACTIVE = frozenset({RunStatus.RUNNING, RunStatus.PAUSED})
 

@@ -13,10 +13,10 @@ from app.ai.schemas import ArticleOut, ContentBrief, OutlineSection
 from app.models.billing import Operation
 from app.models.planner import ContentIdea
 from app.models.writer import Content, Task, TaskStatus
+from app.pipeline.pending import pending_condition
+from app.pipeline.results import Number
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
-from app.stages.pending import pending_condition
-from app.stages.results import Number
 from app.stages.work import InvalidOutput, Written, ai_item
 
 DEFAULT_WORD_COUNT = 1500

@@ -21,11 +21,12 @@ from app.credits.costs import Price, Prices, price_of
 from app.db import unit_of_work
 from app.models.automation import AutomationConfig
 from app.models.billing import Operation
+from app.pipeline.results import Number, progress_statement
+from app.queue import JobQueue
 from app.runs.events import RunLog
 from app.stages.control import Budget, Control
 from app.stages.handle import LeaseLost, RunHandle
 from app.stages.live import Live
-from app.stages.results import Number, progress_statement
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Engine:
     provider: AIProvider
     log: RunLog
     settings: Settings
+    queue: JobQueue
     # The provider-wide cap on calls in flight, shared with every other worker through Redis.
     gate: ProviderGate = field(init=False)
 

@@ -10,10 +10,10 @@ from app.ai.base import Answer
 from app.ai.schemas import ClusterBrief, IdeasOut
 from app.models.billing import Operation
 from app.models.planner import Cluster, ClusterStatus, ContentIdea, Keyword
+from app.pipeline.pending import pending_condition
+from app.pipeline.results import Number
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
-from app.stages.pending import pending_condition
-from app.stages.results import Number
 from app.stages.work import Written, ai_item
 
 # The keywords of a cluster the idea prompt sees.

@@ -7,19 +7,20 @@ from __future__ import annotations
 import asyncio
 from pathlib import PurePosixPath
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import Answer
 from app.ai.schemas import ImageOut
 from app.media import image_file, media_url
 from app.models.billing import Operation
-from app.models.writer import Content, ContentStatus, Image, ImageStatus, ImageType
+from app.models.writer import Content, Image, ImageStatus, ImageType
+from app.pipeline.pending import pending_condition
+from app.pipeline.results import Number
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
-from app.stages.pending import pending_condition
-from app.stages.results import Number
 from app.stages.work import Written, ai_item
+from app.writer.states import mark_ready
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
@@ -55,7 +56,7 @@ class ImagesStage(Stage):
                 .where(Image.id == image.id)
                 .values(status=ImageStatus.GENERATED.value, url=url, error=None)
             )
-            await _review_when_done(session, image.content_id)
+            await mark_ready(session, Content.id == image.content_id)
             return Written(
                 units=1,
                 deltas={"images_processed": 1, "images_generated": 1},
@@ -71,7 +72,7 @@ class ImagesStage(Stage):
                 .where(Image.id == image.id)
                 .values(status=ImageStatus.FAILED.value, error=reason[:2000])
             )
-            await _review_when_done(session, image.content_id)
+            await mark_ready(session, Content.id == image.content_id)
             return {"images_processed": 1, "images_failed": 1, "errors": 1}
 
         await ai_item(
@@ -106,14 +107,3 @@ async def _store(ctx: StageContext, image: Image, out: ImageOut) -> PurePosixPat
 async def _lock_content(session: AsyncSession, content_id: int) -> None:
     # Two images of one content finishing at once: the second must see the first's commit.
     await session.execute(select(Content.id).where(Content.id == content_id).with_for_update())
-
-
-async def _review_when_done(session: AsyncSession, content_id: int) -> None:
-    pending = exists().where(
-        Image.content_id == content_id, Image.status == ImageStatus.PENDING.value
-    )
-    await session.execute(
-        update(Content)
-        .where(Content.id == content_id, Content.status == ContentStatus.DRAFT.value, ~pending)
-        .values(status=ContentStatus.REVIEW.value)
-    )

@@ -23,5 +23,3 @@ STAGES: dict[int, Stage] = {
         ReviewStage(),
     )
 }
-
-STAGE_NAMES = {number: stage.name for number, stage in STAGES.items()}

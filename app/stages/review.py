@@ -17,19 +17,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.publishing import PublishingSettings
 from app.models.tenancy import Site
-from app.models.writer import Content, ContentStatus
+from app.models.writer import Content
+from app.pipeline.pending import pending_condition
+from app.pipeline.results import Number
 from app.publishing.publish import publish_soon
 from app.publishing.service import schedule_approved
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
-from app.stages.pending import pending_condition
-from app.stages.results import Number
 from app.stages.work import Written, local_item
+from app.writer.states import approve
 
 
 class ReviewStage(Stage):
@@ -55,19 +56,11 @@ class ReviewStage(Stage):
         return [Item(row.id, row.title) for row in rows]
 
     async def process_item(self, ctx: StageContext, item: Item) -> None:
-        due_now = False
-
         async def write(session: AsyncSession) -> Written:
-            nonlocal due_now
-            approved = await session.scalar(
-                update(Content)
-                .where(Content.id == item.id, Content.status == ContentStatus.REVIEW.value)
-                .values(status=ContentStatus.APPROVED.value)
-                .returning(Content.id)
-            )
-            deltas: dict[str, Number] = {"approved_count": int(approved is not None)}
+            approved = await approve(session, Content.id == item.id)
+            deltas: dict[str, Number] = {"approved_count": len(approved)}
             message = f"Approved '{item.title}'"
-            if approved is not None:
+            if approved:
                 site = await session.get_one(Site, ctx.run.site_id)
                 outcome = await schedule_approved(session, site, datetime.now(UTC))
                 if outcome is not None:
@@ -75,12 +68,11 @@ class ReviewStage(Stage):
                     deltas["scheduled_count"] = len(outcome.content_ids)
                     deltas["not_scheduled"] = int(waiting)
                     message += _slot_note(waiting, outcome.queue_full)
-                    due_now = outcome.due_now
+                    if outcome.due_now:
+                        publish_soon(session, ctx.engine.queue)
             return Written(units=0, deltas=deltas, message=message, data={"content_id": item.id})
 
         await local_item(ctx, item, write)
-        if due_now:  # committed: the pass can see it
-            await publish_soon(ctx.engine.redis)
 
 
 def _slot_note(waiting: bool, queue_full: bool) -> str:

@@ -26,36 +26,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import AIFatalError
 from app.credits.budget import allocation_percentages
-from app.credits.charges import release_dangling
 from app.credits.costs import Prices, load_prices
 from app.db import unit_of_work
-from app.errors import InvalidTransition, is_backend_down
+from app.errors import is_backend_down
+from app.metrics import STAGE_SECONDS
 from app.models.automation import AutomationConfig, AutomationRun, RunStatus, StoppedReason
 from app.models.billing import Operation
 from app.models.tenancy import Site
 from app.outage import (
     QUICK_RETRIES,
-    Outage,
-    best_effort,
     database_probe,
     redis_probe,
     wait_until_reachable,
 )
+from app.pipeline.pending import count_pending
+from app.pipeline.results import initial_result, result_column, set_in_result
 from app.runs.config import get_or_create_config
+from app.runs.ending import Lost, end_run_unless_moved, settle_cancelled
 from app.runs.lease import SiteLease
-from app.runs.metrics import STAGE_SECONDS
-from app.runs.notify import has_notification
-from app.runs.signals import clear_live
-from app.runs.states import set_run_state
 from app.stages.base import Stage
 from app.stages.context import Engine, StageContext
 from app.stages.control import Budget, Control, StopReason
 from app.stages.handle import LeaseLost, RunHandle, fenced
 from app.stages.live import Live
-from app.stages.pending import count_pending
 from app.stages.registry import STAGES
-from app.stages.results import initial_result, result_column, set_in_result
-from app.workers.queue import enqueue_notification
 
 log = structlog.get_logger(__name__)
 
@@ -474,8 +468,7 @@ async def _stopped(engine: Engine, run: RunHandle, stop: StopReason) -> SliceEnd
             )
         case StopReason.CANCEL:
             async with unit_of_work(engine.session_factory) as session:
-                await release_dangling(session, run.id)
-            await best_effort(Outage(f"run {run.run_id}"), clear_live(engine.redis, run.run_id))
+                await settle_cancelled(session, run.id, fence=run.fence, redis=engine.redis)
             return SliceEnd("cancelled")
         case _:
             return SliceEnd(stop.value)
@@ -501,20 +494,23 @@ async def _finish(
     reason: StoppedReason,
     error_message: str | None = None,
 ) -> SliceEnd:
-    """End the run (unless a pause or cancel got there first), free what it still holds, and
-    queue the site's notification of it once that is committed."""
+    """End the run (unless a pause or cancel got there first, or another worker took it): free
+    what it still holds, and queue the site's notification of it once that is committed."""
     async with unit_of_work(engine.session_factory) as session:
-        try:
-            await set_run_state(
-                session, engine.log, run.id, to, stopped_reason=reason, error_message=error_message
-            )
-        except InvalidTransition:
+        ended = await end_run_unless_moved(
+            session,
+            engine.log,
+            run.id,
+            to,
+            fence=run.fence,
+            redis=engine.redis,
+            queue=engine.queue,
+            stopped_reason=reason,
+            error_message=error_message,
+        )
+    match ended:
+        case Lost.MOVED:
             return SliceEnd("stopped")
-        await release_dangling(session, run.id)
-        notify = await has_notification(session, run.site_id)
-    outage = Outage(f"run {run.run_id}")
-    await best_effort(outage, clear_live(engine.redis, run.run_id))
-    if notify:
-        # Lost with Redis, it is queued again by the reaper (`_requeue_lost_notifications`).
-        await best_effort(outage, enqueue_notification(engine.redis, run.run_id))
+        case Lost.TAKEN:
+            return SliceEnd("lease_lost")
     return SliceEnd(to.value)

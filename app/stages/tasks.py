@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.planner import ContentIdea, IdeaStatus
 from app.models.writer import Task
+from app.pipeline.pending import pending_condition
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
-from app.stages.pending import pending_condition
 from app.stages.work import Written, local_item
 
 

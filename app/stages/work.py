@@ -16,18 +16,18 @@ from app.ai.base import AIError, AIFatalError, Answer
 from app.ai.schemas import Usage
 from app.credits.charges import Charge, Hold, HoldState, release, reserve, settle
 from app.errors import InsufficientCredits
-from app.models.billing import Operation
-from app.runs.metrics import (
+from app.metrics import (
     AI_CALL_ERRORS,
     AI_CALL_SECONDS,
     AI_GATE_WAIT_SECONDS,
     AI_TOKENS,
     CREDITS_CHARGED,
 )
+from app.models.billing import Operation
+from app.pipeline.results import Number
 from app.stages.base import Item
 from app.stages.context import StageContext
 from app.stages.control import StopReason
-from app.stages.results import Number
 
 log = structlog.get_logger(__name__)
 

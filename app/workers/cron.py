@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -12,8 +13,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import unit_of_work
+from app.effects import after_commit
 from app.publishing.publish import JOB_TIMEOUT_SECONDS as PUBLISH_TIMEOUT_SECONDS
-from app.runs.scheduler import start_due_runs
+from app.runs.start_due import start_due_runs
 from app.stages.context import Engine
 from app.tenancy.usage import flush_key_usage, forget_flushed
 from app.workers.jobs import REAPER_TIMEOUT_SECONDS, publish_due_content, resume_stalled_runs
@@ -33,8 +35,10 @@ async def flush_api_key_usage(ctx: dict[str, Any]) -> int:
     redis: Redis = ctx["redis"]
     async with unit_of_work(session_factory) as session:
         flushed = await flush_key_usage(session, redis)
-    # Only once committed: if the commit fails, the times stay in Redis for the next tick.
-    await forget_flushed(redis, flushed)
+        # Only once committed: if the commit fails, the times stay in Redis for the next tick.
+        after_commit(
+            session, partial(forget_flushed, redis, flushed), name="forget flushed key usage"
+        )
     if flushed:
         log.info("api key usage flushed", keys=len(flushed))
     return len(flushed)
@@ -47,6 +51,7 @@ async def start_scheduled_runs(ctx: dict[str, Any]) -> int:
     tick = await start_due_runs(
         engine.session_factory,
         engine.redis,
+        engine.queue,
         engine.log,
         datetime.now(UTC),
         deadline=time.monotonic() + SCHEDULER_BUDGET_SECONDS,

@@ -1,9 +1,9 @@
-"""The job that sends a run's notification once the run is over (SPEC §9; `app.runs.notify`).
+"""The job that sends a run's notification once the run is over (SPEC §9; `app.notifications`).
 
 A fault of PostgreSQL or Redis while the job reads the run or records the outcome is retried by
 arq a few times with growing pauses. The last try ends without an error and the job keeps no
 result, so nothing in Redis blocks its id: the reaper queues it again later
-(`_requeue_lost_notifications`). The run's `notification_sent` / `notification_failed` event is
+(`app.runs.reaper`). The run's `notification_sent` / `notification_failed` event is
 what says a notification is done, never arq.
 """
 
@@ -16,7 +16,7 @@ from arq.worker import Retry
 
 from app.config import Settings
 from app.errors import is_backend_down
-from app.runs import notify
+from app.notifications import delivery, service
 from app.stages.context import Engine
 
 log = structlog.get_logger(__name__)
@@ -31,14 +31,14 @@ DEFERRED = "deferred_to_reaper"
 
 def notify_timeout(settings: Settings) -> float:
     """Every attempt timing out, with the longest pause after each."""
-    per_attempt = settings.publish_timeout_seconds + notify.MAX_BACKOFF_SECONDS
+    per_attempt = settings.publish_timeout_seconds + delivery.MAX_BACKOFF_SECONDS
     return settings.publish_max_attempts * per_attempt + MARGIN_SECONDS
 
 
 async def notify_run(ctx: dict[str, Any], run_id: str) -> str:
     engine: Engine = ctx["engine_deps"]
     try:
-        return await notify.notify_run(engine.session_factory, engine.log, engine.settings, run_id)
+        return await service.notify_run(engine.session_factory, engine.log, engine.settings, run_id)
     except Exception as exc:
         if not is_backend_down(exc):
             raise

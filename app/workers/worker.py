@@ -28,6 +28,7 @@ from app.runs.events import RunLog
 from app.stages.context import Engine
 from app.workers.cron import CRON_JOBS
 from app.workers.jobs import job_functions
+from app.workers.queue import ArqQueue
 from app.workers.resilient import ResilientWorker
 
 # A job starts within ~100 ms of being enqueued (arq polls Redis; its default is 0.5 s).
@@ -40,7 +41,7 @@ HEALTH_CHECK_INTERVAL_SECONDS = 30
 
 async def startup(ctx: dict[str, Any]) -> None:
     """Open what jobs share: a database engine, its session factory, the AI provider, the run
-    log (arq adds `redis`)."""
+    log, the job queue (arq adds `redis`)."""
     give_pipeline_connections_back_on_cancel()
     settings: Settings = ctx["settings"]
     engine = create_engine(_required(settings.database_url, "DATABASE_URL"), settings.db_pool_size)
@@ -52,6 +53,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         provider=create_provider(settings),
         log=RunLog(settings.log_path),
         settings=settings,
+        queue=ArqQueue(ctx["redis"]),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.api.schemas import OutputModel
+from app.schemas import OutputModel
 
 
 class TaskOut(OutputModel):

@@ -8,15 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import fetch_page
 from app.errors import InvalidTransition, NotFound
 from app.models.tenancy import Site
-from app.models.writer import Content, ContentStatus, Image, ImageType, SiteStatus, Task
-
-# Review by hand: which article statuses each decision may be taken from.
-REVIEW_TRANSITIONS: dict[ContentStatus, frozenset[ContentStatus]] = {
-    ContentStatus.APPROVED: frozenset({ContentStatus.REVIEW, ContentStatus.REJECTED}),
-    ContentStatus.REJECTED: frozenset({ContentStatus.REVIEW, ContentStatus.APPROVED}),
-}
-# Once publishing has started, a decision can no longer be taken back.
-_LOCKED_SITE_STATUSES = {SiteStatus.PUBLISHING.value, SiteStatus.PUBLISHED.value}
+from app.models.writer import Content, ContentStatus, Image, ImageType, Task
+from app.writer import states
 
 
 async def list_tasks(
@@ -85,24 +78,22 @@ async def review(
     session: AsyncSession, account_id: int, content_id: int, decision: ContentStatus
 ) -> Content:
     """Approve or reject an article by hand; a rejected article leaves the publishing queue."""
+    mine = (Content.id == content_id, Content.account_id == account_id)
+    if decision is ContentStatus.APPROVED:
+        moved = await states.approve(session, *mine, by_hand=True)
+    elif decision is ContentStatus.REJECTED:
+        moved = await states.reject(session, *mine)
+    else:
+        raise ValueError(f"{decision.value} is not a review decision")
     content = await session.scalar(
-        select(Content)
-        .where(Content.id == content_id, Content.account_id == account_id)
-        .with_for_update()
+        select(Content).where(*mine).execution_options(populate_existing=True)
     )
     if content is None:
         raise NotFound(f"content {content_id} not found")
-    allowed = REVIEW_TRANSITIONS[decision]
-    if content.status not in allowed or content.site_status in _LOCKED_SITE_STATUSES:
+    if not moved:
         raise InvalidTransition(
             f"content {content_id} is {content.status} (site status {content.site_status}) "
             f"and cannot be {decision.value}",
             details={"status": content.status, "site_status": content.site_status},
         )
-    content.status = decision.value
-    if decision is ContentStatus.REJECTED:
-        content.site_status = SiteStatus.NOT_PUBLISHED.value
-        content.scheduled_publish_at = None
-    await session.flush()
-    await session.refresh(content)
     return content

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import unit_of_work
 from app.media import image_file, media_url
-from app.models.writer import Content, Image
+from app.models.writer import Image
 from tests.builders import create_content, create_image, png_bytes
 from tests.factories import Tenant, create_tenant
 
@@ -88,29 +88,24 @@ class TestReview:
         tenant: Tenant,
         session_factory: async_sessionmaker[AsyncSession],
     ) -> None:
-        async with unit_of_work(session_factory) as session:
-            content = Content(
-                account_id=tenant.account_id,
-                site_id=tenant.site_id,
-                title="How to choose running shoes",
-                html="<h2>Fit</h2><p>Start with the fit.</p>",
-                word_count=5,
-                meta_title="Choosing running shoes",
-                meta_description="A short guide.",
-                status="review",
-            )
-            session.add(content)
-            await session.flush()
-            session.add(
-                Image(
-                    account_id=tenant.account_id,
-                    site_id=tenant.site_id,
-                    content_id=content.id,
-                    image_type="featured",
-                    prompt="a pair of running shoes",
-                    status="pending",
-                )
-            )
+        content = await create_content(
+            session_factory,
+            tenant,
+            title="How to choose running shoes",
+            html="<h2>Fit</h2><p>Start with the fit.</p>",
+            word_count=5,
+            meta_title="Choosing running shoes",
+            meta_description="A short guide.",
+            status="review",
+        )
+        await create_image(
+            session_factory,
+            tenant,
+            content_id=content.id,
+            image_type="featured",
+            position=0,
+            prompt="a pair of running shoes",
+        )
         await sign_in(page, live_server, tenant)
         await page.get_by_role("link", name="Content").click()
         await page.get_by_role("link", name="How to choose running shoes").click()

@@ -1,6 +1,6 @@
 """A run-notification receiver on 127.0.0.1: a real HTTP server (uvicorn) in the test's event loop.
 
-It verifies each delivery's signature as a user's receiver would (`app.publishing.signing.verify`),
+It verifies each delivery's signature as a user's receiver would (`app.outbound.signing.verify`),
 keeps what it received, and answers with the statuses it is told to (then 200), so a test can make
 it fail a few times, always, or hang past the sender's timeout.
 """
@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.publishing.signing import DELIVERY_HEADER, verify
+from app.outbound.signing import DELIVERY_HEADER, verify
 
 PATH = "/hooks/runs"
 

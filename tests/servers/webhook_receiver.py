@@ -1,7 +1,7 @@
 """A webhook receiver for published articles on 127.0.0.1 (uvicorn in the test's loop).
 
 It does what a user's receiver should: verifies each delivery's signature
-(`app.publishing.signing.verify`), drops a delivery id it has already processed, and keeps the
+(`app.outbound.signing.verify`), drops a delivery id it has already processed, and keeps the
 articles. It can be told to fail the first deliveries (a status each) before accepting.
 """
 
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from app.publishing.signing import DELIVERY_HEADER, verify
+from app.outbound.signing import DELIVERY_HEADER, verify
 from tests.servers.wordpress import serve_app
 
 PATH = "/hooks/articles"

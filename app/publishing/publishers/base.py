@@ -25,7 +25,7 @@ from tenacity import (
 
 from app.config import Settings
 from app.models.writer import ImageType
-from app.outbound import OutboundClient, OutboundError, UnsafeUrl
+from app.outbound.client import OutboundClient, OutboundError, UnsafeUrl
 
 T = TypeVar("T")
 

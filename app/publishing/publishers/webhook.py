@@ -1,4 +1,4 @@
-"""A webhook: the article as JSON, POSTed and signed (`app.publishing.signing`).
+"""A webhook: the article as JSON, POSTed and signed (`app.outbound.signing`).
 
 The delivery id is the same on every attempt of a content's publication (`content:{id}:publish`),
 so a receiver drops a delivery it has already processed; a fresh timestamp and signature go with
@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from app.models.publishing import IntegrationKind
+from app.outbound.signing import signed_headers
 from app.publishing.publishers.base import Article, Destination, Published, PublishError, Transport
-from app.publishing.signing import signed_headers
 
 EVENT = "content.published"
 PING_EVENT = "ping"

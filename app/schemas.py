@@ -1,14 +1,16 @@
-"""Shared API schemas: input base class, list envelope, pagination, credit amounts."""
+"""Shared schema bases of every domain and the API: input and output base classes, the list
+envelope, pagination, credit amounts. No FastAPI here: the query and path parameters are in
+`app.api.params`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from datetime import time
 from decimal import Decimal
 from types import UnionType
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
-from fastapi import Path, Query
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -30,6 +32,8 @@ MAX_OFFSET = 2**63 - 1
 # Characters PostgreSQL cannot store in text: NUL, and lone UTF-16 surrogates (not encodable
 # as UTF-8). JSON can spell both (`\u0000`, `\ud800`), and a URL can carry NUL (`%00`).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# A wall-clock time of day, 24-hour `HH:MM`, as schedules and publishing slots take it.
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
 def storable(value: str) -> str:
@@ -42,14 +46,6 @@ def storable(value: str) -> str:
 # Every string query, path or header parameter is one of these, so that a character the
 # database refuses is a 400 naming the parameter rather than a 500 from the query.
 Text = Annotated[str, AfterValidator(storable)]
-
-
-def id_path(description: str) -> Any:
-    return Path(ge=1, le=MAX_ID, description=description)
-
-
-def id_query(description: str) -> Any:
-    return Query(ge=1, le=MAX_ID, description=description)
 
 
 CreditAmount = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
@@ -104,6 +100,10 @@ def null_refused(*nullable: str) -> Callable[[dict[str, Any]], None]:
                 properties[name] = not_null(field)
 
     return extra
+
+
+def format_time(value: time) -> str:
+    return value.strftime("%H:%M")
 
 
 class VariantModel(BaseModel):
@@ -172,10 +172,3 @@ def page_of(model: type[M], rows: Sequence[object], total: int, page: Pagination
     """A page of `rows` (ORM objects) shown as `model`."""
     items = [model.model_validate(row) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
-
-
-def pagination(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
-) -> Pagination:
-    return Pagination(limit=limit, offset=offset)

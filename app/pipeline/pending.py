@@ -19,8 +19,7 @@ from app.models.planner import (
     KeywordStatus,
 )
 from app.models.writer import Content, ContentStatus, Image, ImageStatus, Task, TaskStatus
-
-STAGE_NUMBERS = range(1, 8)
+from app.pipeline.catalog import STAGE_NUMBERS
 
 # The row each stage works on.
 STAGE_MODELS: dict[int, type[Keyword | Cluster | ContentIdea | Task | Content | Image]] = {

@@ -1,10 +1,9 @@
 """Run notifications: a signed POST to the site's `notification_url` when a run completes, fails
 or stops on its credit budget.
 
-The body is signed like the webhook publisher's (`app.publishing.signing`) and sent through the
-SSRF-guarded `OutboundClient`. Network errors, timeouts, 429 and 5xx answers are retried with
-exponential backoff (a `Retry-After` is honoured, within bounds) up to `publish_max_attempts`; any
-other answer is final. Every attempt of one run's notification carries the same delivery id, so a
+The body (`schemas`) is signed like the webhook publisher's (`app.outbound.signing`) and sent
+through the SSRF-guarded `OutboundClient`, retried as `delivery` says up to
+`publish_max_attempts`. Every attempt of one run's notification carries the same delivery id, so a
 receiver can drop a repeat (arq delivers a job at least once). The outcome is a run event,
 `notification_sent` or `notification_failed`, so it shows in the run's log; the run itself is
 never changed by its notification.
@@ -14,25 +13,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 from tenacity.wait import wait_base
 
-from app.api.schemas import CreditAmount
 from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import (
@@ -44,28 +32,35 @@ from app.models.automation import (
     TriggerType,
 )
 from app.models.tenancy import Site
-from app.outbound import OutboundClient, OutboundError, UnsafeUrl
-from app.publishing.signing import signed_headers
-from app.runs.events import RunLog
-from app.stages.registry import STAGE_NAMES
-from app.stages.results import COUNTERS
+from app.notifications.delivery import BACKOFF, Delivery, send
+from app.notifications.schemas import NotificationEvent, RunNotification, StageSummary
+from app.outbound.client import OutboundClient
+from app.pipeline.catalog import STAGE_NAMES
+from app.pipeline.results import COUNTERS
 
 log = structlog.get_logger(__name__)
 
 SENT = "notification_sent"
 FAILED = "notification_failed"
 NOTIFICATION_EVENTS = (SENT, FAILED)
-# The longest pause between two attempts, whatever the backoff or a `Retry-After` asks.
-MAX_BACKOFF_SECONDS = 30.0
-BACKOFF = wait_exponential_jitter(initial=1, max=MAX_BACKOFF_SECONDS, jitter=1)
 # A delivery error is kept in the run's log up to this length.
 EXCERPT_CHARS = 200
 
 
-class NotificationEvent(StrEnum):
-    COMPLETED = "run.completed"
-    FAILED = "run.failed"
-    BUDGET_REACHED = "run.budget_reached"
+class RunLog(Protocol):
+    """Where the outcome is recorded: the run's log (`app.runs.events.RunLog`, which the caller
+    passes in; this package sits below the runs package and does not import it)."""
+
+    async def record(
+        self,
+        session: AsyncSession,
+        run: AutomationRun,
+        kind: str,
+        message: str,
+        *,
+        level: str = "info",
+        data: dict[str, Any] | None = None,
+    ) -> object: ...
 
 
 def event_of(status: str, stopped_reason: str | None) -> NotificationEvent | None:
@@ -78,36 +73,6 @@ def event_of(status: str, stopped_reason: str | None) -> NotificationEvent | Non
             return NotificationEvent.BUDGET_REACHED
         return NotificationEvent.COMPLETED
     return None
-
-
-class StageSummary(BaseModel):
-    """One stage of the run: its counters as the run detail page shows them."""
-
-    stage: int
-    name: str
-    skipped: bool
-    partial: bool
-    errors: int
-    counts: dict[str, float]
-
-
-class RunNotification(BaseModel):
-    """The body of a notification."""
-
-    event: NotificationEvent
-    delivery_id: str
-    run_id: str
-    site_id: int
-    site_name: str
-    status: RunStatus
-    stopped_reason: StoppedReason | None
-    error_message: str | None
-    trigger_type: TriggerType
-    started_at: datetime
-    completed_at: datetime | None
-    total_credits_used: CreditAmount
-    stages: list[StageSummary]
-    link: str
 
 
 def delivery_id_of(run_id: str) -> str:
@@ -149,88 +114,6 @@ def payload_of(
         stages=stages,
         link=settings.absolute(f"/automation/runs/{run.run_id}"),
     )
-
-
-class RetryableAnswer(Exception):
-    """A 429 or 5xx answer: worth another attempt, after `retry_after` seconds if it said so."""
-
-    def __init__(self, status_code: int, retry_after: float | None) -> None:
-        super().__init__(f"HTTP {status_code}")
-        self.status_code = status_code
-        self.retry_after = retry_after
-
-
-class _Backoff(wait_base):
-    """The exponential backoff, or the receiver's `Retry-After` when it sent one."""
-
-    def __init__(self, base: wait_base) -> None:
-        self.base = base
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        failure = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(failure, RetryableAnswer) and failure.retry_after is not None:
-            return min(failure.retry_after, MAX_BACKOFF_SECONDS)
-        return min(float(self.base(retry_state)), MAX_BACKOFF_SECONDS)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """How one notification went."""
-
-    sent: bool
-    attempts: int
-    status_code: int | None = None
-    error: str | None = None
-
-
-async def send(
-    client: OutboundClient,
-    url: str,
-    secret: str,
-    body: bytes,
-    delivery_id: str,
-    *,
-    attempts: int,
-    backoff: wait_base = BACKOFF,
-) -> Delivery:
-    """POST the signed body, retrying what may pass on another attempt; never raises for the
-    receiver's faults (they end in a `Delivery` that says what went wrong)."""
-    made = 0
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(attempts),
-        wait=_Backoff(backoff),
-        retry=retry_if_exception_type((httpx.TransportError, RetryableAnswer)),
-        reraise=True,
-    )
-    try:
-        async for attempt in retrying:
-            with attempt:
-                made += 1
-                # Signed again on each attempt: the timestamp must be fresh for the receiver.
-                headers = signed_headers(secret, body, delivery_id)
-                response = await client.request("POST", url, headers=headers, content=body)
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise RetryableAnswer(response.status_code, _retry_after(response))
-                if response.is_success:
-                    return Delivery(True, made, response.status_code)
-                return Delivery(False, made, response.status_code, f"HTTP {response.status_code}")
-    except RetryableAnswer as exc:
-        return Delivery(False, made, exc.status_code, str(exc))
-    except UnsafeUrl as exc:
-        return Delivery(False, made, None, exc.message)
-    except OutboundError as exc:
-        return Delivery(False, made, None, str(exc))
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        return Delivery(False, made, None, f"{type(exc).__name__}: {exc}".rstrip(": "))
-    raise AssertionError("the loop returns or raises")
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)

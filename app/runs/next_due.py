@@ -2,19 +2,20 @@
 time in the site's time zone.
 
 A pure function of the schedule, the zone and "now", so the config endpoint and the scheduler
-compute the same instant and tests need no clock. Wall-clock times are resolved DST-safely: a
-time skipped by a spring-forward gap runs at the end of the gap, an ambiguous fall-back time runs
-at its first occurrence.
+compute the same instant and tests need no clock. Wall-clock times are resolved DST-safely
+(`app.wallclock`): a time skipped by a spring-forward gap runs at the end of the gap, an ambiguous
+fall-back time runs at its first occurrence.
 """
 
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from app.models.automation import Frequency
+from app.wallclock import resolve_wall_time
 
 # Far enough to reach the next monthly date from any day (two whole months plus a day).
 _LOOKAHEAD_DAYS = 64
@@ -63,29 +64,3 @@ def _is_due_on(schedule: Schedule, day: date) -> bool:
         case Frequency.MONTHLY:
             last_day = calendar.monthrange(day.year, day.month)[1]
             return day.day == min(schedule.monthly_day, last_day)
-
-
-def resolve_wall_time(day: date, at: time, zone: tzinfo) -> datetime:
-    """The UTC instant of the wall-clock time `at` on `day` in `zone`.
-
-    An ambiguous time (clocks set back) is its first occurrence (fold=0). A time that does not
-    exist (clocks set forward) becomes the first instant after the gap, i.e. the transition.
-    """
-    wall = datetime.combine(day, at)
-    earlier = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    if earlier.astimezone(zone).replace(tzinfo=None) == wall:
-        return earlier
-    # In a gap, fold=1 reads the wall time with the offset after the transition and fold=0
-    # with the one before, so the transition lies between the two instants. PEP 495 gives no
-    # direct way to the transition itself: bisect to the second (gaps last minutes to hours).
-    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    after = earlier
-    offset_before = before.astimezone(zone).utcoffset()
-    while after - before > timedelta(seconds=1):
-        middle = before + (after - before) / 2
-        middle = middle.replace(microsecond=0)
-        if middle.astimezone(zone).utcoffset() == offset_before:
-            before = middle
-        else:
-            after = middle
-    return after

@@ -4,8 +4,8 @@ The cron tick only wakes it; what is due is read from `automation_configs.next_r
 arq does not back-fill ticks missed while no worker ran. Each due site is handled in its own
 transaction that locks its config row `FOR UPDATE SKIP LOCKED`: several workers (or an overrunning
 tick beside the next one) share the due sites out instead of starting one twice, and one site's
-failure leaves the others alone. A run is enqueued only after its transaction has committed; if
-the enqueue is lost, the reaper resumes the run once its lease period has passed.
+failure leaves the others alone. A run is enqueued only after its transaction has committed (an
+effect of it, `app.effects`); if the enqueue is lost, the reaper queues the run's slice again.
 
 A site whose run is still running or paused when its time comes skips that time: the schedule
 moves on to the next due time, and the active run's log says which scheduled run it kept from
@@ -14,9 +14,9 @@ cancelling would start work rather than stop it.) The pipeline selects what is p
 next run picks up whatever the skipped one would have done.
 
 A due run whose balance does not cover the estimate is not started: a `failed` run with
-`stopped_reason: insufficient_credits` is recorded instead (through the state door, so it shows in
-the history and its log like any other run, and the site's notification tells the owner), and the
-schedule moves on to the next due time, as it does when the run starts.
+`stopped_reason: insufficient_credits` is recorded instead (ended through `app.runs.ending` like
+any other run, so it shows in the history and its log, and the site's notification tells the
+owner), and the schedule moves on to the next due time, as it does when the run starts.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 
 import structlog
 from redis.asyncio import Redis
@@ -32,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import unit_of_work
+from app.effects import after_commit
 from app.errors import AlreadyRunning, InsufficientCredits
 from app.models.automation import (
     AutomationConfig,
@@ -41,12 +43,13 @@ from app.models.automation import (
     TriggerType,
 )
 from app.models.tenancy import Site
+from app.pipeline.pending import pending_counts
+from app.queue import JobQueue
+from app.runs.ending import end_run
 from app.runs.events import RunLog
-from app.runs.schedule import next_run_at
+from app.runs.next_due import next_run_at
 from app.runs.service import active_run, snapshot_of, start_run
-from app.runs.states import create_run, set_run_state
-from app.stages.pending import pending_counts
-from app.workers.queue import enqueue_notification, enqueue_run
+from app.runs.states import create_run
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +79,7 @@ class Tick:
 async def start_due_runs(
     session_factory: async_sessionmaker[AsyncSession],
     redis: Redis,
+    queue: JobQueue,
     run_log: RunLog,
     now: datetime,
     *,
@@ -100,7 +104,7 @@ async def start_due_runs(
             )
             break
         try:
-            outcome, run = await _start_site(session_factory, run_log, site_id, now)
+            outcome, run = await _start_site(session_factory, redis, queue, run_log, site_id, now)
         except Exception:
             # One site's failure (a bug, a lost connection) must not keep the others waiting.
             log.exception("scheduled run not started", site_id=site_id)
@@ -109,11 +113,9 @@ async def start_due_runs(
         match outcome:
             case Outcome.STARTED:
                 assert run is not None
-                await enqueue_run(redis, run.run_id, run.slice)
                 tick.started.append(run.run_id)
             case Outcome.NOT_STARTED:
                 assert run is not None
-                await enqueue_notification(redis, run.run_id)
                 tick.not_started.append(run.run_id)
             case Outcome.SKIPPED:
                 tick.skipped.append(site_id)
@@ -132,11 +134,13 @@ async def start_due_runs(
 
 async def _start_site(
     session_factory: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    queue: JobQueue,
     run_log: RunLog,
     site_id: int,
     now: datetime,
 ) -> tuple[Outcome, AutomationRun | None]:
-    """One site in one transaction, committed before the caller enqueues anything."""
+    """One site in one transaction; what it queues is queued once that is committed."""
     async with unit_of_work(session_factory) as session:
         config = await session.scalar(
             select(AutomationConfig)
@@ -163,12 +167,15 @@ async def _start_site(
         try:
             run = await start_run(session, run_log, site, TriggerType.SCHEDULED)
             outcome = Outcome.STARTED
+            after_commit(
+                session, partial(queue.enqueue_run, run.run_id, run.slice), name="queue run slice"
+            )
         except AlreadyRunning:
             # A `run_now` got in between (its row is not visible to this transaction yet).
             return Outcome.SKIPPED, None
         except InsufficientCredits as exc:
             try:
-                run = await _record_not_started(session, run_log, site, exc)
+                run = await _record_not_started(session, redis, queue, run_log, site, exc)
             except AlreadyRunning:
                 return Outcome.SKIPPED, None
             outcome = Outcome.NOT_STARTED
@@ -197,7 +204,12 @@ async def _record_skipped(
 
 
 async def _record_not_started(
-    session: AsyncSession, run_log: RunLog, site: Site, exc: InsufficientCredits
+    session: AsyncSession,
+    redis: Redis,
+    queue: JobQueue,
+    run_log: RunLog,
+    site: Site,
+    exc: InsufficientCredits,
 ) -> AutomationRun:
     """A failed scheduled run that says why it did not start."""
     run = await create_run(
@@ -208,11 +220,14 @@ async def _record_not_started(
         trigger_type=TriggerType.SCHEDULED,
         initial_snapshot=snapshot_of(await pending_counts(session, site.id)),
     )
-    return await set_run_state(
+    return await end_run(
         session,
         run_log,
         run.id,
         RunStatus.FAILED,
+        fence=run.fence,
+        redis=redis,
+        queue=queue,
         stopped_reason=StoppedReason.INSUFFICIENT_CREDITS,
         error_message=f"scheduled run not started: {exc.message}; top up the account",
         note="the balance does not cover the run",
