@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -249,6 +250,22 @@ class TestHistory:
         assert page["items"][0].keys() == RUN_SUMMARY_FIELDS
         assert {run["status"] for run in page["items"]} == {"cancelled"}
         assert {run["stopped_reason"] for run in page["items"]} == {"cancelled"}
+
+    async def test_a_cancelled_run_shows_its_end_time(
+        self, client: httpx.AsyncClient, session_factory: SessionFactory, tenant: Tenant
+    ) -> None:
+        await feed(client, tenant, 3)
+        run_id = await start(client, tenant)
+        await act(client, tenant, "cancel", run_id)
+
+        (row,) = (await get(client, tenant, "history/", site_id=tenant.site_id))["items"]
+
+        cancelled = await load_run(session_factory, run_id)
+        assert cancelled.cancelled_at is not None
+        assert row["completed_at"] is not None
+        assert datetime.fromisoformat(row["completed_at"]) == cancelled.cancelled_at
+        detail = await get(client, tenant, f"runs/{run_id}/")
+        assert detail["completed_at"] == detail["cancelled_at"] == row["completed_at"]
 
     async def test_limit_and_offset_choose_the_page(
         self,

@@ -50,13 +50,14 @@ SPEC_TRANSITIONS = {
 ALL_PAIRS = list(itertools.product(RunStatus, RunStatus))
 ALLOWED_PAIRS = [pair for pair in ALL_PAIRS if pair in SPEC_TRANSITIONS]
 REFUSED_PAIRS = [pair for pair in ALL_PAIRS if pair not in SPEC_TRANSITIONS]
-# The time each status stamps, and the stopped_reason it sets when none is given.
+# The times each status stamps (a cancelled run has ended too), and the stopped_reason it sets
+# when none is given.
 STAMPED = {
-    PAUSED: "paused_at",
-    RUNNING: "resumed_at",
-    CANCELLED: "cancelled_at",
-    COMPLETED: "completed_at",
-    FAILED: "completed_at",
+    PAUSED: ("paused_at",),
+    RUNNING: ("resumed_at",),
+    CANCELLED: ("cancelled_at", "completed_at"),
+    COMPLETED: ("completed_at",),
+    FAILED: ("completed_at",),
 }
 TIMESTAMPS = ("paused_at", "resumed_at", "cancelled_at", "completed_at")
 DEFAULT_REASON = {CANCELLED: "cancelled", COMPLETED: "completed", FAILED: "failed"}
@@ -168,8 +169,9 @@ class TestEveryAllowedTransition:
 
         after = await recorded(session_factory, run_log, run)
         assert moved.status == after.row["status"] == to
-        assert asked_at <= after.row[STAMPED[to]] <= datetime.now(UTC)
-        untouched = [name for name in TIMESTAMPS if name != STAMPED[to]]
+        for name in STAMPED[to]:
+            assert asked_at <= after.row[name] <= datetime.now(UTC)
+        untouched = [name for name in TIMESTAMPS if name not in STAMPED[to]]
         assert [after.row[name] for name in untouched] == [before.row[name] for name in untouched]
         assert after.row["stopped_reason"] == DEFAULT_REASON.get(to)
         new_events = after.events[len(before.events) :]
