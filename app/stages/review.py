@@ -9,7 +9,8 @@ cron; an article whose slot is due at once (immediate mode) has a publish pass q
 as that is committed. `scheduled_count` counts every article this run gave a slot (older
 approved ones waiting for room included, oldest first); `not_scheduled` counts the articles it
 approved that found no slot (queue full, or 90 days without a free slot): they wait, approved,
-and the publish cron schedules them later.
+and the publish cron schedules them later. `content_ids` lists the articles the stage handled
+(000): those it approved, or where auto-approval is off those it counted for review.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.automation import AutomationRun
 from app.models.publishing import PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus
@@ -27,8 +29,9 @@ from app.publishing.publish import publish_soon
 from app.publishing.service import schedule_approved
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
+from app.stages.handle import LeaseLost, fenced
 from app.stages.pending import pending_condition
-from app.stages.results import Number
+from app.stages.results import Number, appended_in_result, result_column
 from app.stages.work import Written, local_item
 
 
@@ -39,7 +42,11 @@ class ReviewStage(Stage):
     taken_counters = ("approved_count",)
 
     async def opening_values(self, session: AsyncSession, ctx: StageContext) -> dict[str, Any]:
-        return {"ready_for_review": await count_ready(session, ctx.run.site_id), "not_scheduled": 0}
+        """What is ready for review; `content_ids` lists the articles the stage handles: those
+        it approves (added as it goes), or, where auto-approval is off, those it counts."""
+        ready = await ready_ids(session, ctx.run.site_id)
+        handled = [] if await _auto_approval(session, ctx.run.site_id) else ready
+        return {"ready_for_review": len(ready), "not_scheduled": 0, "content_ids": handled}
 
     async def load(
         self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int
@@ -68,6 +75,13 @@ class ReviewStage(Stage):
             deltas: dict[str, Number] = {"approved_count": int(approved is not None)}
             message = f"Approved '{item.title}'"
             if approved is not None:
+                listed = await session.scalar(
+                    fenced(ctx.run)
+                    .values({result_column(7): appended_in_result(7, "content_ids", item.id)})
+                    .returning(AutomationRun.id)
+                )
+                if listed is None:
+                    raise LeaseLost(ctx.run.run_id)
                 site = await session.get_one(Site, ctx.run.site_id)
                 outcome = await schedule_approved(session, site, datetime.now(UTC))
                 if outcome is not None:
@@ -91,13 +105,13 @@ def _slot_note(waiting: bool, queue_full: bool) -> str:
     return "; no free publishing slot in the next 90 days, it waits"
 
 
-async def count_ready(session: AsyncSession, site_id: int) -> int:
-    ready = await session.scalar(
-        select(func.count())
-        .select_from(Content)
+async def ready_ids(session: AsyncSession, site_id: int) -> list[int]:
+    ready = await session.scalars(
+        select(Content.id)
         .where(Content.site_id == site_id, pending_condition(7))
+        .order_by(Content.id)
     )
-    return int(ready or 0)
+    return list(ready)
 
 
 async def _auto_approval(session: AsyncSession, site_id: int) -> bool:
