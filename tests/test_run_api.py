@@ -13,12 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Message
 
 from app.api import automation as automation_api
 from app.config import Settings
-from app.models.automation import RunStatus
+from app.db import unit_of_work
+from app.models.automation import AutomationRun, RunStatus
 from app.runs.events import RunLog
 from tests.builders import (
     create_automation_run,
@@ -266,6 +268,48 @@ class TestHistory:
         assert datetime.fromisoformat(row["completed_at"]) == cancelled.cancelled_at
         detail = await get(client, tenant, f"runs/{run_id}/")
         assert detail["completed_at"] == detail["cancelled_at"] == row["completed_at"]
+
+    async def test_filters_by_status_trigger_and_start_time(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        run_log: RunLog,
+        tenant: Tenant,
+    ) -> None:
+        runs = {}
+        for name, status, trigger, started in (
+            ("a", RunStatus.COMPLETED, "manual", "2026-01-10T12:00:00+00:00"),
+            ("b", RunStatus.CANCELLED, "manual", "2026-01-20T00:00:00+00:00"),
+            ("c", RunStatus.FAILED, "scheduled", "2026-01-20T12:00:00+00:00"),
+            ("d", RunStatus.RUNNING, "scheduled", "2026-01-25T08:30:00+00:00"),
+        ):
+            run = await create_automation_run(session_factory, tenant, run_log, status=status)
+            async with unit_of_work(session_factory) as session:
+                await session.execute(
+                    update(AutomationRun)
+                    .where(AutomationRun.id == run.id)
+                    .values(trigger_type=trigger, started_at=datetime.fromisoformat(started))
+                )
+            runs[run.run_id] = name
+
+        async def names(**filters: str) -> tuple[list[str], int]:
+            page = await get(client, tenant, "history/", site_id=tenant.site_id, **filters)
+            return [runs[run["run_id"]] for run in page["items"]], page["total"]
+
+        assert await names() == (["d", "c", "b", "a"], 4)
+        assert await names(status="completed") == (["a"], 1)
+        assert await names(trigger_type="scheduled") == (["d", "c"], 2)
+        assert await names(status="failed", trigger_type="scheduled") == (["c"], 1)
+        assert await names(status="paused") == ([], 0)
+        # From `started_after` included to `started_before` excluded, in any offset.
+        assert await names(
+            started_after="2026-01-15T00:00:00Z", started_before="2026-01-20T12:00:00Z"
+        ) == (["b"], 1)
+        assert await names(started_after="2026-01-20T13:00:00+01:00") == (["d", "c"], 2)
+        assert await names(started_before="2026-01-20T00:00:00.000001Z") == (["b", "a"], 2)
+        assert await names(
+            started_after="2026-01-21T00:00:00Z", started_before="2026-01-01T00:00:00Z"
+        ) == ([], 0)
 
     async def test_limit_and_offset_choose_the_page(
         self,
@@ -741,6 +785,29 @@ class TestBadParameters:
             ("GET", "history/", {"site_id": SITE, "limit": 0}, "limit"),
             ("GET", "history/", {"site_id": SITE, "limit": 501}, "limit"),
             ("GET", "history/", {"site_id": SITE, "offset": -1}, "offset"),
+            ("GET", "history/", {"site_id": SITE, "status": "done"}, "status"),
+            ("GET", "history/", {"site_id": SITE, "trigger_type": "cron"}, "trigger_type"),
+            ("GET", "history/", {"site_id": SITE, "started_after": "yesterday"}, "started_after"),
+            ("GET", "history/", {"site_id": SITE, "started_after": "2026-01-31"}, "started_after"),
+            (
+                "GET",
+                "history/",
+                {"site_id": SITE, "started_after": "2026-01-31T00:00:00"},
+                "started_after",
+            ),
+            ("GET", "history/", {"site_id": SITE, "started_after": "1769817600"}, "started_after"),
+            (
+                "GET",
+                "history/",
+                {"site_id": SITE, "started_before": "2026-02-30T00:00:00Z"},
+                "started_before",
+            ),
+            (
+                "GET",
+                "history/",
+                {"site_id": SITE, "started_before": "0001-01-01T00:00:00+14:00"},
+                "started_before",
+            ),
             ("POST", "pause/", {"run_id": "r" * 65}, "run_id"),
             ("POST", "resume/", {}, "run_id"),
             ("POST", "cancel/", {"run_id": ""}, "run_id"),

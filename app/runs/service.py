@@ -6,9 +6,11 @@ worker never sees a run its transaction has not committed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.credits.estimate import check_balance
@@ -106,10 +108,37 @@ async def latest_run(session: AsyncSession, site_id: int) -> AutomationRun | Non
     return run
 
 
+@dataclass(frozen=True)
+class HistoryFilters:
+    """Which runs the history lists: by status, by trigger, started in [after, before)."""
+
+    status: RunStatus | None = None
+    trigger_type: TriggerType | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions = []
+        if self.status is not None:
+            conditions.append(AutomationRun.status == self.status.value)
+        if self.trigger_type is not None:
+            conditions.append(AutomationRun.trigger_type == self.trigger_type.value)
+        if self.started_after is not None:
+            conditions.append(AutomationRun.started_at >= self.started_after)
+        if self.started_before is not None:
+            conditions.append(AutomationRun.started_at < self.started_before)
+        return conditions
+
+
 async def history(
-    session: AsyncSession, site_id: int, *, limit: int, offset: int
+    session: AsyncSession,
+    site_id: int,
+    filters: HistoryFilters = HistoryFilters(),
+    *,
+    limit: int,
+    offset: int,
 ) -> tuple[list[AutomationRun], int]:
-    query = select(AutomationRun).where(AutomationRun.site_id == site_id)
+    query = select(AutomationRun).where(AutomationRun.site_id == site_id, *filters.conditions())
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(
         query.order_by(AutomationRun.started_at.desc(), AutomationRun.id.desc())
