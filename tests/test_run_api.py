@@ -32,7 +32,7 @@ from tests.builders import (
     create_site,
     create_task,
 )
-from tests.engine import configure, feed, load_run, start, work
+from tests.engine import configure, feed, load_run, start, start_fed, work
 from tests.factories import Tenant, create_tenant
 
 API = "/api/v1/automation"
@@ -224,7 +224,7 @@ class TestCurrentRun:
     async def test_is_null_again_once_the_run_is_cancelled(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "cancel", run_id)
 
         assert await get(client, tenant, "current_run/", site_id=tenant.site_id) == {"run": None}
@@ -240,7 +240,7 @@ class TestHistory:
     ) -> None:
         started = []
         for _ in range(3):
-            started.append(await start(client, tenant))
+            started.append(await start_fed(client, tenant))
             await act(client, tenant, "cancel", started[-1])
         other_site = await create_site(session_factory, tenant)
         await create_automation_run(session_factory, tenant, run_log, site_id=other_site.id)
@@ -354,7 +354,7 @@ class TestLogs:
     async def test_gives_the_last_lines_oldest_first(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "pause", run_id)
         await act(client, tenant, "resume", run_id)
         await act(client, tenant, "pause", run_id)
@@ -376,7 +376,7 @@ class TestLogs:
     async def test_lines_outside_1_to_5000_is_400_naming_lines(
         self, client: httpx.AsyncClient, tenant: Tenant, lines: int | str
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
 
         response = await client.get(
             f"{API}/logs/", params={"run_id": run_id, "lines": lines}, headers=tenant.headers
@@ -388,7 +388,7 @@ class TestLogs:
         assert [problem["field"] for problem in error["details"]] == ["lines"]
 
     async def test_5000_lines_is_allowed(self, client: httpx.AsyncClient, tenant: Tenant) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         assert len((await get(client, tenant, "logs/", run_id=run_id, lines=5000))["lines"]) == 1
 
     async def test_a_missing_run_id_is_400_naming_it(
@@ -490,9 +490,9 @@ class TestRunProgress:
     async def test_a_run_id_chooses_an_earlier_run(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        first = await start(client, tenant)
+        first = await start_fed(client, tenant)
         await act(client, tenant, "cancel", first)
-        await start(client, tenant)
+        await start_fed(client, tenant)
 
         progress = await get(client, tenant, "run_progress/", site_id=tenant.site_id, run_id=first)
 
@@ -501,7 +501,7 @@ class TestRunProgress:
     async def test_the_latest_run_shows_once_no_run_is_active(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "cancel", run_id)
 
         progress = await get(client, tenant, "run_progress/", site_id=tenant.site_id)
@@ -593,7 +593,7 @@ class TestCurrentProcessing:
         }
 
     async def test_a_run_id_names_the_run(self, client: httpx.AsyncClient, tenant: Tenant) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "pause", run_id)
 
         card = await get(
@@ -605,7 +605,7 @@ class TestCurrentProcessing:
     async def test_is_404_when_no_run_is_active(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "cancel", run_id)
 
         response = await client.get(
@@ -643,7 +643,7 @@ class TestRunDetail:
     async def test_shows_the_run_with_its_stage_results_and_totals(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "pause", run_id)
 
         run = await get(client, tenant, f"runs/{run_id}/")
@@ -710,7 +710,7 @@ class TestRunEventStream:
     async def test_last_event_id_resumes_after_that_event(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         for action in ("pause", "resume", "cancel"):
             await act(client, tenant, action, run_id)
         every = parse_sse(
@@ -735,7 +735,7 @@ class TestRunEventStream:
     async def test_a_stream_opened_on_a_running_run_ends_when_the_run_is_cancelled(
         self, app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         stream = LiveStream(app, f"{API}/runs/{run_id}/events", tenant)
         reading = asyncio.create_task(stream.read())
 
@@ -840,7 +840,7 @@ class TestBadParameters:
     async def test_a_bad_last_event_id_is_400_naming_it(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
 
         response = await client.get(
             f"{API}/runs/{run_id}/events", headers={**tenant.headers, "Last-Event-ID": "-1"}

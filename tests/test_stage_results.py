@@ -28,7 +28,7 @@ from app.models.writer import Content
 from app.runs.events import RunLog
 from app.runs.states import set_run_state
 from app.workers.worker import build_worker, close_worker
-from tests.builders import create_content
+from tests.builders import create_content, create_image
 from tests.engine import configure, feed, load_run, start, work
 from tests.factories import Tenant, create_tenant
 
@@ -226,7 +226,8 @@ class TestAStageWithNothingToDoIsSkipped:
         tenant: Tenant,
     ) -> None:
         await configure(client, tenant, stage_5_enabled=False)
-        await create_content(session_factory, tenant, status="draft")
+        content = await create_content(session_factory, tenant, status="draft")
+        await create_image(session_factory, tenant, content_id=content.id)
         run_id = await start(client, tenant)
 
         await work(settings)
@@ -282,11 +283,13 @@ class TestStageSevenListsTheContentItHandled:
         await configure(client, tenant)
         await publishing(client, tenant, auto_approval_enabled=False)
         ids = await review_ids(session_factory, tenant, 2)
+        # A draft for the run to work on: it reaches review in stage 6.
+        draft = await create_content(session_factory, tenant, status="draft")
         run_id = await start(client, tenant)
 
         await work(settings)
 
         result = (await get(client, tenant, f"runs/{run_id}/"))["stage_7_result"]
-        assert (result["ready_for_review"], result["approved_count"]) == (2, 0)
-        assert result["content_ids"] == ids
+        assert (result["ready_for_review"], result["approved_count"]) == (3, 0)
+        assert result["content_ids"] == [*ids, draft.id]
         assert set((await statuses(session_factory, tenant)).values()) == {"review"}

@@ -205,9 +205,10 @@ class TestStageSevenWithoutAutoPublish:
         await configure(client, tenant)
         for _ in range(2):
             await create_content(session_factory, tenant)
+        await create_content(session_factory, tenant, status="draft")  # work for the run
 
         result = await run_once(client, tenant, settings, session_factory)
 
-        assert (result["ready_for_review"], result["approved_count"]) == (2, 0)
+        assert (result["ready_for_review"], result["approved_count"]) == (3, 0)
         assert result["scheduled_count"] == 0
         assert {r.status for r in await articles(session_factory, tenant)} == {"review"}

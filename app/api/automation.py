@@ -113,8 +113,10 @@ RunDep = Annotated[AutomationRun, Depends(get_run)]
     "/run_now/",
     response_model=RunStarted,
     summary="Start a run now",
-    description="Checks the balance against 1.2 times the estimate (400 `insufficient_credits`) "
-    "and that no run is active for the site (400 `already_running`), records the pending counts "
+    description="Checks that no run is active for the site (400 `already_running`), that some "
+    "enabled stage has pending items (400 `nothing_to_do`, with the pending counts: nothing is "
+    "started), and the balance against 1.2 times the estimate (400 `insufficient_credits`), "
+    "records the pending counts "
     "as `initial_snapshot`, and answers at once with the `run_id`; a worker picks the run up "
     "within about 100 ms.",
 )

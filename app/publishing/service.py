@@ -46,6 +46,16 @@ async def find_settings(
     return settings
 
 
+async def auto_approval_on(session: AsyncSession, site_id: int) -> bool:
+    """Whether stage 7 approves the site's content in review, or only counts it."""
+    enabled = await session.scalar(
+        select(PublishingSettings.auto_approval_enabled).where(
+            PublishingSettings.site_id == site_id
+        )
+    )
+    return bool(enabled)
+
+
 async def get_or_create_settings(
     session: AsyncSession, site: Site, *, for_update: bool = False
 ) -> PublishingSettings:

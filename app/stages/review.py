@@ -22,11 +22,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.automation import AutomationRun
-from app.models.publishing import PublishingSettings
 from app.models.tenancy import Site
 from app.models.writer import Content, ContentStatus
 from app.publishing.publish import publish_soon
-from app.publishing.service import schedule_approved
+from app.publishing.service import auto_approval_on, schedule_approved
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
 from app.stages.handle import LeaseLost, fenced
@@ -45,13 +44,13 @@ class ReviewStage(Stage):
         """What is ready for review; `content_ids` lists the articles the stage handles: those
         it approves (added as it goes), or, where auto-approval is off, those it counts."""
         ready = await ready_ids(session, ctx.run.site_id)
-        handled = [] if await _auto_approval(session, ctx.run.site_id) else ready
+        handled = [] if await auto_approval_on(session, ctx.run.site_id) else ready
         return {"ready_for_review": len(ready), "not_scheduled": 0, "content_ids": handled}
 
     async def load(
         self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int
     ) -> list[Item]:
-        if not await _auto_approval(session, ctx.run.site_id):
+        if not await auto_approval_on(session, ctx.run.site_id):
             return []
         rows = await session.scalars(
             select(Content)
@@ -112,12 +111,3 @@ async def ready_ids(session: AsyncSession, site_id: int) -> list[int]:
         .order_by(Content.id)
     )
     return list(ready)
-
-
-async def _auto_approval(session: AsyncSession, site_id: int) -> bool:
-    enabled = await session.scalar(
-        select(PublishingSettings.auto_approval_enabled).where(
-            PublishingSettings.site_id == site_id
-        )
-    )
-    return bool(enabled)
