@@ -303,6 +303,56 @@ class TestReferenceBehaviours:
             ("running", None, None),
         ]
 
+    async def test_new_sites_publish_by_default_and_existing_sites_keep_what_they_had(
+        self, fresh_database: str
+    ) -> None:
+        await asyncio.to_thread(upgrade, fresh_database, "0007")
+        account = await _execute(
+            fresh_database, "INSERT INTO accounts (name) VALUES ('a') RETURNING id", {}
+        )
+        sites = {}
+        for name in ("saved_on", "saved_default", "never_saved"):
+            sites[name] = await _execute(
+                fresh_database,
+                "INSERT INTO sites (account_id, name) VALUES (:a, :n) RETURNING id",
+                {"a": account, "n": name},
+            )
+        await _execute(
+            fresh_database,
+            "INSERT INTO publishing_settings (account_id, site_id, auto_approval_enabled, "
+            "auto_publish_enabled) VALUES (:a, :s, true, false)",
+            {"a": account, "s": sites["saved_on"]},
+        )
+        await _execute(
+            fresh_database,
+            "INSERT INTO publishing_settings (account_id, site_id) VALUES (:a, :s)",
+            {"a": account, "s": sites["saved_default"]},
+        )
+
+        await asyncio.to_thread(upgrade, fresh_database)
+        sites["new"] = await _execute(
+            fresh_database,
+            "INSERT INTO sites (account_id, name) VALUES (:a, 'new') RETURNING id",
+            {"a": account},
+        )
+        await _execute(
+            fresh_database,
+            "INSERT INTO publishing_settings (account_id, site_id) VALUES (:a, :s)",
+            {"a": account, "s": sites["new"]},
+        )
+
+        rows = await _query(
+            fresh_database,
+            "SELECT site_id, auto_approval_enabled, auto_publish_enabled FROM publishing_settings",
+        )
+        flags = {site: (approval, publish) for site, approval, publish in rows}
+        assert flags == {
+            sites["saved_on"]: (True, False),
+            sites["saved_default"]: (False, False),
+            sites["never_saved"]: (False, False),
+            sites["new"]: (True, True),
+        }
+
 
 @dataclass(frozen=True)
 class _OldImage:

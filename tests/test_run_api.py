@@ -56,6 +56,7 @@ RUN_SUMMARY_FIELDS = {
     "completed_at",
     "stopped_reason",
     "total_credits_used",
+    "awaiting_review",
 }
 
 

@@ -523,7 +523,7 @@ class TestRunNowWithNothingToDo:
             "pending": {f"stage_{n}": 0 for n in range(1, 8)},
             "total_pending": 0,
             "disabled_stages": [],
-            "auto_approval_enabled": False,
+            "auto_approval_enabled": True,
         }
         assert await run_count(session_factory, empty.site_id) == 0
         assert await current_run(client, empty) is None

@@ -2,15 +2,17 @@
 settings turn auto-approval on, approves up to `max_approvals_per_run` of it, and where they turn
 auto-publish on, schedules the approved content into its publishing slots.
 
-A site with no saved publishing settings only counts: nothing is approved or published before
-its owner has seen the publishing settings. Each article is approved and scheduled in one
-transaction, the site's scheduling lock serialising it with manual approvals and the publish
-cron; an article whose slot is due at once (immediate mode) has a publish pass queued as soon
-as that is committed. `scheduled_count` counts every article this run gave a slot (older
-approved ones waiting for room included, oldest first); `not_scheduled` counts the articles it
-approved that found no slot (queue full, or 90 days without a free slot): they wait, approved,
-and the publish cron schedules them later. `content_ids` lists the articles the stage handled
-(000): those it approved, or where auto-approval is off those it counted for review.
+Both are on by default, as in the reference; where auto-approval is off the stage ends saying
+how many articles await review (`awaiting_review`, and a line of the log).
+
+Each article is approved and scheduled in one transaction, the site's scheduling lock
+serialising it with manual approvals and the publish cron; an article whose slot is due at once
+(immediate mode) has a publish pass queued as soon as that is committed. `scheduled_count`
+counts every article this run gave a slot (older approved ones waiting for room included, oldest
+first); `not_scheduled` counts the articles it approved that found no slot (queue full, or 90
+days without a free slot): they wait, approved, and the publish cron schedules them later.
+`content_ids` lists the articles the stage handled (000): those it approved, or where
+auto-approval is off those it counted for review.
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ class ReviewStage(Stage):
         ready = await ready_ids(session, ctx.run.site_id)
         handled = [] if await auto_approval_on(session, ctx.run.site_id) else ready
         return {"ready_for_review": len(ready), "not_scheduled": 0, "content_ids": handled}
+
+    async def closing_values(self, session: AsyncSession, ctx: StageContext) -> dict[str, Any]:
+        if await auto_approval_on(session, ctx.run.site_id):
+            return {}
+        return {"awaiting_review": len(await ready_ids(session, ctx.run.site_id))}
+
+    def closing_note(self, result: dict[str, Any]) -> str | None:
+        waiting = int(result.get("awaiting_review") or 0)
+        if not waiting:
+            return None
+        return (
+            f"{waiting} articles await review: auto-approval is off, so they are approved by "
+            "hand (Content)"
+        )
 
     async def load(
         self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int

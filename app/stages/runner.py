@@ -429,6 +429,7 @@ async def _close_stage(
             elapsed = (now - started).total_seconds()
             values.update(completed_at=now.isoformat(), time_elapsed=round(elapsed))
             STAGE_SECONDS.labels(str(ctx.stage)).observe(elapsed)
+            values.update(await STAGES[ctx.stage].closing_values(session, ctx))
         done = await session.scalar(
             fenced(ctx.run)
             .values(
@@ -455,6 +456,9 @@ async def _close_stage(
                 + ", ".join(f"{k}={v}" for k, v in counts.items() if v not in (False, None)),
                 data=done,
             )
+            note = STAGES[ctx.stage].closing_note(done)
+            if note:
+                await ctx.event(session, "stage_note", note)
 
 
 async def _advance(ctx: StageContext, to_stage: int) -> None:
