@@ -391,11 +391,11 @@ async def _open_stage(ctx: StageContext, stage: Stage) -> tuple[dict[str, Any], 
         elif result.get("partial"):
             setattr(run, result_column(stage.number).key, {**result, "partial": False})
         cursor = run.stage_cursor
-    if skipped or not enabled:
+    if not enabled:
         return None
     taken = stage.taken(result)
     await ctx.live.enter_stage(stage.number, stage.name, taken, taken + pending)
-    return result, cursor
+    return None if skipped else (result, cursor)
 
 
 async def _save_cursor(session: AsyncSession, ctx: StageContext, cursor: int) -> None:
