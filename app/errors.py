@@ -79,6 +79,10 @@ class AlreadyRunning(AppError):
     code = "already_running"
 
 
+class NothingToDo(AppError):
+    code = "nothing_to_do"
+
+
 # What a request or a job meets while PostgreSQL or Redis is down or restarting: worth trying
 # again shortly, not a bug. asyncpg raises plain OSErrors when it cannot connect at all, and
 # PostgreSQL says itself when it cannot serve now: a connection lost or refused (class 08), the

@@ -96,6 +96,21 @@ async def start(client: httpx.AsyncClient, tenant: Tenant) -> str:
     return run_id
 
 
+_fed = itertools.count(1)
+
+
+async def start_fed(client: httpx.AsyncClient, tenant: Tenant) -> str:
+    """`run_now` on a site given one new keyword first: a site with nothing pending in any
+    enabled stage is refused (400 `nothing_to_do`)."""
+    response = await client.post(
+        f"/api/v1/planner/keywords/?site_id={tenant.site_id}",
+        json={"keywords": [{"keyword": f"waiting keyword {next(_fed)}"}]},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 200, response.text
+    return await start(client, tenant)
+
+
 async def work(settings: Settings) -> None:
     """Run a worker until no job is left (each slice queues the next before it ends)."""
     worker = build_worker(settings, burst=True, poll_delay=0, handle_signals=False)

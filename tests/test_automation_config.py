@@ -155,10 +155,96 @@ class TestPartialUpdate:
         assert response.json() == {"site_id": tenant.site_id, **DEFAULTS}
 
 
+class TestWhatReferenceClientsSend:
+    """The reference's clients talked to Django REST, which took a read body back and numbers as
+    text: the same bodies are taken here, and still validated."""
+
+    async def test_the_body_read_sent_back_as_it_is_changes_nothing(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await put_config(client, tenant, {"enabled": True, "frequency": "weekly"})
+        read = await get_config(client, tenant)
+        assert read["next_run_at"] is not None
+
+        response = await put_config(client, tenant, read)
+
+        assert response.status_code == 200, response.text
+        assert response.json() == read
+        assert await get_config(client, tenant) == read
+
+    async def test_read_only_fields_are_ignored_whatever_they_say(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        other = await create_tenant(session_factory)
+
+        response = await put_config(
+            client,
+            tenant,
+            {
+                "site_id": other.site_id,
+                "last_run_at": "2020-01-01T00:00:00Z",
+                "next_run_at": None,
+                "notification_secret_set": True,
+                "stage_2_batch_size": 3,
+            },
+        )
+
+        assert response.status_code == 200, response.text
+        expected = {"site_id": tenant.site_id, **DEFAULTS, "stage_2_batch_size": 3}
+        assert response.json() == expected
+        assert await get_config(client, other) == {"site_id": other.site_id, **DEFAULTS}
+
+    async def test_numbers_as_text_and_a_time_with_seconds_are_taken(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+
+        response = await put_config(
+            client,
+            tenant,
+            {
+                "scheduled_time": "03:30:00",
+                "stage_1_batch_size": "50",
+                "within_stage_delay": "0",
+                "max_keywords_per_run": "100",
+                "weekly_day": "4",
+                "monthly_day": "15",
+                "ai_concurrency": "8",
+                "max_in_article_images": "3",
+                "max_credits_per_run": "12.50",
+            },
+        )
+
+        assert response.status_code == 200, response.text
+        assert response.json() == {
+            "site_id": tenant.site_id,
+            **DEFAULTS,
+            "scheduled_time": "03:30",
+            "stage_1_batch_size": 50,
+            "within_stage_delay": 0,
+            "max_keywords_per_run": 100,
+            "weekly_day": 4,
+            "monthly_day": 15,
+            "ai_concurrency": 8,
+            "max_in_article_images": 3,
+            "max_credits_per_run": 12.5,
+        }
+
+
 BAD_VALUES = [
     ({"stage_1_batch_size": 0}, "stage_1_batch_size"),
     ({"stage_6_batch_size": 1001}, "stage_6_batch_size"),
-    ({"stage_2_batch_size": "20"}, "stage_2_batch_size"),
+    ({"stage_2_batch_size": "twenty"}, "stage_2_batch_size"),
+    ({"stage_2_batch_size": "1001"}, "stage_2_batch_size"),
+    ({"stage_2_batch_size": "0"}, "stage_2_batch_size"),
+    ({"stage_2_batch_size": "2.5"}, "stage_2_batch_size"),
+    ({"stage_2_batch_size": " 20"}, "stage_2_batch_size"),
+    ({"stage_2_batch_size": ""}, "stage_2_batch_size"),
+    ({"max_tasks_per_run": "-1"}, "max_tasks_per_run"),
+    ({"weekly_day": "7"}, "weekly_day"),
+    ({"ai_concurrency": "9" * 5000}, "ai_concurrency"),
     ({"stage_3_batch_size": 2.5}, "stage_3_batch_size"),
     ({"within_stage_delay": -1}, "within_stage_delay"),
     ({"between_stage_delay": 3601}, "between_stage_delay"),
@@ -177,6 +263,10 @@ BAD_VALUES = [
     ({"scheduled_time": "25:00"}, "scheduled_time"),
     ({"scheduled_time": "02:60"}, "scheduled_time"),
     ({"scheduled_time": "2:00"}, "scheduled_time"),
+    ({"scheduled_time": "02:00:30"}, "scheduled_time"),
+    ({"scheduled_time": "24:00:00"}, "scheduled_time"),
+    ({"scheduled_time": "02:00:00.000"}, "scheduled_time"),
+    ({"enabled": "true"}, "enabled"),
     ({"scheduled_time": "noon"}, "scheduled_time"),
     ({"scheduled_time": 200}, "scheduled_time"),
     ({"enabled": "yes"}, "enabled"),

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,106 @@ class TestMediaMovesToUnguessableNames:
         version = await _query(fresh_database, "SELECT version_num FROM alembic_version")
         assert version == [("0004",)]
         assert old["review"].file.read_bytes() == old["review"].data
+
+
+class TestReferenceBehaviours:
+    """Migration 0008 on a deployment with runs cancelled by the earlier code."""
+
+    async def test_a_run_cancelled_before_has_its_cancellation_as_its_end(
+        self, fresh_database: str
+    ) -> None:
+        await asyncio.to_thread(upgrade, fresh_database, "0007")
+        account = await _execute(
+            fresh_database, "INSERT INTO accounts (name) VALUES ('a') RETURNING id", {}
+        )
+        site = await _execute(
+            fresh_database,
+            "INSERT INTO sites (account_id, name) VALUES (:a, 's') RETURNING id",
+            {"a": account},
+        )
+        runs = {}
+        for status, cancelled, completed in (
+            ("cancelled", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), None),
+            ("completed", None, datetime(2026, 1, 3, tzinfo=UTC)),
+            ("running", None, None),
+        ):
+            runs[status] = await _execute(
+                fresh_database,
+                "INSERT INTO automation_runs (run_id, account_id, site_id, status, "
+                "cancelled_at, completed_at) VALUES (:r, :a, :s, :status, :cancelled, :completed) "
+                "RETURNING id",
+                {
+                    "r": f"run_{status}",
+                    "a": account,
+                    "s": site,
+                    "status": status,
+                    "cancelled": cancelled,
+                    "completed": completed,
+                },
+            )
+
+        await asyncio.to_thread(upgrade, fresh_database)
+
+        rows = await _query(
+            fresh_database,
+            "SELECT status, cancelled_at = completed_at, completed_at::text "
+            "FROM automation_runs ORDER BY id",
+        )
+        assert rows == [
+            ("cancelled", True, "2026-01-02 03:04:05+00"),
+            ("completed", None, "2026-01-03 00:00:00+00"),
+            ("running", None, None),
+        ]
+
+    async def test_new_sites_publish_by_default_and_existing_sites_keep_what_they_had(
+        self, fresh_database: str
+    ) -> None:
+        await asyncio.to_thread(upgrade, fresh_database, "0007")
+        account = await _execute(
+            fresh_database, "INSERT INTO accounts (name) VALUES ('a') RETURNING id", {}
+        )
+        sites = {}
+        for name in ("saved_on", "saved_default", "never_saved"):
+            sites[name] = await _execute(
+                fresh_database,
+                "INSERT INTO sites (account_id, name) VALUES (:a, :n) RETURNING id",
+                {"a": account, "n": name},
+            )
+        await _execute(
+            fresh_database,
+            "INSERT INTO publishing_settings (account_id, site_id, auto_approval_enabled, "
+            "auto_publish_enabled) VALUES (:a, :s, true, false)",
+            {"a": account, "s": sites["saved_on"]},
+        )
+        await _execute(
+            fresh_database,
+            "INSERT INTO publishing_settings (account_id, site_id) VALUES (:a, :s)",
+            {"a": account, "s": sites["saved_default"]},
+        )
+
+        await asyncio.to_thread(upgrade, fresh_database)
+        sites["new"] = await _execute(
+            fresh_database,
+            "INSERT INTO sites (account_id, name) VALUES (:a, 'new') RETURNING id",
+            {"a": account},
+        )
+        await _execute(
+            fresh_database,
+            "INSERT INTO publishing_settings (account_id, site_id) VALUES (:a, :s)",
+            {"a": account, "s": sites["new"]},
+        )
+
+        rows = await _query(
+            fresh_database,
+            "SELECT site_id, auto_approval_enabled, auto_publish_enabled FROM publishing_settings",
+        )
+        flags = {site: (approval, publish) for site, approval, publish in rows}
+        assert flags == {
+            sites["saved_on"]: (True, False),
+            sites["saved_default"]: (False, False),
+            sites["never_saved"]: (False, False),
+            sites["new"]: (True, True),
+        }
 
 
 @dataclass(frozen=True)

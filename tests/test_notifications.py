@@ -29,7 +29,7 @@ from app.workers import notifications
 from app.workers.jobs import resume_stalled_runs
 from app.workers.queue import ArqQueue
 from tests.builders import create_automation_run
-from tests.engine import configure, feed, load_run, start, work
+from tests.engine import configure, feed, load_run, start, start_fed, work
 from tests.factories import Tenant, create_tenant
 from tests.servers.notify_receiver import Receiver, serve_receiver
 from tests.test_run_faults import RejectedKeyProvider
@@ -219,7 +219,7 @@ class TestRunEndsAreNotified:
     ) -> None:
         tenant = await create_tenant(session_factory, credits=Decimal(100000))
         await configure(client, tenant)
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
 
         await work(open_settings)
 

@@ -18,7 +18,7 @@ from tests.factories import create_tenant
 
 
 class TestFullRun:
-    async def test_200_keywords_reach_review_with_every_stage_result_and_exact_credits(
+    async def test_200_keywords_end_approved_with_every_stage_result_and_exact_credits(
         self,
         client: httpx.AsyncClient,
         session_factory: async_sessionmaker[AsyncSession],
@@ -46,6 +46,8 @@ class TestFullRun:
         assert results[4]["prompts_created"] == 3 * results[3]["content_created"]
         assert results[5]["images_generated"] == results[4]["prompts_created"]
         assert results[6]["ready_for_review"] == results[3]["content_created"]
+        # Auto-approval is on by default: stage 7 approves and schedules every article.
+        assert results[6]["approved_count"] == results[3]["content_created"]
         assert sum(r.get("errors", 0) for r in results) == 0
 
         assert await charged(session_factory, run.id) == run.total_credits_used > 0
@@ -61,9 +63,9 @@ class TestFullRun:
                     ),
                 )
             )
-            in_review = await session.scalar(
+            approved = await session.scalar(
                 select(func.count()).where(
-                    Content.site_id == tenant.site_id, Content.status == ContentStatus.REVIEW
+                    Content.site_id == tenant.site_id, Content.status == ContentStatus.APPROVED
                 )
             )
             urls = list(
@@ -75,7 +77,7 @@ class TestFullRun:
             )
         assert held == 0, "every hold was released"
         assert balance == Decimal(100000) - run.total_credits_used
-        assert in_review == results[3]["content_created"]
+        assert approved == results[3]["content_created"]
         assert all(url and url.startswith("/media/") for url in urls)
         url = str(urls[0])
         stored = Path(settings.media_path, url.removeprefix("/media/"))

@@ -32,8 +32,8 @@ SETTINGS = "/api/v1/publishing/settings/"
 QUEUE = "/api/v1/publishing/queue/"
 
 DEFAULTS: dict[str, Any] = {
-    "auto_approval_enabled": False,
-    "auto_publish_enabled": False,
+    "auto_approval_enabled": True,
+    "auto_publish_enabled": True,
     "scheduling_mode": "time_slots",
     "publish_days": ["mon", "tue", "wed", "thu", "fri"],
     "publish_time_slots": ["09:00", "14:00", "18:00"],
@@ -65,8 +65,8 @@ async def put_settings(
 
 
 async def configure(client: httpx.AsyncClient, tenant: Tenant, **fields: Any) -> None:
-    """Save settings with auto-approval and auto-publish on (they are off by default), unless
-    `fields` says otherwise."""
+    """Save settings with auto-approval and auto-publish on (as by default), unless `fields`
+    says otherwise."""
     on = {"auto_approval_enabled": True, "auto_publish_enabled": True}
     response = await put_settings(client, tenant, {**on, **fields})
     assert response.status_code == 200, response.text
@@ -351,7 +351,7 @@ class TestQueue:
             "scheduled": 2,
             "queue_limit": 100,
             "waiting": 1,
-            "auto_publish_enabled": False,
+            "auto_publish_enabled": True,
             "timezone": "America/New_York",
         }
         assert await settings_rows(session_factory) == 0, "reading the queue saves no settings"
@@ -467,19 +467,32 @@ class TestManualApprovalSchedules:
 
         assert await redis.zcard(default_queue_name) == 0
 
-    async def test_without_saved_settings_or_with_auto_publish_off_it_is_only_approved(
+    async def test_with_auto_publish_off_it_is_only_approved(
         self, client: httpx.AsyncClient, session_factory: SessionFactory
     ) -> None:
-        unset = await create_tenant(session_factory)
-        off = await create_tenant(session_factory)
-        await configure(client, off, auto_publish_enabled=False)
-        for tenant in (unset, off):
-            article = await create_content(session_factory, tenant)
+        tenant = await create_tenant(session_factory)
+        await configure(client, tenant, auto_publish_enabled=False)
+        article = await create_content(session_factory, tenant)
 
-            body = await approve(client, tenant, article.id)
+        body = await approve(client, tenant, article.id)
 
-            assert (body["status"], body["site_status"]) == ("approved", "not_published")
-            assert body["scheduled_publish_at"] is None
+        assert (body["status"], body["site_status"]) == ("approved", "not_published")
+        assert body["scheduled_publish_at"] is None
+
+    async def test_a_site_that_never_saved_its_settings_schedules_by_default(
+        self, client: httpx.AsyncClient, session_factory: SessionFactory
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        article = await create_content(session_factory, tenant)
+
+        body = await approve(client, tenant, article.id)
+
+        assert (body["status"], body["site_status"]) == ("approved", "scheduled")
+        assert body["scheduled_publish_at"] is not None
+        assert without_timestamps(await get_settings(client, tenant)) == {
+            "site_id": tenant.site_id,
+            **DEFAULTS,
+        }
 
     async def test_concurrent_approvals_take_distinct_slots_within_the_queue_limit(
         self, client: httpx.AsyncClient, session_factory: SessionFactory

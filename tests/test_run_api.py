@@ -6,18 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Message
 
 from app.api import automation as automation_api
 from app.config import Settings
-from app.models.automation import RunStatus
+from app.db import unit_of_work
+from app.models.automation import AutomationRun, RunStatus
 from app.runs.events import RunLog
 from tests.builders import (
     create_automation_run,
@@ -29,7 +32,7 @@ from tests.builders import (
     create_site,
     create_task,
 )
-from tests.engine import configure, feed, load_run, start, work
+from tests.engine import configure, feed, load_run, start, start_fed, work
 from tests.factories import Tenant, create_tenant
 
 API = "/api/v1/automation"
@@ -53,6 +56,7 @@ RUN_SUMMARY_FIELDS = {
     "completed_at",
     "stopped_reason",
     "total_credits_used",
+    "awaiting_review",
 }
 
 
@@ -221,7 +225,7 @@ class TestCurrentRun:
     async def test_is_null_again_once_the_run_is_cancelled(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "cancel", run_id)
 
         assert await get(client, tenant, "current_run/", site_id=tenant.site_id) == {"run": None}
@@ -237,7 +241,7 @@ class TestHistory:
     ) -> None:
         started = []
         for _ in range(3):
-            started.append(await start(client, tenant))
+            started.append(await start_fed(client, tenant))
             await act(client, tenant, "cancel", started[-1])
         other_site = await create_site(session_factory, tenant)
         await create_automation_run(session_factory, tenant, run_log, site_id=other_site.id)
@@ -249,6 +253,64 @@ class TestHistory:
         assert page["items"][0].keys() == RUN_SUMMARY_FIELDS
         assert {run["status"] for run in page["items"]} == {"cancelled"}
         assert {run["stopped_reason"] for run in page["items"]} == {"cancelled"}
+
+    async def test_a_cancelled_run_shows_its_end_time(
+        self, client: httpx.AsyncClient, session_factory: SessionFactory, tenant: Tenant
+    ) -> None:
+        await feed(client, tenant, 3)
+        run_id = await start(client, tenant)
+        await act(client, tenant, "cancel", run_id)
+
+        (row,) = (await get(client, tenant, "history/", site_id=tenant.site_id))["items"]
+
+        cancelled = await load_run(session_factory, run_id)
+        assert cancelled.cancelled_at is not None
+        assert row["completed_at"] is not None
+        assert datetime.fromisoformat(row["completed_at"]) == cancelled.cancelled_at
+        detail = await get(client, tenant, f"runs/{run_id}/")
+        assert detail["completed_at"] == detail["cancelled_at"] == row["completed_at"]
+
+    async def test_filters_by_status_trigger_and_start_time(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        run_log: RunLog,
+        tenant: Tenant,
+    ) -> None:
+        runs = {}
+        for name, status, trigger, started in (
+            ("a", RunStatus.COMPLETED, "manual", "2026-01-10T12:00:00+00:00"),
+            ("b", RunStatus.CANCELLED, "manual", "2026-01-20T00:00:00+00:00"),
+            ("c", RunStatus.FAILED, "scheduled", "2026-01-20T12:00:00+00:00"),
+            ("d", RunStatus.RUNNING, "scheduled", "2026-01-25T08:30:00+00:00"),
+        ):
+            run = await create_automation_run(session_factory, tenant, run_log, status=status)
+            async with unit_of_work(session_factory) as session:
+                await session.execute(
+                    update(AutomationRun)
+                    .where(AutomationRun.id == run.id)
+                    .values(trigger_type=trigger, started_at=datetime.fromisoformat(started))
+                )
+            runs[run.run_id] = name
+
+        async def names(**filters: str) -> tuple[list[str], int]:
+            page = await get(client, tenant, "history/", site_id=tenant.site_id, **filters)
+            return [runs[run["run_id"]] for run in page["items"]], page["total"]
+
+        assert await names() == (["d", "c", "b", "a"], 4)
+        assert await names(status="completed") == (["a"], 1)
+        assert await names(trigger_type="scheduled") == (["d", "c"], 2)
+        assert await names(status="failed", trigger_type="scheduled") == (["c"], 1)
+        assert await names(status="paused") == ([], 0)
+        # From `started_after` included to `started_before` excluded, in any offset.
+        assert await names(
+            started_after="2026-01-15T00:00:00Z", started_before="2026-01-20T12:00:00Z"
+        ) == (["b"], 1)
+        assert await names(started_after="2026-01-20T13:00:00+01:00") == (["d", "c"], 2)
+        assert await names(started_before="2026-01-20T00:00:00.000001Z") == (["b", "a"], 2)
+        assert await names(
+            started_after="2026-01-21T00:00:00Z", started_before="2026-01-01T00:00:00Z"
+        ) == ([], 0)
 
     async def test_limit_and_offset_choose_the_page(
         self,
@@ -293,7 +355,7 @@ class TestLogs:
     async def test_gives_the_last_lines_oldest_first(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "pause", run_id)
         await act(client, tenant, "resume", run_id)
         await act(client, tenant, "pause", run_id)
@@ -315,7 +377,7 @@ class TestLogs:
     async def test_lines_outside_1_to_5000_is_400_naming_lines(
         self, client: httpx.AsyncClient, tenant: Tenant, lines: int | str
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
 
         response = await client.get(
             f"{API}/logs/", params={"run_id": run_id, "lines": lines}, headers=tenant.headers
@@ -327,7 +389,7 @@ class TestLogs:
         assert [problem["field"] for problem in error["details"]] == ["lines"]
 
     async def test_5000_lines_is_allowed(self, client: httpx.AsyncClient, tenant: Tenant) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         assert len((await get(client, tenant, "logs/", run_id=run_id, lines=5000))["lines"]) == 1
 
     async def test_a_missing_run_id_is_400_naming_it(
@@ -429,9 +491,9 @@ class TestRunProgress:
     async def test_a_run_id_chooses_an_earlier_run(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        first = await start(client, tenant)
+        first = await start_fed(client, tenant)
         await act(client, tenant, "cancel", first)
-        await start(client, tenant)
+        await start_fed(client, tenant)
 
         progress = await get(client, tenant, "run_progress/", site_id=tenant.site_id, run_id=first)
 
@@ -440,7 +502,7 @@ class TestRunProgress:
     async def test_the_latest_run_shows_once_no_run_is_active(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "cancel", run_id)
 
         progress = await get(client, tenant, "run_progress/", site_id=tenant.site_id)
@@ -532,7 +594,7 @@ class TestCurrentProcessing:
         }
 
     async def test_a_run_id_names_the_run(self, client: httpx.AsyncClient, tenant: Tenant) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "pause", run_id)
 
         card = await get(
@@ -544,7 +606,7 @@ class TestCurrentProcessing:
     async def test_is_404_when_no_run_is_active(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "cancel", run_id)
 
         response = await client.get(
@@ -582,7 +644,7 @@ class TestRunDetail:
     async def test_shows_the_run_with_its_stage_results_and_totals(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         await act(client, tenant, "pause", run_id)
 
         run = await get(client, tenant, f"runs/{run_id}/")
@@ -649,7 +711,7 @@ class TestRunEventStream:
     async def test_last_event_id_resumes_after_that_event(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         for action in ("pause", "resume", "cancel"):
             await act(client, tenant, action, run_id)
         every = parse_sse(
@@ -674,7 +736,7 @@ class TestRunEventStream:
     async def test_a_stream_opened_on_a_running_run_ends_when_the_run_is_cancelled(
         self, app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
         stream = LiveStream(app, f"{API}/runs/{run_id}/events", tenant)
         reading = asyncio.create_task(stream.read())
 
@@ -724,6 +786,29 @@ class TestBadParameters:
             ("GET", "history/", {"site_id": SITE, "limit": 0}, "limit"),
             ("GET", "history/", {"site_id": SITE, "limit": 501}, "limit"),
             ("GET", "history/", {"site_id": SITE, "offset": -1}, "offset"),
+            ("GET", "history/", {"site_id": SITE, "status": "done"}, "status"),
+            ("GET", "history/", {"site_id": SITE, "trigger_type": "cron"}, "trigger_type"),
+            ("GET", "history/", {"site_id": SITE, "started_after": "yesterday"}, "started_after"),
+            ("GET", "history/", {"site_id": SITE, "started_after": "2026-01-31"}, "started_after"),
+            (
+                "GET",
+                "history/",
+                {"site_id": SITE, "started_after": "2026-01-31T00:00:00"},
+                "started_after",
+            ),
+            ("GET", "history/", {"site_id": SITE, "started_after": "1769817600"}, "started_after"),
+            (
+                "GET",
+                "history/",
+                {"site_id": SITE, "started_before": "2026-02-30T00:00:00Z"},
+                "started_before",
+            ),
+            (
+                "GET",
+                "history/",
+                {"site_id": SITE, "started_before": "0001-01-01T00:00:00+14:00"},
+                "started_before",
+            ),
             ("POST", "pause/", {"run_id": "r" * 65}, "run_id"),
             ("POST", "resume/", {}, "run_id"),
             ("POST", "cancel/", {"run_id": ""}, "run_id"),
@@ -756,7 +841,7 @@ class TestBadParameters:
     async def test_a_bad_last_event_id_is_400_naming_it(
         self, client: httpx.AsyncClient, tenant: Tenant
     ) -> None:
-        run_id = await start(client, tenant)
+        run_id = await start_fed(client, tenant)
 
         response = await client.get(
             f"{API}/runs/{run_id}/events", headers={**tenant.headers, "Last-Event-ID": "-1"}

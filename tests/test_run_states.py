@@ -16,19 +16,20 @@ import pytest
 from arq.connections import ArqRedis
 from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import unit_of_work
 from app.errors import AlreadyRunning, InvalidTransition, NotFound
 from app.models.automation import AutomationRun, RunEvent, RunStatus, StoppedReason, TriggerType
+from app.models.planner import Keyword
 from app.runs.events import RunLog
 from app.runs.signals import read_signal
 from app.runs.states import create_run, set_run_state
 from app.workers.queue import run_job_id
-from tests.builders import create_automation_run
-from tests.engine import feed, load_run, start
+from tests.builders import create_automation_run, create_content, create_keyword
+from tests.engine import configure, feed, load_run, start
 from tests.factories import Tenant, create_tenant
 
 RUNNING, PAUSED, CANCELLED, COMPLETED, FAILED = (
@@ -50,13 +51,14 @@ SPEC_TRANSITIONS = {
 ALL_PAIRS = list(itertools.product(RunStatus, RunStatus))
 ALLOWED_PAIRS = [pair for pair in ALL_PAIRS if pair in SPEC_TRANSITIONS]
 REFUSED_PAIRS = [pair for pair in ALL_PAIRS if pair not in SPEC_TRANSITIONS]
-# The time each status stamps, and the stopped_reason it sets when none is given.
+# The times each status stamps (a cancelled run has ended too), and the stopped_reason it sets
+# when none is given.
 STAMPED = {
-    PAUSED: "paused_at",
-    RUNNING: "resumed_at",
-    CANCELLED: "cancelled_at",
-    COMPLETED: "completed_at",
-    FAILED: "completed_at",
+    PAUSED: ("paused_at",),
+    RUNNING: ("resumed_at",),
+    CANCELLED: ("cancelled_at", "completed_at"),
+    COMPLETED: ("completed_at",),
+    FAILED: ("completed_at",),
 }
 TIMESTAMPS = ("paused_at", "resumed_at", "cancelled_at", "completed_at")
 DEFAULT_REASON = {CANCELLED: "cancelled", COMPLETED: "completed", FAILED: "failed"}
@@ -77,7 +79,10 @@ def as_params(pairs: list[tuple[RunStatus, RunStatus]]) -> list[Any]:
 
 @pytest.fixture
 async def tenant(session_factory: SessionFactory) -> Tenant:
-    return await create_tenant(session_factory)
+    """An account whose site has a keyword waiting, so that `run_now` has something to do."""
+    tenant = await create_tenant(session_factory)
+    await create_keyword(session_factory, tenant)
+    return tenant
 
 
 @pytest.fixture
@@ -168,8 +173,9 @@ class TestEveryAllowedTransition:
 
         after = await recorded(session_factory, run_log, run)
         assert moved.status == after.row["status"] == to
-        assert asked_at <= after.row[STAMPED[to]] <= datetime.now(UTC)
-        untouched = [name for name in TIMESTAMPS if name != STAMPED[to]]
+        for name in STAMPED[to]:
+            assert asked_at <= after.row[name] <= datetime.now(UTC)
+        untouched = [name for name in TIMESTAMPS if name not in STAMPED[to]]
         assert [after.row[name] for name in untouched] == [before.row[name] for name in untouched]
         assert after.row["stopped_reason"] == DEFAULT_REASON.get(to)
         new_events = after.events[len(before.events) :]
@@ -483,3 +489,125 @@ class TestTheCreditCheckBeforeARun:
         assert details["sufficient"] is False
         assert await run_count(session_factory, tenant.site_id) == 0
         assert await current_run(client, tenant) is None
+
+
+async def run_now(client: httpx.AsyncClient, tenant: Tenant) -> httpx.Response:
+    return await client.post(
+        "/api/v1/automation/run_now/", params={"site_id": tenant.site_id}, headers=tenant.headers
+    )
+
+
+def nothing_to_do(response: httpx.Response) -> dict[str, Any]:
+    """The error of a `nothing_to_do` answer."""
+    assert response.status_code == 400, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == "nothing_to_do"
+    return error
+
+
+class TestRunNowWithNothingToDo:
+    async def test_an_empty_site_is_400_with_the_pending_counts_and_nothing_starts(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        redis: Redis,
+    ) -> None:
+        empty = await create_tenant(session_factory)
+
+        error = nothing_to_do(await run_now(client, empty))
+
+        assert error["message"] == (
+            "nothing to do: no enabled stage has pending items; add keywords first"
+        )
+        assert error["details"] == {
+            "pending": {f"stage_{n}": 0 for n in range(1, 8)},
+            "total_pending": 0,
+            "disabled_stages": [],
+            "auto_approval_enabled": True,
+        }
+        assert await run_count(session_factory, empty.site_id) == 0
+        assert await current_run(client, empty) is None
+        assert await queue_of(redis).queued_jobs() == []
+
+    async def test_items_waiting_only_for_disabled_stages_are_not_work(
+        self, client: httpx.AsyncClient, session_factory: SessionFactory
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await feed(client, tenant, 3)
+        await configure(client, tenant, stage_1_enabled=False)
+
+        error = nothing_to_do(await run_now(client, tenant))
+
+        assert "disabled stages have pending items: 1" in error["message"]
+        assert error["details"]["pending"]["stage_1"] == 3
+        assert error["details"]["disabled_stages"] == [1]
+        assert await run_count(session_factory, tenant.site_id) == 0
+
+    async def test_articles_in_review_are_work_only_where_stage_7_approves_them(
+        self, client: httpx.AsyncClient, session_factory: SessionFactory
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await create_content(session_factory, tenant)
+        await publishing(client, tenant, auto_approval_enabled=False)
+
+        error = nothing_to_do(await run_now(client, tenant))
+
+        assert "1 articles in review wait for approval by hand" in error["message"]
+        assert error["details"]["pending"]["stage_7"] == 1
+        assert error["details"]["auto_approval_enabled"] is False
+
+        await publishing(client, tenant, auto_approval_enabled=True)
+
+        response = await run_now(client, tenant)
+        assert response.status_code == 200, response.text
+
+    async def test_one_item_pending_in_any_enabled_stage_starts_a_run(
+        self, client: httpx.AsyncClient, session_factory: SessionFactory
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await create_content(session_factory, tenant, status="draft")
+
+        response = await run_now(client, tenant)
+
+        assert response.status_code == 200, response.text
+        run = await current_run(client, tenant)
+        assert run is not None
+        assert run["initial_snapshot"]["stage_5_initial"] == 1
+
+    async def test_keywords_added_while_run_now_decides_never_give_an_empty_run(
+        self, client: httpx.AsyncClient, session_factory: SessionFactory
+    ) -> None:
+        """The check counts in the transaction that creates the run: a run_now racing the
+        first keyword either sees it (and the run has it in its snapshot) or starts nothing."""
+        tenant = await create_tenant(session_factory)
+
+        async def add_keyword(n: int, delay: float) -> httpx.Response:
+            await asyncio.sleep(delay)
+            return await client.post(
+                f"/api/v1/planner/keywords/?site_id={tenant.site_id}",
+                json={"keywords": [{"keyword": f"race {n}"}]},
+                headers=tenant.headers,
+            )
+
+        for n, delay in enumerate([0, 0.002, 0.005, 0.01, 0.02] * 2):
+            added, answered = await asyncio.gather(add_keyword(n, delay), run_now(client, tenant))
+            assert added.status_code == 200, added.text
+            if answered.status_code == 200:
+                run = await current_run(client, tenant)
+                assert run is not None
+                assert run["initial_snapshot"]["total_initial_items"] >= 1
+                assert (await act(client, tenant, "cancel", run["run_id"])).status_code == 200
+            else:
+                nothing_to_do(answered)
+                assert await current_run(client, tenant) is None
+            async with unit_of_work(session_factory) as session:
+                await session.execute(delete(Keyword).where(Keyword.site_id == tenant.site_id))
+
+
+async def publishing(client: httpx.AsyncClient, tenant: Tenant, **fields: Any) -> None:
+    response = await client.put(
+        f"/api/v1/publishing/settings/?site_id={tenant.site_id}",
+        json=fields,
+        headers=tenant.headers,
+    )
+    assert response.status_code == 200, response.text

@@ -22,7 +22,7 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 
 async def publishing(client: httpx.AsyncClient, tenant: Tenant, **fields: Any) -> None:
-    """Publishing settings with auto-approval and auto-publish on (off by default), unless
+    """Publishing settings with auto-approval and auto-publish on (as by default), unless
     `fields` says otherwise."""
     on = {"auto_approval_enabled": True, "auto_publish_enabled": True}
     response = await client.put(
@@ -195,12 +195,13 @@ class TestStageSevenWithoutAutoPublish:
         assert [(r.status, r.site_status) for r in rows] == [("approved", "not_published")] * 2
         assert all(r.scheduled_publish_at is None for r in rows)
 
-    async def test_a_site_that_never_saved_publishing_settings_only_counts(
+    async def test_a_site_that_never_saved_publishing_settings_approves_and_schedules(
         self,
         client: httpx.AsyncClient,
         session_factory: SessionFactory,
         settings: Settings,
     ) -> None:
+        """Auto-approval and auto-publish are on by default, as in the reference."""
         tenant = await create_tenant(session_factory)
         await configure(client, tenant)
         for _ in range(2):
@@ -208,6 +209,95 @@ class TestStageSevenWithoutAutoPublish:
 
         result = await run_once(client, tenant, settings, session_factory)
 
-        assert (result["ready_for_review"], result["approved_count"]) == (2, 0)
-        assert result["scheduled_count"] == 0
+        assert (result["ready_for_review"], result["approved_count"]) == (2, 2)
+        assert result["scheduled_count"] == 2
+        assert "awaiting_review" not in result
+        rows = await articles(session_factory, tenant)
+        assert [(r.status, r.site_status) for r in rows] == [("approved", "scheduled")] * 2
+
+
+class TestStageSevenWithoutAutoApproval:
+    async def test_a_completed_run_says_how_many_articles_await_review(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        settings: Settings,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await configure(client, tenant)
+        await publishing(client, tenant, auto_approval_enabled=False)
+        for _ in range(2):
+            await create_content(session_factory, tenant)
+        await create_content(session_factory, tenant, status="draft")  # reaches review in stage 6
+
+        result = await run_once(client, tenant, settings, session_factory)
+
+        assert (result["ready_for_review"], result["approved_count"]) == (3, 0)
+        assert result["awaiting_review"] == 3
         assert {r.status for r in await articles(session_factory, tenant)} == {"review"}
+        history = await client.get(
+            f"/api/v1/automation/history/?site_id={tenant.site_id}", headers=tenant.headers
+        )
+        assert history.json()["items"][0]["awaiting_review"] == 3
+        logs = await client.get(
+            "/api/v1/automation/logs/",
+            params={"run_id": history.json()["items"][0]["run_id"]},
+            headers=tenant.headers,
+        )
+        lines = logs.json()["lines"]
+        assert lines[-1].endswith("INFO Run completed")
+        assert lines[-2].endswith(
+            "INFO [stage 7] 3 articles await review: auto-approval is off, so they are approved "
+            "by hand (Content)"
+        )
+
+
+class TestANewSitePublishesHere:
+    async def test_with_integration_none_due_articles_are_published_and_read_through_the_api(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        settings: Settings,
+    ) -> None:
+        """A new site keeps the default publisher (`none`) and the default switches; only the
+        mode is set to publish at once. The run approves its articles, and the publish pass it
+        queues marks them published here, where the site reads them from the API."""
+        tenant = await create_tenant(session_factory)
+        await configure(client, tenant)
+        response = await client.put(
+            f"/api/v1/publishing/settings/?site_id={tenant.site_id}",
+            json={"scheduling_mode": "immediate"},
+            headers=tenant.headers,
+        )
+        assert response.status_code == 200, response.text
+        assert (
+            response.json()["auto_approval_enabled"],
+            response.json()["auto_publish_enabled"],
+        ) == (
+            True,
+            True,
+        )
+        integration = await client.get(
+            f"/api/v1/publishing/integration/?site_id={tenant.site_id}", headers=tenant.headers
+        )
+        assert integration.json()["kind"] == "none"
+        ids = [(await create_content(session_factory, tenant)).id for _ in range(2)]
+
+        result = await run_once(client, tenant, settings, session_factory)
+
+        assert (result["approved_count"], result["scheduled_count"]) == (2, 2)
+        published = await client.get(
+            "/api/v1/writer/content/",
+            params={"site_id": tenant.site_id, "status": "published"},
+            headers=tenant.headers,
+        )
+        assert published.status_code == 200, published.text
+        items = published.json()["items"]
+        assert sorted(item["id"] for item in items) == ids
+        assert {item["site_status"] for item in items} == {"published"}
+        for content_id in ids:
+            article = await client.get(
+                f"/api/v1/writer/content/{content_id}/", headers=tenant.headers
+            )
+            assert article.json()["html"]
+            assert article.json()["published_at"] is not None

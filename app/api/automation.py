@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -52,6 +55,40 @@ OptionalRunId = Annotated[
     Text | None,
     Query(min_length=1, max_length=64, description="The run's `run_id`."),
 ]
+# RFC 3339, the profile of ISO 8601 that names an instant: a date, a time and its offset.
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _instant(value: Any) -> Any:
+    """An ISO 8601 date and time with its offset, as an aware datetime in UTC."""
+    if not isinstance(value, str):
+        return value
+    if not _INSTANT.fullmatch(value.upper()):
+        raise ValueError(
+            "must be an ISO 8601 date and time with its offset, e.g. 2026-01-31T00:00:00Z"
+        )
+    try:
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+
+
+def _instant_query(description: str) -> Any:
+    return Query(description=description + " An ISO 8601 date and time with its offset.")
+
+
+StartedAfter = Annotated[
+    datetime | None,
+    _instant_query("Only runs started at or after this instant."),
+    BeforeValidator(_instant),
+]
+StartedBefore = Annotated[
+    datetime | None,
+    _instant_query("Only runs started before this instant."),
+    BeforeValidator(_instant),
+]
 # The SSE stream checks for new events this often (and sends a keep-alive comment when idle).
 STREAM_POLL_SECONDS = 0.5
 STREAM_KEEPALIVE_SECONDS = 15
@@ -78,8 +115,10 @@ RunDep = Annotated[AutomationRun, Depends(get_run)]
     "/run_now/",
     response_model=RunStarted,
     summary="Start a run now",
-    description="Checks the balance against 1.2 times the estimate (400 `insufficient_credits`) "
-    "and that no run is active for the site (400 `already_running`), records the pending counts "
+    description="Checks that no run is active for the site (400 `already_running`), that some "
+    "enabled stage has pending items (400 `nothing_to_do`, with the pending counts: nothing is "
+    "started), and the balance against 1.2 times the estimate (400 `insufficient_credits`), "
+    "records the pending counts "
     "as `initial_snapshot`, and answers at once with the `run_id`; a worker picks the run up "
     "within about 100 ms.",
 )
@@ -203,14 +242,28 @@ async def run_progress(
     return await progress.run_progress(session, site.id, run)
 
 
-@router.get("/history/", response_model=Page[RunSummary], summary="A site's runs, newest first")
+@router.get(
+    "/history/",
+    response_model=Page[RunSummary],
+    summary="A site's runs, newest first",
+    description='The last 20 by default. Filters (000 "Viewing History"): `status`, '
+    "`trigger_type`, and the start time from `started_after` (included) to `started_before` "
+    "(excluded); a bad value is a 400 naming it.",
+)
 async def history(
     site: SiteDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Runs per page.")] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Runs to skip.")] = 0,
+    status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
+    trigger_type: Annotated[
+        TriggerType | None, Query(description="Only runs started this way.")
+    ] = None,
+    started_after: StartedAfter = None,
+    started_before: StartedBefore = None,
 ) -> Page[RunSummary]:
-    rows, total = await service.history(session, site.id, limit=limit, offset=offset)
+    filters = service.HistoryFilters(status, trigger_type, started_after, started_before)
+    rows, total = await service.history(session, site.id, filters, limit=limit, offset=offset)
     return page_of(RunSummary, rows, total, Pagination(limit=limit, offset=offset))
 
 

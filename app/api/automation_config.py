@@ -30,7 +30,9 @@ async def get_config(site: SiteDep, session: SessionDep) -> ConfigOut:
     "the site's time zone. A bad value or an unknown field is a 400 naming it, and changes "
     "nothing. `notification_url` must be https and reach a public address (400 `invalid_url`), "
     "and needs a `notification_secret` (16-200 characters; write-only, the answer only says "
-    "`notification_secret_set`); null or an empty string clears both.",
+    "`notification_secret_set`); null or an empty string clears both. As the reference took "
+    "it: the body `config/` answers can be sent back as it is (its read-only fields are "
+    "ignored), numbers may come as text of digits, `scheduled_time` as `HH:MM` or `HH:MM:00`.",
 )
 async def update_config(
     body: ConfigUpdate, site: SiteDep, session: SessionDep, settings: SettingsDep

@@ -46,13 +46,12 @@ class PublishingSettings(IdMixin, TimestampMixin, Base):
     site_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("sites.id", ondelete="CASCADE"), unique=True
     )
-    # Off until the user turns them on: reading the settings must not start publishing.
+    # On for a new site, as in the reference (003): stage 7 approves and schedules its articles.
+    # Sites that existed before revision 0008 were given rows that keep them as they were (off).
     auto_approval_enabled: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default="false"
+        Boolean, default=True, server_default="true"
     )
-    auto_publish_enabled: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default="false"
-    )
+    auto_publish_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     scheduling_mode: Mapped[str] = enum_column(SchedulingMode.TIME_SLOTS)
     publish_days: Mapped[list[str]] = mapped_column(
         JSONB,

@@ -13,8 +13,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, TextClause, func, literal, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, ColumnElement, Text, TextClause, func, literal, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from app.models.automation import AutomationRun
 
@@ -74,6 +74,19 @@ def progress_statement(stage: int, keys: tuple[str, ...], with_credits: bool) ->
     where = "WHERE id = :run_pk AND fence = :fence RETURNING id"
     sql = f"UPDATE automation_runs SET {', '.join(sets)} {where}"  # noqa: S608 - keys checked
     return text(sql)
+
+
+def appended_in_result(stage: int, key: str, value: int) -> ColumnElement[Any]:
+    """`stage_N_result` with `value` added to its list `key`, as one SQL expression: like the
+    counters, two items of a batch appending at once keep each other's value."""
+    column = result_column(stage)
+    listed = func.coalesce(column[key], literal([], JSONB)).op("||")(
+        func.to_jsonb(literal(value, BigInteger))
+    )
+    appended: ColumnElement[Any] = func.jsonb_set(
+        func.coalesce(column, literal({}, JSONB)), literal([key], ARRAY(Text)), listed
+    )
+    return appended
 
 
 def set_in_result(stage: int, values: dict[str, Any]) -> ColumnElement[Any]:

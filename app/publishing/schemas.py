@@ -36,11 +36,13 @@ class PublishingSettingsOut(OutputModel):
 
     site_id: int
     auto_approval_enabled: bool = Field(
-        description="Stage 7 approves content in review (up to `max_approvals_per_run`). "
-        "Off until turned on."
+        description="Stage 7 approves content in review (up to `max_approvals_per_run`); off, "
+        "it only counts what awaits review. On by default, as in the reference."
     )
     auto_publish_enabled: bool = Field(
-        description="Approved content is scheduled into the next free slots. Off until turned on."
+        description="Approved content is scheduled into the next free slots, then published "
+        "through the site's integration when due (`none`: marked published here, read through "
+        "the API). On by default, as in the reference."
     )
     scheduling_mode: SchedulingMode
     publish_days: list[Weekday] = Field(description="Days slots fall on, Monday first.")
@@ -134,7 +136,7 @@ class QueueSummary(OutputModel):
     queue_limit: int
     waiting: int = Field(description="Approved items not yet given a slot.")
     auto_publish_enabled: bool = Field(
-        description="False until the site's publishing settings are saved or read once."
+        description="Whether approved content is scheduled (on by default)."
     )
     timezone: str = Field(description="The site's time zone, which `scheduled_local` uses.")
 

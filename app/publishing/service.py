@@ -33,6 +33,9 @@ PREVIEW_SLOTS = 5
 # Content whose slot is held: a slot being published is not free either.
 _HOLDING_SLOTS = (SiteStatus.SCHEDULED.value, SiteStatus.PUBLISHING.value)
 _DEFAULT_QUEUE_LIMIT = int(PublishingSettings.__table__.c.queue_limit.default.arg)
+# What a site whose settings row is not created yet has.
+_DEFAULT_AUTO_APPROVAL = bool(PublishingSettings.__table__.c.auto_approval_enabled.default.arg)
+_DEFAULT_AUTO_PUBLISH = bool(PublishingSettings.__table__.c.auto_publish_enabled.default.arg)
 
 
 async def find_settings(
@@ -45,6 +48,16 @@ async def find_settings(
         query.execution_options(populate_existing=True)
     )
     return settings
+
+
+async def auto_approval_on(session: AsyncSession, site_id: int) -> bool:
+    """Whether stage 7 approves the site's content in review, or only counts it."""
+    enabled = await session.scalar(
+        select(PublishingSettings.auto_approval_enabled).where(
+            PublishingSettings.site_id == site_id
+        )
+    )
+    return _DEFAULT_AUTO_APPROVAL if enabled is None else enabled
 
 
 async def get_or_create_settings(
@@ -116,15 +129,15 @@ class Scheduled:
 
 async def schedule_approved(session: AsyncSession, site: Site, now: datetime) -> Scheduled | None:
     """Give the site's approved, unpublished content (oldest first) the next free slots while
-    the queue has room; None (nothing done) unless the site's saved settings turn auto-publish
-    on.
+    the queue has room; None (nothing done) where the site's settings (created with the
+    defaults if it has none yet) turn auto-publish off.
 
     Articles left without a slot (the queue is full, or 90 days hold no free slot) stay approved
     and `not_published`; calling this again later (the publish cron does, every minute) gives
     them the slots that have come free.
     """
-    settings = await find_settings(session, site.id, for_update=True)
-    if settings is None or not settings.auto_publish_enabled:
+    settings = await get_or_create_settings(session, site, for_update=True)
+    if not settings.auto_publish_enabled:
         return None
     in_queue = await _count(session, site.id, Content.site_status == SiteStatus.SCHEDULED.value)
     room = max(settings.queue_limit - in_queue, 0)
@@ -227,7 +240,7 @@ async def queue(
         scheduled=await _count(session, site.id, Content.site_status == SiteStatus.SCHEDULED.value),
         queue_limit=settings.queue_limit if settings else _DEFAULT_QUEUE_LIMIT,
         waiting=await _count(session, site.id, *_waiting()),
-        auto_publish_enabled=bool(settings and settings.auto_publish_enabled),
+        auto_publish_enabled=settings.auto_publish_enabled if settings else _DEFAULT_AUTO_PUBLISH,
         timezone=site.timezone,
     )
     return items, total, summary

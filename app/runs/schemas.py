@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from app.models.automation import RunStatus, StoppedReason, TriggerType
+from app.models.automation import AutomationRun, RunStatus, StoppedReason, TriggerType
 from app.schemas import CreditAmount, OutputModel
 
 
@@ -143,6 +143,23 @@ class RunSummary(OutputModel):
     completed_at: datetime | None
     stopped_reason: StoppedReason | None
     total_credits_used: CreditAmount
+    awaiting_review: int | None = Field(
+        None,
+        description="Articles the run left in review to approve by hand, as auto-approval is "
+        "off; null where stage 7 approves them or has not ended.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _awaiting_review(cls, value: Any) -> Any:
+        # Read from stage 7's result: the row has no column of its own for it.
+        if isinstance(value, AutomationRun):
+            fields = {
+                name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)
+            }
+            fields["awaiting_review"] = (value.stage_7_result or {}).get("awaiting_review")
+            return fields
+        return value
 
 
 class RunProgress(BaseModel):

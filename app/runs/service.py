@@ -7,22 +7,32 @@ transaction has not committed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.credits.estimate import check_balance
-from app.errors import AlreadyRunning, NotFound
-from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
+from app.errors import AlreadyRunning, NotFound, NothingToDo
+from app.models.automation import (
+    AutomationConfig,
+    AutomationRun,
+    RunEvent,
+    RunStatus,
+    TriggerType,
+)
 from app.models.tenancy import Site
 from app.pipeline.catalog import STAGE_NUMBERS
 from app.pipeline.pending import pending_counts
+from app.publishing.service import auto_approval_on
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
 from app.runs.states import ACTIVE, create_run, set_run_state
 
 MAX_LOG_LINES = 5000
+REVIEW_STAGE = 7
 
 
 def snapshot_of(pending: dict[int, int]) -> dict[str, Any]:
@@ -42,15 +52,53 @@ async def start_run(
             details={"run_id": active.run_id, "status": active.status},
         )
     config = await get_or_create_config(session, site)
+    pending = await pending_counts(session, site.id)
+    if trigger is TriggerType.MANUAL:
+        await _require_work(session, site, config, pending)
     await check_balance(session, site, config)
-    snapshot = snapshot_of(await pending_counts(session, site.id))
     return await create_run(
         session,
         log,
         account_id=site.account_id,
         site_id=site.id,
         trigger_type=trigger,
-        initial_snapshot=snapshot,
+        initial_snapshot=snapshot_of(pending),
+    )
+
+
+async def _require_work(
+    session: AsyncSession, site: Site, config: AutomationConfig, pending: dict[int, int]
+) -> None:
+    """Refuse a run that would find nothing to do in any enabled stage (`nothing_to_do`, with
+    the pending counts), rather than run through seven empty stages. Counted in the transaction
+    that creates the run: what is added later is picked up by the run, or by the next one.
+    Content in review is work only where stage 7 approves it; otherwise a run just counts it."""
+    disabled = [n for n in STAGE_NUMBERS if not getattr(config, f"stage_{n}_enabled")]
+    approving = await auto_approval_on(session, site.id)
+    work = {
+        n: count
+        for n, count in pending.items()
+        if n not in disabled and (n != REVIEW_STAGE or approving)
+    }
+    if any(work.values()):
+        return
+    reasons = ["nothing to do: no enabled stage has pending items"]
+    if pending[REVIEW_STAGE] and not approving:
+        reasons.append(
+            f"{pending[REVIEW_STAGE]} articles in review wait for approval by hand "
+            "(auto-approval is off)"
+        )
+    waiting = [str(n) for n in disabled if pending[n]]
+    if waiting:
+        reasons.append(f"disabled stages have pending items: {', '.join(waiting)}")
+    raise NothingToDo(
+        "; ".join([*reasons, "add keywords first"]),
+        details={
+            "pending": {f"stage_{n}": pending[n] for n in STAGE_NUMBERS},
+            "total_pending": sum(pending.values()),
+            "disabled_stages": disabled,
+            "auto_approval_enabled": approving,
+        },
     )
 
 
@@ -108,10 +156,37 @@ async def latest_run(session: AsyncSession, site_id: int) -> AutomationRun | Non
     return run
 
 
+@dataclass(frozen=True)
+class HistoryFilters:
+    """Which runs the history lists: by status, by trigger, started in [after, before)."""
+
+    status: RunStatus | None = None
+    trigger_type: TriggerType | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions = []
+        if self.status is not None:
+            conditions.append(AutomationRun.status == self.status.value)
+        if self.trigger_type is not None:
+            conditions.append(AutomationRun.trigger_type == self.trigger_type.value)
+        if self.started_after is not None:
+            conditions.append(AutomationRun.started_at >= self.started_after)
+        if self.started_before is not None:
+            conditions.append(AutomationRun.started_at < self.started_before)
+        return conditions
+
+
 async def history(
-    session: AsyncSession, site_id: int, *, limit: int, offset: int
+    session: AsyncSession,
+    site_id: int,
+    filters: HistoryFilters = HistoryFilters(),
+    *,
+    limit: int,
+    offset: int,
 ) -> tuple[list[AutomationRun], int]:
-    query = select(AutomationRun).where(AutomationRun.site_id == site_id)
+    query = select(AutomationRun).where(AutomationRun.site_id == site_id, *filters.conditions())
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(
         query.order_by(AutomationRun.started_at.desc(), AutomationRun.id.desc())

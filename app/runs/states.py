@@ -138,7 +138,8 @@ async def set_run_state(
         case RunStatus.RUNNING:
             run.resumed_at = now
         case RunStatus.CANCELLED:
-            run.cancelled_at = now
+            # Its end as well: history and durations read `completed_at` for every finished run.
+            run.cancelled_at = run.completed_at = now
         case RunStatus.COMPLETED | RunStatus.FAILED:
             run.completed_at = now
     if to in _DEFAULT_REASON:

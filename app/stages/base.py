@@ -50,6 +50,14 @@ class Stage(ABC):
         """Result values fixed when the stage starts (stage 7 counts what is ready)."""
         return {}
 
+    async def closing_values(self, session: AsyncSession, ctx: StageContext) -> dict[str, Any]:
+        """Result values fixed when the stage ends (stage 7 counts what awaits review)."""
+        return {}
+
+    def closing_note(self, result: dict[str, Any]) -> str | None:
+        """A line for the log after the stage's completion, read from its final result."""
+        return None
+
     @abstractmethod
     async def load(
         self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int

@@ -2,14 +2,17 @@
 settings turn auto-approval on, approves up to `max_approvals_per_run` of it, and where they turn
 auto-publish on, schedules the approved content into its publishing slots.
 
-A site with no saved publishing settings only counts: nothing is approved or published before
-its owner has seen the publishing settings. Each article is approved and scheduled in one
-transaction, the site's scheduling lock serialising it with manual approvals and the publish
-cron; an article whose slot is due at once (immediate mode) has a publish pass queued as soon
-as that is committed. `scheduled_count` counts every article this run gave a slot (older
-approved ones waiting for room included, oldest first); `not_scheduled` counts the articles it
-approved that found no slot (queue full, or 90 days without a free slot): they wait, approved,
-and the publish cron schedules them later.
+Both are on by default, as in the reference; where auto-approval is off the stage ends saying
+how many articles await review (`awaiting_review`, and a line of the log).
+
+Each article is approved and scheduled in one transaction, the site's scheduling lock
+serialising it with manual approvals and the publish cron; an article whose slot is due at once
+(immediate mode) has a publish pass queued as soon as that is committed. `scheduled_count`
+counts every article this run gave a slot (older approved ones waiting for room included, oldest
+first); `not_scheduled` counts the articles it approved that found no slot (queue full, or 90
+days without a free slot): they wait, approved, and the publish cron schedules them later.
+`content_ids` lists the articles the stage handled (000): those it approved, or where
+auto-approval is off those it counted for review.
 """
 
 from __future__ import annotations
@@ -17,18 +20,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.publishing import PublishingSettings
+from app.models.automation import AutomationRun
 from app.models.tenancy import Site
 from app.models.writer import Content
 from app.pipeline.pending import pending_condition
-from app.pipeline.results import Number
+from app.pipeline.results import Number, appended_in_result, result_column
 from app.publishing.publish import publish_soon
-from app.publishing.service import schedule_approved
+from app.publishing.service import auto_approval_on, schedule_approved
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
+from app.stages.handle import LeaseLost, fenced
 from app.stages.work import Written, local_item
 from app.writer.states import approve
 
@@ -40,12 +44,30 @@ class ReviewStage(Stage):
     taken_counters = ("approved_count",)
 
     async def opening_values(self, session: AsyncSession, ctx: StageContext) -> dict[str, Any]:
-        return {"ready_for_review": await count_ready(session, ctx.run.site_id), "not_scheduled": 0}
+        """What is ready for review; `content_ids` lists the articles the stage handles: those
+        it approves (added as it goes), or, where auto-approval is off, those it counts."""
+        ready = await ready_ids(session, ctx.run.site_id)
+        handled = [] if await auto_approval_on(session, ctx.run.site_id) else ready
+        return {"ready_for_review": len(ready), "not_scheduled": 0, "content_ids": handled}
+
+    async def closing_values(self, session: AsyncSession, ctx: StageContext) -> dict[str, Any]:
+        if await auto_approval_on(session, ctx.run.site_id):
+            return {}
+        return {"awaiting_review": len(await ready_ids(session, ctx.run.site_id))}
+
+    def closing_note(self, result: dict[str, Any]) -> str | None:
+        waiting = int(result.get("awaiting_review") or 0)
+        if not waiting:
+            return None
+        return (
+            f"{waiting} articles await review: auto-approval is off, so they are approved by "
+            "hand (Content)"
+        )
 
     async def load(
         self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int
     ) -> list[Item]:
-        if not await _auto_approval(session, ctx.run.site_id):
+        if not await auto_approval_on(session, ctx.run.site_id):
             return []
         rows = await session.scalars(
             select(Content)
@@ -61,6 +83,13 @@ class ReviewStage(Stage):
             deltas: dict[str, Number] = {"approved_count": len(approved)}
             message = f"Approved '{item.title}'"
             if approved:
+                listed = await session.scalar(
+                    fenced(ctx.run)
+                    .values({result_column(7): appended_in_result(7, "content_ids", item.id)})
+                    .returning(AutomationRun.id)
+                )
+                if listed is None:
+                    raise LeaseLost(ctx.run.run_id)
                 site = await session.get_one(Site, ctx.run.site_id)
                 outcome = await schedule_approved(session, site, datetime.now(UTC))
                 if outcome is not None:
@@ -83,19 +112,10 @@ def _slot_note(waiting: bool, queue_full: bool) -> str:
     return "; no free publishing slot in the next 90 days, it waits"
 
 
-async def count_ready(session: AsyncSession, site_id: int) -> int:
-    ready = await session.scalar(
-        select(func.count())
-        .select_from(Content)
+async def ready_ids(session: AsyncSession, site_id: int) -> list[int]:
+    ready = await session.scalars(
+        select(Content.id)
         .where(Content.site_id == site_id, pending_condition(7))
+        .order_by(Content.id)
     )
-    return int(ready or 0)
-
-
-async def _auto_approval(session: AsyncSession, site_id: int) -> bool:
-    enabled = await session.scalar(
-        select(PublishingSettings.auto_approval_enabled).where(
-            PublishingSettings.site_id == site_id
-        )
-    )
-    return bool(enabled)
+    return list(ready)

@@ -327,7 +327,7 @@ async def run_stage(ctx: StageContext, stage: Stage) -> StopReason | None:
             # The previous batch's cursor is saved with this one's start: one commit fewer a
             # batch; after a crash at most one batch's failed items are tried once more.
             await _save_cursor(session, ctx, cursor)
-            items = await stage.load(session, ctx, cursor, size)
+            items = [] if ctx.control.stop else await stage.load(session, ctx, cursor, size)
             if items:
                 await ctx.commit_progress(session, {"batches_run": 1})
         if not items:
@@ -339,6 +339,10 @@ async def run_stage(ctx: StageContext, stage: Stage) -> StopReason | None:
         if started:
             cursor = items[started - 1].id
             taken += started
+        else:
+            # A stop came before the batch's first item: `batches_run` counts processed ones.
+            async with ctx.transaction() as session:
+                await ctx.commit_progress(session, {"batches_run": -1})
     stop = ctx.control.stop
     if stop == StopReason.STAGE_BUDGET:
         ctx.control.stop = None
@@ -355,7 +359,8 @@ async def run_stage(ctx: StageContext, stage: Stage) -> StopReason | None:
 
 
 async def _open_stage(ctx: StageContext, stage: Stage) -> tuple[dict[str, Any], int] | None:
-    """Start (or pick up) the stage's result; None when the stage is disabled (skipped)."""
+    """Start (or pick up) the stage's result; None when the stage is skipped: disabled, or
+    nothing pending when it starts (001: "Stage skipped: No items to process")."""
     enabled = bool(getattr(ctx.config, f"stage_{stage.number}_enabled"))
     async with ctx.transaction() as session:
         run = await session.get_one(AutomationRun, ctx.run.id, populate_existing=True)
@@ -365,13 +370,15 @@ async def _open_stage(ctx: StageContext, stage: Stage) -> tuple[dict[str, Any], 
         pending = await count_pending(
             session, stage.number, ctx.run.site_id, after_id=run.stage_cursor
         )
+        skipped = None
         if result is None:
-            result = initial_result(stage.number, skipped=not enabled)
+            skipped = "disabled" if not enabled else None if pending else "no items to process"
+            result = initial_result(stage.number, skipped=skipped is not None)
             result.update(await stage.opening_values(session, ctx))
             setattr(run, result_column(stage.number).key, result)
             message = (
-                f"Stage {stage.number} ({stage.name}) skipped: disabled"
-                if not enabled
+                f"Stage {stage.number} ({stage.name}) skipped: {skipped}"
+                if skipped
                 else f"Stage {stage.number} ({stage.name}) started: {pending} pending"
             )
             await ctx.event(session, "stage_started", message, data={"pending": pending})
@@ -382,7 +389,7 @@ async def _open_stage(ctx: StageContext, stage: Stage) -> tuple[dict[str, Any], 
         return None
     taken = stage.taken(result)
     await ctx.live.enter_stage(stage.number, stage.name, taken, taken + pending)
-    return result, cursor
+    return None if skipped else (result, cursor)
 
 
 async def _save_cursor(session: AsyncSession, ctx: StageContext, cursor: int) -> None:
@@ -416,6 +423,7 @@ async def _close_stage(
             elapsed = (now - started).total_seconds()
             values.update(completed_at=now.isoformat(), time_elapsed=round(elapsed))
             STAGE_SECONDS.labels(str(ctx.stage)).observe(elapsed)
+            values.update(await STAGES[ctx.stage].closing_values(session, ctx))
         done = await session.scalar(
             fenced(ctx.run)
             .values(
@@ -429,7 +437,12 @@ async def _close_stage(
         if done is None:
             raise LeaseLost(ctx.run.run_id)
         if closing:
-            counts = {k: v for k, v in done.items() if k not in ("started_at", "completed_at")}
+            # The counters; lists (stage 7's `content_ids`) stay in the event's data.
+            counts = {
+                k: v
+                for k, v in done.items()
+                if k not in ("started_at", "completed_at") and not isinstance(v, list)
+            }
             await ctx.event(
                 session,
                 "stage_completed",
@@ -437,6 +450,9 @@ async def _close_stage(
                 + ", ".join(f"{k}={v}" for k, v in counts.items() if v not in (False, None)),
                 data=done,
             )
+            note = STAGES[ctx.stage].closing_note(done)
+            if note:
+                await ctx.event(session, "stage_note", note)
 
 
 async def _advance(ctx: StageContext, to_stage: int) -> None:
