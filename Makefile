@@ -59,6 +59,7 @@ lint: $(INSTALLED)
 	$(BIN)/mypy
 
 test: lint $(WEB_BUILD) $(CHROMIUM)
+	cd frontend && npm test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 migrate: $(INSTALLED)
