@@ -2,7 +2,8 @@ import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router-dom";
 import { StatusBadge } from "../automation/format";
-import { ErrorNote, Pager } from "../components/ui";
+import { FirstRunGuide } from "../components/Guide";
+import { ErrorNote, Pager, TableScroll } from "../components/ui";
 import { publishingQueries, useRetryPublish, type QueueStatus } from "./queries";
 
 const PAGE = 50;
@@ -63,17 +64,28 @@ export function QueueCard({ siteId, autoPublish }: Props) {
         </p>
       )}
       <ErrorNote error={queue.error ?? retry.error} />
-      {queue.data?.total === 0 && <p className="hint">Nothing in the queue.</p>}
+      {queue.data?.total === 0 &&
+        (status ? (
+          <p className="hint">Nothing in the queue.</p>
+        ) : (
+          <FirstRunGuide step={4}>
+            Nothing in the queue. Approved articles wait here for their publishing slot; choose
+            the publisher and the slots below.
+          </FirstRunGuide>
+        ))}
+      <TableScroll label="Queue table">
       <table>
         <thead>
           <tr>
-            <th>Title</th>
-            <th>Slot (site time)</th>
-            <th>Status</th>
-            <th>Attempts</th>
-            <th>Error</th>
-            <th>Post</th>
-            <th />
+            <th scope="col">Title</th>
+            <th scope="col">Slot (site time)</th>
+            <th scope="col">Status</th>
+            <th scope="col">Attempts</th>
+            <th scope="col">Error</th>
+            <th scope="col">Post</th>
+            <th scope="col">
+              <span className="sr-only">Action</span>
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -115,6 +127,7 @@ export function QueueCard({ siteId, autoPublish }: Props) {
           })}
         </tbody>
       </table>
+      </TableScroll>
       {queue.data && (
         <Pager total={queue.data.total} limit={PAGE} offset={offset} onChange={setOffset} />
       )}
