@@ -48,8 +48,8 @@ export function SitesPage() {
                   <td>{s.url}</td>
                   <td>{s.timezone}</td>
                   <td>
-                    <Link to={`/sites/${s.id}/settings`} aria-label={`Settings of ${s.name}`}>
-                      AI budget
+                    <Link to={`/sites/${s.id}/settings`}>
+                      AI budget<span className="sr-only"> of {s.name}</span>
                     </Link>
                   </td>
                 </tr>
