@@ -44,7 +44,12 @@ function Shell() {
         <div className="topbar-row">
           <strong className="brand">Content automation</strong>
           <span className="account" data-testid="credits" title="The account's credit balance">
-            {account ? `${account.name} · ${formatCredits(account.credits)} credits` : ""}
+            {account && (
+              <>
+                <span className="account-name">{account.name} · </span>
+                {formatCredits(account.credits)} credits
+              </>
+            )}
           </span>
           <button
             type="button"

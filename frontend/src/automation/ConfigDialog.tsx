@@ -347,7 +347,9 @@ function ConfigForm({
                 <p className="hint stage-row-hint" data-testid={`config-stage-${n}-hint`}>
                   {pending === undefined
                     ? "…"
-                    : `Current pending: ${stageItems(n, pending)} · ${limitHint(pending, form.numbers[limitField])}`}
+                    : pending === 0
+                      ? "Current pending: none"
+                      : `Current pending: ${stageItems(n, pending)} · ${limitHint(pending, form.numbers[limitField])}`}
                 </p>
               </div>
             );

@@ -20,7 +20,7 @@ type Props = {
   run: Run | undefined;
 };
 
-const KIND = { AI: "AI stage", local: "no AI, no credits", review: "review" } as Record<
+const KIND = { AI: "AI stage", local: "no AI, no credits" } as Record<
   string,
   string
 >;
@@ -50,7 +50,7 @@ export function StageCards({ overview, progress, config, run }: Props) {
             <h3>{name}</h3>
             <p className="hint">
               <span data-testid={`stage-${n}-pending`}>{waiting?.pending ?? 0}</span>{" "}
-              {stageNoun(n, waiting?.pending ?? 0)} waiting
+              {stageNoun(n, waiting?.pending ?? 0)} {n === 7 ? "" : "waiting"}
               {waiting && KIND[waiting.type] && <> · {KIND[waiting.type]}</>}
               {disabled && <> · disabled</>}
             </p>

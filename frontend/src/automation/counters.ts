@@ -21,11 +21,12 @@ const COUNTERS: Record<string, Counter> = {
   ready_for_review: { label: "Articles in review", tip: "Articles with all their images, waiting for approval." },
   approved_count: { label: "Approved", tip: "Articles approved by this run (auto-approval)." },
   scheduled_count: { label: "Scheduled to publish", tip: "Approved articles given a publishing slot." },
+  not_scheduled: { label: "Not scheduled", tip: "Approved articles that got no publishing slot: the queue is full or auto-publish is off." },
   awaiting_review: { label: "Awaiting your review", tip: "Articles left in review: auto-approval is off, approve them under Content." },
   batches_run: { label: "Batches", tip: "Batches of the stage's batch size processed." },
-  errors: { label: "Errors", tip: "Items that failed (marked failed with their error); the stage went on." },
   credits_used: { label: "Credits spent", tip: "Credits charged for this stage's AI calls.", unit: "credits" },
   time_elapsed: { label: "Time", tip: "How long the stage took.", unit: "seconds" },
+  errors: { label: "Errors", tip: "Items that failed (marked failed with their error); the stage went on." },
 };
 
 // Bookkeeping fields of a stage result, shown apart from its counters (or not at all).
@@ -52,7 +53,12 @@ function formatValue(counter: Counter | undefined, value: number | string): stri
   }
 }
 
-/** A stage result's counters as labelled values with units, in the order the API wrote them. */
+const RANK = Object.keys(COUNTERS);
+const rank = (key: string) => (RANK.includes(key) ? RANK.indexOf(key) : RANK.length);
+
+/** A stage result's counters as labelled values with units: what the stage made first, then
+ * batches, credits, time and errors; counters this page does not know last, as the API wrote
+ * them. */
 export function resultCounters(result: Record<string, unknown> | null): CounterRow[] {
   if (!result) return [];
   return Object.entries(result)
@@ -60,6 +66,7 @@ export function resultCounters(result: Record<string, unknown> | null): CounterR
       (entry): entry is [string, number | string] =>
         !NOT_COUNTERS.has(entry[0]) && (typeof entry[1] === "number" || typeof entry[1] === "string"),
     )
+    .sort((a, b) => rank(a[0]) - rank(b[0]))
     .map(([key, value]) => {
       const counter = COUNTERS[key];
       return {

@@ -32,7 +32,7 @@ describe("per-run limit hints", () => {
     expect(limitHint(150, "50")).toBe("≈ 3 runs to process all");
     expect(limitHint(40, "50")).toBe("all in one run");
     expect(limitHint(40, "0")).toBe("all in one run");
-    expect(limitHint(0, "5")).toBe("nothing pending");
+    expect(limitHint(0, "5")).toBe("nothing waiting");
     expect(limitHint(40, "x")).toBe("all in one run");
   });
 });

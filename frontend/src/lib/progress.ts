@@ -24,7 +24,7 @@ export function runsNeeded(pending: number, limit: number): number | null {
 /** The hint beside a per-run limit (003 Phase 5): "≈ 3 runs to process all". */
 export function limitHint(pending: number, limitText: string): string {
   const limit = Number(limitText);
-  if (pending <= 0) return "nothing pending";
+  if (pending <= 0) return "nothing waiting";
   const runs = runsNeeded(pending, limit);
   if (runs === null || runs === 1) return "all in one run";
   return `≈ ${runs} runs to process all`;

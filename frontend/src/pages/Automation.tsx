@@ -147,10 +147,6 @@ function Automation({ siteId }: { siteId: number }) {
       )}
 
       <section className="grid2">
-        <CreditsCard
-          siteId={siteId}
-          spent={activeId !== undefined ? progress.data?.metrics.credits_used : undefined}
-        />
         <RunCard
           progress={progress.data}
           status={active?.status}
@@ -159,6 +155,10 @@ function Automation({ siteId }: { siteId: number }) {
           error={action.error ?? currentRun.error ?? progress.error}
           timeZone={timeZone}
           onAction={run}
+        />
+        <CreditsCard
+          siteId={siteId}
+          spent={activeId !== undefined ? progress.data?.metrics.credits_used : undefined}
         />
       </section>
       <RunAnnouncer run={progress.data?.run} />
