@@ -56,7 +56,10 @@ class TestRunToTheEnd:
         dialog = page.get_by_role("dialog", name="Automation configuration")
         await dialog.get_by_label("Stage 1 batch size").fill("0")
         await dialog.get_by_role("button", name="Save configuration").click()
-        await expect(dialog.get_by_role("alert")).to_contain_text("stage_1_batch_size")
+        await expect(dialog.get_by_role("alert")).to_contain_text(
+            "Batch size of stage 1 must be 1 or more"
+        )
+        await expect(dialog.get_by_text("Must be 1 or more.")).to_be_visible()
         await dialog.get_by_label("Stage 1 batch size").fill("20")
         await dialog.get_by_label("Delay between batches (seconds)").fill("0")
         await dialog.get_by_label("Delay between stages (seconds)").fill("0")
@@ -77,7 +80,7 @@ class TestRunToTheEnd:
         await expect(page.get_by_test_id("global-percentage")).to_have_text("100%")
         for n in STAGES:
             await expect(page.get_by_test_id(f"stage-{n}-status")).to_have_text("completed")
-        await expect(page.get_by_test_id("stage-1")).to_contain_text("keywords processed2")
+        await expect(page.get_by_test_id("stage-1-keywords_processed")).to_have_text("2")
         await expect(page.get_by_role("log", name="Activity log")).to_contain_text("Stage 7")
         await expect(page.get_by_role("button", name="Run now")).to_be_enabled()
         await expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
@@ -93,7 +96,7 @@ class TestRunToTheEnd:
         await expect(page.get_by_test_id("stopped-reason")).to_contain_text("Stopped: completed")
         await expect(page.get_by_test_id("detail-status")).to_have_text("completed")
         stage_1 = page.get_by_role("table", name="Stage 1 result")
-        await expect(stage_1.get_by_role("row", name="keywords processed")).to_contain_text("2")
+        await expect(stage_1.get_by_role("row", name="Keywords clustered")).to_contain_text("2")
         for n in STAGES:
             await expect(page.get_by_test_id(f"detail-stage-{n}-status")).to_have_text("completed")
         await expect(page.get_by_role("log", name="Activity log")).to_contain_text("Stage 7")
@@ -129,6 +132,12 @@ class TestSteering:
         await expect(pause).to_be_enabled()
 
         await cancel.click()
+        question = page.get_by_role("alertdialog", name="Cancel this run?")
+        await question.get_by_role("button", name="Keep running").click()
+        await expect(question).to_be_hidden()
+        await expect(status).to_have_text("running")
+        await cancel.click()
+        await question.get_by_role("button", name="Cancel the run").click()
         await expect(status).to_have_text("cancelled")
         await expect(run_now).to_be_enabled()
         await expect(cancel).to_be_disabled()
@@ -149,6 +158,7 @@ class TestSteering:
         await sign_in(page, live_server, poor, "/automation")
         await expect(page.get_by_test_id("estimate-sufficient")).to_contain_text("Insufficient")
         await page.get_by_role("button", name="Run now").click()
-        await expect(page.get_by_role("alert")).to_contain_text("insufficient credits")
-        await expect(page.get_by_role("alert")).to_contain_text("insufficient_credits")
+        alert = page.get_by_role("alert")
+        await expect(alert).to_contain_text("Insufficient credits: a run needs")
+        await expect(alert).to_have_attribute("data-code", "insufficient_credits")
         await expect(page.get_by_test_id("run-status")).to_have_text("never run")

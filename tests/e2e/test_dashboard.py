@@ -35,7 +35,7 @@ class TestSignIn:
         await page.get_by_label("Email").fill(tenant.email)
         await page.get_by_label("Password").fill("not it")
         await page.get_by_role("button", name="Sign in").click()
-        await expect(page.get_by_role("alert")).to_contain_text("wrong email or password")
+        await expect(page.get_by_role("alert")).to_contain_text("Wrong email or password")
 
     async def test_sign_in_then_reload_a_deep_link_keeps_the_session(
         self, page: Page, live_server: str, tenant: Tenant

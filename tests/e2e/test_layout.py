@@ -33,7 +33,10 @@ BAD_IMPACTS = {"serious", "critical"}
 WIDER_THAN = """(width) => [...document.querySelectorAll("body *")]
   .filter((el) => el.getBoundingClientRect().right > width + 0.5)
   .slice(0, 8)
-  .map((el) => `${el.tagName.toLowerCase()}.${el.className} ${Math.round(el.getBoundingClientRect().right)}`)"""
+  .map((el) => {
+    const right = Math.round(el.getBoundingClientRect().right);
+    return `${el.tagName.toLowerCase()}.${el.className} ${right}`;
+  })"""
 
 
 @pytest.fixture
@@ -192,9 +195,9 @@ class TestAnAccountWithARun:
         # The run is on (no worker yet): the running screen, the Cancel question, the dialog.
         async def running(page: Page) -> None:
             await expect(page.get_by_test_id("run-status")).to_have_text("running")
-            await expect(page.get_by_role("progressbar", name="Overall progress")).to_have_attribute(
-                "aria-valuenow", "0"
-            )
+            await expect(
+                page.get_by_role("progressbar", name="Overall progress")
+            ).to_have_attribute("aria-valuenow", "0")
             await expect(page.get_by_test_id("run-spent")).to_have_text("0 credits")
 
         async def cancel_question(page: Page) -> None:
@@ -233,7 +236,9 @@ class TestAnAccountWithARun:
         async def completed(page: Page) -> None:
             await expect(page.get_by_test_id("run-status")).to_have_text("completed")
             await expect(page.get_by_test_id("global-percentage")).to_have_text("100%")
-            await expect(page.get_by_test_id("run-duration")).to_have_text(re.compile(r"^\d+ (s|min|h)"))
+            await expect(page.get_by_test_id("run-duration")).to_have_text(
+                re.compile(r"^\d+ (s|min|h)")
+            )
 
         async def run_detail(page: Page) -> None:
             await expect(page.get_by_test_id("detail-status")).to_have_text("completed")

@@ -72,7 +72,7 @@ export function StageCards({ overview, progress, config, run }: Props) {
                         </>
                       )}
                     </dt>
-                    <dd>{c.value}</dd>
+                    <dd data-testid={`stage-${n}-${c.key}`}>{c.value}</dd>
                   </div>
                 ))}
               </dl>
