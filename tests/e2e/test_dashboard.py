@@ -43,7 +43,7 @@ class TestSignIn:
         await sign_in(page, live_server, tenant)
         await page.goto(f"{live_server}/sites")
         await expect(page.get_by_role("heading", name="Sites")).to_be_visible()
-        await expect(page.get_by_role("cell", name="Main site")).to_be_visible()
+        await expect(page.get_by_role("cell", name="Main site", exact=True)).to_be_visible()
 
 
 class TestKeywords:
@@ -168,6 +168,12 @@ class TestApiKeys:
         await page.get_by_label("Name").fill("reporting script")
         await page.get_by_role("button", name="Create key").click()
         await expect(page.get_by_test_id("new-key")).to_contain_text("ak_")
+        await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        await page.get_by_role("button", name="Copy").click()
+        await expect(page.get_by_text("Copied to the clipboard.")).to_be_visible()
+        copied = await page.evaluate("navigator.clipboard.readText()")
+        assert copied == await page.get_by_test_id("new-key").text_content()
+        assert await page.title() == "API keys · Content automation"
         row = page.get_by_role("row").filter(has_text="reporting script")
         await row.get_by_role("button", name="Revoke").click()
         await expect(row).to_contain_text("revoked")

@@ -148,6 +148,8 @@ class TestANewAccount:
         async def login_ready(page: Page) -> None:
             await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
             assert await page.title() == "Sign in · Content automation"
+            icon = page.locator("link[rel=icon]")
+            await expect(icon).to_have_attribute("type", "image/svg+xml")
 
         await visit_all(browser, live_server, None, [("login", "/", login_ready)], screens)
 

@@ -54,7 +54,7 @@ class TestSettings:
         await form.get_by_role("button", name="Save settings").click()
         await expect(form.get_by_role("alert")).to_contain_text("Queue limit must be 0 or more")
         await expect(form.get_by_label("Queue limit")).to_have_attribute("aria-invalid", "true")
-        await expect(form.get_by_text("Must be 0 or more.")).to_be_visible()
+        await expect(form.get_by_text("Must be 0 or more.", exact=True)).to_be_visible()
 
         await form.get_by_label("Queue limit").fill("25")
         await form.get_by_label("Saturday").check()
@@ -72,7 +72,9 @@ class TestSettings:
         await form.get_by_label("Start time").fill("08:00")
         await form.get_by_label("End time").fill("07:00")
         await form.get_by_role("button", name="Save settings").click()
-        await expect(form.get_by_text("Must be later than stagger_start_time.")).to_be_visible()
+        await expect(
+            form.get_by_text("Must be later than stagger_start_time.", exact=True)
+        ).to_be_visible()
         await expect(form.get_by_role("alert")).to_contain_text("End time must be later")
         await form.get_by_label("End time").fill("12:00")
         await form.get_by_label("Minutes between articles").fill("30")
@@ -112,7 +114,7 @@ class TestPublisher:
         await form.get_by_role("button", name="Save publisher").click()
         await expect(form.get_by_role("alert")).to_have_attribute("data-code", "invalid_url")
         await expect(form.get_by_role("alert")).to_contain_text("Webhook URL must use https")
-        await expect(form.get_by_text("Must use https.")).to_be_visible()
+        await expect(form.get_by_text("Must use https, not 'http'.", exact=True)).to_be_visible()
 
         await form.get_by_label("Webhook URL").fill(PUBLIC_URL)
         await form.get_by_role("button", name="Save publisher").click()

@@ -58,7 +58,9 @@ export function RunCard({ progress, status, busy, pending, error, timeZone, onAc
       {summary && (
         <p className="hint" data-testid="run-stage">
           Stage {summary.current_stage} of 7: {stage?.name ?? stageName(summary.current_stage)}
-          {summary.stopped_reason && <> · stopped: {summary.stopped_reason.replaceAll("_", " ")}</>}
+          {summary.stopped_reason && summary.stopped_reason !== summary.status && (
+            <> · stopped: {summary.stopped_reason.replaceAll("_", " ")}</>
+          )}
         </p>
       )}
       <div
