@@ -76,7 +76,7 @@ class TestRunToTheEnd:
         await expect(page.get_by_test_id("run-announcer")).to_have_text("Run running")
         # The action's message shows, then fades on its own.
         toast = page.get_by_test_id("toast")
-        await expect(toast).to_contain_text("run_")
+        await expect(toast).to_have_text("Automation started")
         await expect(page.get_by_role("button", name="Run now")).to_be_disabled()
         await expect(page.get_by_test_id("log-mode")).to_have_text("live")
         await expect(page.get_by_test_id("run-spent")).to_have_text("0 credits")

@@ -61,7 +61,7 @@ class TestSettings:
         await form.get_by_label("Auto-publish approved content").uncheck()
         await form.get_by_role("button", name="Save settings").click()
         await expect(form.get_by_role("status")).to_have_text("Settings saved.")
-        await expect(page.get_by_role("region", name="Queue")).to_contain_text(
+        await expect(page.get_by_role("region", name="Queue", exact=True)).to_contain_text(
             "auto-publish is off"
         )
         # Stored in order: the new slot comes first.
@@ -165,7 +165,7 @@ class TestQueue:
         )
 
         await sign_in(page, live_server, tenant, "/publishing")
-        queue = page.get_by_role("region", name="Queue")
+        queue = page.get_by_role("region", name="Queue", exact=True)
         await expect(page.get_by_test_id("queue-count")).to_have_text("1 of 100 scheduled")
         row = page.get_by_test_id(f"queue-item-{failed.id}")
         await expect(row).to_contain_text("failed")
