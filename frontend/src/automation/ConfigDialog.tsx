@@ -77,7 +77,9 @@ const LABELS: Record<string, string> = {
     STAGE_NUMBERS.flatMap((n) => [
       [STAGE_ENABLED[n], `Stage ${n} on/off`],
       [STAGE_LIMITS[n], `Per-run limit of stage ${n}`],
-      ...(n < 7 ? [[BATCH_FIELDS[n as keyof typeof BATCH_FIELDS], `Batch size of stage ${n}`]] : []),
+      ...(n < 7
+        ? [[BATCH_FIELDS[n as keyof typeof BATCH_FIELDS], `Batch size of stage ${n}`]]
+        : []),
     ]),
   ),
 };

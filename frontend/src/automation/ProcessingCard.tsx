@@ -23,8 +23,8 @@ export function ProcessingCard({
                 : "between batches"}
           </p>
           <p className="hint">
-            {processing.processed} of {stageItems(processing.stage, processing.total)} of this
-            stage done
+            {processing.processed} of {stageItems(processing.stage, processing.total)} of this stage
+            done
           </p>
           {processing.items.length > 0 && (
             <ul className="in-flight" aria-label="Items in flight">

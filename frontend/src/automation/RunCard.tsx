@@ -92,13 +92,17 @@ export function RunCard({ progress, status, busy, pending, error, timeZone, onAc
               <dt>
                 <Term label="Credits spent" tip={TIPS.spent} />
               </dt>
-              <dd data-testid="run-credits">{formatCredits(progress.metrics.credits_used)} credits</dd>
+              <dd data-testid="run-credits">
+                {formatCredits(progress.metrics.credits_used)} credits
+              </dd>
             </div>
             <div>
               <dt>
                 <Term label="Elapsed" tip={TIPS.elapsed} />
               </dt>
-              <dd data-testid="run-duration">{formatDuration(progress.metrics.duration_seconds)}</dd>
+              <dd data-testid="run-duration">
+                {formatDuration(progress.metrics.duration_seconds)}
+              </dd>
             </div>
           </>
         )}

@@ -18,26 +18,28 @@ export function RunHistory({ siteId, timeZone }: { siteId: number; timeZone?: st
       <h2>Run history</h2>
       <ErrorNote error={history.error} />
       {history.data?.total === 0 && <p className="hint">No runs yet.</p>}
-      <TableScroll label="Run history table">
-        <table aria-label="Run history">
-          <thead>
-            <tr>
-              <th scope="col">Run</th>
-              <th scope="col">Status</th>
-              <th scope="col">Trigger</th>
-              <th scope="col">Ended</th>
-              <th scope="col">Duration</th>
-              <th scope="col">Credits</th>
-              <th scope="col">Stage</th>
-            </tr>
-          </thead>
-          <tbody>
-            {history.data?.items.map((run) => (
-              <HistoryRow key={run.run_id} run={run} timeZone={timeZone} />
-            ))}
-          </tbody>
-        </table>
-      </TableScroll>
+      {history.data?.total !== 0 && (
+        <TableScroll label="Run history table">
+          <table aria-label="Run history">
+            <thead>
+              <tr>
+                <th scope="col">Run</th>
+                <th scope="col">Status</th>
+                <th scope="col">Trigger</th>
+                <th scope="col">Ended</th>
+                <th scope="col">Duration</th>
+                <th scope="col">Credits</th>
+                <th scope="col">Stage</th>
+              </tr>
+            </thead>
+            <tbody>
+              {history.data?.items.map((run) => (
+                <HistoryRow key={run.run_id} run={run} timeZone={timeZone} />
+              ))}
+            </tbody>
+          </table>
+        </TableScroll>
+      )}
       {history.data && history.data.total > PAGE && (
         <Pager total={history.data.total} limit={PAGE} offset={offset} onChange={setOffset} />
       )}
@@ -50,7 +52,10 @@ function HistoryRow({ run, timeZone }: { run: Schemas["RunSummary"]; timeZone?: 
   return (
     <tr data-testid={`history-${run.run_id}`}>
       <td>
-        <Link to={`/automation/runs/${encodeURIComponent(run.run_id)}`} title={`Run id ${run.run_id}`}>
+        <Link
+          to={`/automation/runs/${encodeURIComponent(run.run_id)}`}
+          title={`Run id ${run.run_id}`}
+        >
           {runName(run.started_at, timeZone)}
         </Link>
       </td>

@@ -20,10 +20,7 @@ type Props = {
   run: Run | undefined;
 };
 
-const KIND = { AI: "AI stage", local: "no AI, no credits" } as Record<
-  string,
-  string
->;
+const KIND = { AI: "AI stage", local: "no AI, no credits" } as Record<string, string>;
 
 /** The seven stages: what waits for each, and how far the run got in it. */
 export function StageCards({ overview, progress, config, run }: Props) {

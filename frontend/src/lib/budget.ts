@@ -20,7 +20,9 @@ export function rebalance(shares: Shares, changed: Share, value: number): Shares
   const others = SHARES.filter((s) => s !== changed);
   const rest = 100 - fixed;
   const had = others.reduce((sum, s) => sum + Math.max(0, shares[s]), 0);
-  const exact = others.map((s) => (had > 0 ? (Math.max(0, shares[s]) * rest) / had : rest / others.length));
+  const exact = others.map((s) =>
+    had > 0 ? (Math.max(0, shares[s]) * rest) / had : rest / others.length,
+  );
   const floors = exact.map(Math.floor);
   let left = rest - floors.reduce((a, b) => a + b, 0);
   const byRemainder = exact

@@ -6,8 +6,14 @@ describe("plainMessage", () => {
     ["Input should be greater than or equal to 1", "must be 1 or more"],
     ["Input should be less than or equal to 1000", "must be 1000 or less"],
     ["Input should be greater than 0", "must be more than 0"],
-    ["Input should be a valid integer, unable to parse string as an integer", "must be a whole number"],
-    ["Input should be a valid integer, got a number with a fractional part", "must be a whole number"],
+    [
+      "Input should be a valid integer, unable to parse string as an integer",
+      "must be a whole number",
+    ],
+    [
+      "Input should be a valid integer, got a number with a fractional part",
+      "must be a whole number",
+    ],
     ["Input should be a valid number, unable to parse string as a number", "must be a number"],
     ["Input should be 'daily', 'weekly' or 'monthly'", "must be daily, weekly or monthly"],
     ["Field required", "is required"],
@@ -20,7 +26,9 @@ describe("plainMessage", () => {
 
 describe("sentence", () => {
   it("capitalises and ends the message", () => {
-    expect(sentence("insufficient credits: a run needs 12")).toBe("Insufficient credits: a run needs 12.");
+    expect(sentence("insufficient credits: a run needs 12")).toBe(
+      "Insufficient credits: a run needs 12.",
+    );
     expect(sentence("Done.")).toBe("Done.");
   });
 });

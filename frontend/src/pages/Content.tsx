@@ -51,35 +51,37 @@ export function ContentPage() {
               your keywords. They appear here for review.
             </FirstRunGuide>
           ))}
-        <TableScroll label="Articles table">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Title</th>
-                <th scope="col">Words</th>
-                <th scope="col">Status</th>
-                <th scope="col">On the site</th>
-                <th scope="col">Updated</th>
-              </tr>
-            </thead>
-            <tbody>
-              {content.data?.items.map((c) => (
-                <tr key={c.id}>
-                  <td>
-                    <Link to={`/content/${c.id}`}>{c.title}</Link>
-                  </td>
-                  <td>{formatCount(c.word_count)}</td>
-                  <td>
-                    <StatusBadge status={c.status} />
-                  </td>
-                  <td>{c.site_status.replaceAll("_", " ")}</td>
-                  <td>{formatDate(c.updated_at)}</td>
+        {content.data?.total !== 0 && (
+          <TableScroll label="Articles table">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Title</th>
+                  <th scope="col">Words</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">On the site</th>
+                  <th scope="col">Updated</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableScroll>
-        {content.data && (
+              </thead>
+              <tbody>
+                {content.data?.items.map((c) => (
+                  <tr key={c.id}>
+                    <td>
+                      <Link to={`/content/${c.id}`}>{c.title}</Link>
+                    </td>
+                    <td>{formatCount(c.word_count)}</td>
+                    <td>
+                      <StatusBadge status={c.status} />
+                    </td>
+                    <td>{c.site_status.replaceAll("_", " ")}</td>
+                    <td>{formatDate(c.updated_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableScroll>
+        )}
+        {content.data && content.data.total > 0 && (
           <Pager total={content.data.total} limit={PAGE} offset={offset} onChange={setOffset} />
         )}
       </section>

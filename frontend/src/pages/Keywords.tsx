@@ -152,39 +152,44 @@ function KeywordList({ siteId }: { siteId: number }) {
           <Link to="/automation">Automation</Link> turns them into articles.
         </FirstRunGuide>
       )}
-      <TableScroll label="Keywords table">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Keyword</th>
-            <th scope="col">Volume</th>
-            <th scope="col">Difficulty</th>
-            <th scope="col">Intent</th>
-            <th scope="col">Status</th>
-            <th scope="col">
-              <span className="sr-only">Action</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {keywords.data?.items.map((k) => (
-            <tr key={k.id} className={k.disabled ? "muted" : undefined}>
-              <td>{k.keyword}</td>
-              <td>{k.volume ?? "–"}</td>
-              <td>{k.difficulty ?? "–"}</td>
-              <td>{k.intent ?? "–"}</td>
-              <td>{k.disabled ? "disabled" : k.status}</td>
-              <td>
-                <button type="button" className="link" onClick={() => toggle.mutate(k)}>
-                  {k.disabled ? "Enable" : "Disable"}
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      </TableScroll>
-      {keywords.data && (
+      {keywords.data?.total === 0 && (status || search) && (
+        <p className="hint">No keywords match.</p>
+      )}
+      {keywords.data?.total !== 0 && (
+        <TableScroll label="Keywords table">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Keyword</th>
+                <th scope="col">Volume</th>
+                <th scope="col">Difficulty</th>
+                <th scope="col">Intent</th>
+                <th scope="col">Status</th>
+                <th scope="col">
+                  <span className="sr-only">Action</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {keywords.data?.items.map((k) => (
+                <tr key={k.id} className={k.disabled ? "muted" : undefined}>
+                  <td>{k.keyword}</td>
+                  <td>{k.volume ?? "–"}</td>
+                  <td>{k.difficulty ?? "–"}</td>
+                  <td>{k.intent ?? "–"}</td>
+                  <td>{k.disabled ? "disabled" : k.status}</td>
+                  <td>
+                    <button type="button" className="link" onClick={() => toggle.mutate(k)}>
+                      {k.disabled ? "Enable" : "Disable"}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableScroll>
+      )}
+      {keywords.data && keywords.data.total > 0 && (
         <Pager total={keywords.data.total} limit={PAGE} offset={offset} onChange={setOffset} />
       )}
     </section>

@@ -69,66 +69,68 @@ export function QueueCard({ siteId, autoPublish }: Props) {
           <p className="hint">Nothing in the queue.</p>
         ) : (
           <FirstRunGuide step={4}>
-            Nothing in the queue. Approved articles wait here for their publishing slot; choose
-            the publisher and the slots below.
+            Nothing in the queue. Approved articles wait here for their publishing slot; choose the
+            publisher and the slots below.
           </FirstRunGuide>
         ))}
-      <TableScroll label="Queue table">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Title</th>
-            <th scope="col">Slot (site time)</th>
-            <th scope="col">Status</th>
-            <th scope="col">Attempts</th>
-            <th scope="col">Error</th>
-            <th scope="col">Post</th>
-            <th scope="col">
-              <span className="sr-only">Action</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {queue.data?.items.map((item) => {
-            const post = webUrl(item.external_url);
-            return (
-              <tr key={item.id} data-testid={`queue-item-${item.id}`}>
-                <td>
-                  <Link to={`/content/${item.id}`}>{item.title}</Link>
-                </td>
-                <td className="mono">{siteTime(item.scheduled_local)}</td>
-                <td>
-                  <StatusBadge status={item.site_status} />
-                </td>
-                <td>{item.publish_attempts}</td>
-                <td className="error">{item.publish_error}</td>
-                <td>
-                  {post && (
-                    <a href={post} target="_blank" rel="noreferrer">
-                      View post
-                    </a>
-                  )}
-                </td>
-                <td>
-                  {item.site_status === "failed" && (
-                    <button
-                      type="button"
-                      className="secondary"
-                      disabled={retry.isPending}
-                      aria-label={`Retry ${item.title}`}
-                      onClick={() => retry.mutate(item.id)}
-                    >
-                      Retry
-                    </button>
-                  )}
-                </td>
+      {queue.data?.total !== 0 && (
+        <TableScroll label="Queue table">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Title</th>
+                <th scope="col">Slot (site time)</th>
+                <th scope="col">Status</th>
+                <th scope="col">Attempts</th>
+                <th scope="col">Error</th>
+                <th scope="col">Post</th>
+                <th scope="col">
+                  <span className="sr-only">Action</span>
+                </th>
               </tr>
-            );
-          })}
-        </tbody>
-      </table>
-      </TableScroll>
-      {queue.data && (
+            </thead>
+            <tbody>
+              {queue.data?.items.map((item) => {
+                const post = webUrl(item.external_url);
+                return (
+                  <tr key={item.id} data-testid={`queue-item-${item.id}`}>
+                    <td>
+                      <Link to={`/content/${item.id}`}>{item.title}</Link>
+                    </td>
+                    <td className="mono">{siteTime(item.scheduled_local)}</td>
+                    <td>
+                      <StatusBadge status={item.site_status} />
+                    </td>
+                    <td>{item.publish_attempts}</td>
+                    <td className="error">{item.publish_error}</td>
+                    <td>
+                      {post && (
+                        <a href={post} target="_blank" rel="noreferrer">
+                          View post
+                        </a>
+                      )}
+                    </td>
+                    <td>
+                      {item.site_status === "failed" && (
+                        <button
+                          type="button"
+                          className="secondary"
+                          disabled={retry.isPending}
+                          aria-label={`Retry ${item.title}`}
+                          onClick={() => retry.mutate(item.id)}
+                        >
+                          Retry
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </TableScroll>
+      )}
+      {queue.data && queue.data.total > 0 && (
         <Pager total={queue.data.total} limit={PAGE} offset={offset} onChange={setOffset} />
       )}
     </section>

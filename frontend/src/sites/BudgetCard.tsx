@@ -38,8 +38,8 @@ export function BudgetCard({ siteId }: { siteId: number }) {
         This divides the run's credit cap, <strong>Credit cap per run</strong> (
         <code>max_credits_per_run</code>
         {cap !== undefined && <>, now {cap > 0 ? `${formatCredits(cap)} credits` : "0"}</>}),
-        between the AI functions. A function that has spent its share stops the run with
-        "credit budget reached".
+        between the AI functions. A function that has spent its share stops the run with "credit
+        budget reached".
       </p>
       {cap === 0 && (
         <p className="note" data-testid="budget-no-effect">
@@ -133,8 +133,8 @@ function BudgetForm({ siteId, budget, cap }: { siteId: number; budget: Budget; c
             );
           })}
           <p className="hint">
-            Total: <span data-testid="budget-total">{total(form.shares)}%</span> (moving one
-            share shares the rest among the others, so the total stays 100)
+            Total: <span data-testid="budget-total">{total(form.shares)}%</span> (moving one share
+            shares the rest among the others, so the total stays 100)
           </p>
         </fieldset>
         <Suspense fallback={<div className="budget-chart" />}>
