@@ -241,6 +241,13 @@ class TestAnAccountWithARun:
             await expect(page.get_by_test_id("run-duration")).to_have_text(
                 re.compile(r"^\d+ (s|min|h)")
             )
+            # A metric's tooltip opens on a tap as on a click, and is shown in the screenshot.
+            about = page.get_by_role("button", name="About Credits spent").first
+            if page.viewport_size and page.viewport_size["width"] == PHONE:
+                await about.tap()
+            else:
+                await about.click()
+            await expect(page.get_by_role("tooltip")).to_contain_text("Credits charged")
 
         async def run_detail(page: Page) -> None:
             await expect(page.get_by_test_id("detail-status")).to_have_text("completed")
