@@ -60,7 +60,9 @@ export const automationQueries = {
     queryOptions({
       queryKey: automationKeys.estimate(siteId),
       queryFn: () =>
-        unwrap(api.GET("/api/v1/automation/estimate/", { params: { query: { site_id: siteId } } })),
+        unwrap(
+          api.GET("/api/v1/automation/estimate/", { params: { query: { site_id: siteId } } }),
+        ),
     }),
   currentRun: (siteId: number) =>
     queryOptions({
