@@ -6,15 +6,16 @@ this process (`tests.engine.work`), on the same event loop as the server.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from tests.engine import feed, work
+from tests.engine import feed, start, work
 from tests.factories import Tenant, create_tenant
 
 STAGES = range(1, 8)
@@ -44,7 +45,11 @@ class TestRunToTheEnd:
         await page.get_by_role("button", name="Add keywords").click()
         await expect(page.get_by_test_id("import-result")).to_contain_text("2 added")
 
-        await page.get_by_role("link", name="Automation").click()
+        await (
+            page.get_by_role("navigation", name="Main")
+            .get_by_role("link", name="Automation")
+            .click()
+        )
         await expect(page.get_by_role("heading", name="Automation", exact=True)).to_be_visible()
         await expect(page.get_by_text("AI provider: local (built in, no network)")).to_be_visible()
         await expect(page.get_by_test_id("stage-1-pending")).to_have_text("2")
@@ -248,3 +253,29 @@ class TestConfigDialog:
         # Nothing changed: Close closes at once.
         await dialog.get_by_role("button", name="Close").click()
         await expect(dialog).to_be_hidden()
+
+
+class TestLiveNumbers:
+    async def test_a_progress_event_updates_the_history_row_of_the_run(
+        self, page: Page, live_server: str, tenant: Tenant, client: httpx.AsyncClient
+    ) -> None:
+        await feed(client, tenant, 2)
+        run_id = await start(client, tenant)
+        answer = await client.get(
+            f"/api/v1/automation/run_progress/?site_id={tenant.site_id}", headers=tenant.headers
+        )
+        progress = answer.json()
+        progress["metrics"]["credits_used"] = 12.5
+        progress["run"]["current_stage"] = 4
+        # The stream as the server sends it, one progress event (no worker runs here).
+        event = f"id: 1\nevent: progress\ndata: {json.dumps(progress)}\n\n"
+
+        async def one_event(route: Route) -> None:
+            await route.fulfill(status=200, content_type="text/event-stream", body=event)
+
+        await page.route("**/automation/runs/*/events", one_event)
+        await sign_in(page, live_server, tenant, "/automation")
+        # The history is not polled: only the event can have put these figures in its row.
+        row = page.get_by_test_id(f"history-{run_id}")
+        await expect(row.get_by_test_id("history-credits")).to_have_text("12.5")
+        await expect(row).to_contain_text("4 of 7")

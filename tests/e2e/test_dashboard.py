@@ -112,7 +112,9 @@ class TestReview:
                 )
             )
         await sign_in(page, live_server, tenant)
-        await page.get_by_role("link", name="Content").click()
+        await (
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Content").click()
+        )
         await page.get_by_role("link", name="How to choose running shoes").click()
         await expect(
             page.get_by_role("heading", name="How to choose running shoes")
@@ -151,7 +153,9 @@ class TestReview:
             stored.url = media_url(settings, relative)
 
         await sign_in(page, live_server, tenant)
-        await page.get_by_role("link", name="Content").click()
+        await (
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Content").click()
+        )
         await page.get_by_role("link", name="Trail shoes").click()
 
         picture = page.get_by_role("img", name="shoes on a trail")
@@ -164,7 +168,9 @@ class TestApiKeys:
         self, page: Page, live_server: str, tenant: Tenant
     ) -> None:
         await sign_in(page, live_server, tenant)
-        await page.get_by_role("link", name="API keys").click()
+        await (
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="API keys").click()
+        )
         await page.get_by_label("Name").fill("reporting script")
         await page.get_by_role("button", name="Create key").click()
         await expect(page.get_by_test_id("new-key")).to_contain_text("ak_")

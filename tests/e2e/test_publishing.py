@@ -41,7 +41,11 @@ class TestSettings:
         self, page: Page, live_server: str, tenant: Tenant
     ) -> None:
         await sign_in(page, live_server, tenant, "/automation")
-        await page.get_by_role("link", name="Publishing").click()
+        await (
+            page.get_by_role("navigation", name="Main")
+            .get_by_role("link", name="Publishing")
+            .click()
+        )
         form = page.get_by_role("form", name="Publishing settings")
         await expect(form.get_by_label("Time slots")).to_be_checked()
         await expect(form.get_by_label("Time slot 3", exact=True)).to_have_value("18:00")
