@@ -10,6 +10,8 @@ import type { Progress, RunAction, RunStatus } from "./queries";
 
 type Props = {
   progress: Progress | undefined;
+  /** Articles the shown run left waiting for a person's review. */
+  awaiting: number;
   /** The active run's status, undefined when none is active. */
   status: RunStatus | undefined;
   busy: boolean;
@@ -29,7 +31,16 @@ const TIPS = {
 };
 
 /** The run shown (the active one, else the latest): its state, progress and controls. */
-export function RunCard({ progress, status, busy, pending, error, timeZone, onAction }: Props) {
+export function RunCard({
+  progress,
+  awaiting,
+  status,
+  busy,
+  pending,
+  error,
+  timeZone,
+  onAction,
+}: Props) {
   const summary = progress?.run ?? null;
   const global = progress?.global_progress;
   const percentage = global?.percentage ?? 0;
@@ -157,6 +168,12 @@ export function RunCard({ progress, status, busy, pending, error, timeZone, onAc
           onConfirm={() => onAction("cancel")}
         />
       </div>
+      {!active && awaiting > 0 && (
+        <p className="note" data-testid="awaiting-review">
+          {awaiting === 1 ? "1 article awaits" : `${awaiting} articles await`} your review:{" "}
+          <Link to="/content">approve or reject under Content</Link>.
+        </p>
+      )}
       {nothingToDo && (
         <p className="hint" id="run-now-why" data-testid="run-now-why">
           Add keywords first: nothing waits in any enabled stage.{" "}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { resultCounters } from "./counters";
+import { awaitingReview } from "./format";
 
 describe("resultCounters", () => {
   it("names each counter with its unit, what the stage made first", () => {
@@ -31,5 +32,16 @@ describe("resultCounters", () => {
   });
   it("formats words", () => {
     expect(resultCounters({ total_words: 11666 })[0].value).toBe("11,666 words");
+  });
+});
+
+describe("awaitingReview", () => {
+  it("reads the result's own count", () => {
+    expect(awaitingReview({ awaiting_review: 4, ready_for_review: 9 })).toBe(4);
+  });
+  it("else counts those ready less those approved", () => {
+    expect(awaitingReview({ ready_for_review: 9, approved_count: 0 })).toBe(9);
+    expect(awaitingReview({ ready_for_review: 9, approved_count: 9 })).toBe(0);
+    expect(awaitingReview(null)).toBe(0);
   });
 });

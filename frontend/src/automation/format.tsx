@@ -21,6 +21,17 @@ export function stageName(n: number): string {
   return STAGE_NAMES[n as StageNumber] ?? `Stage ${n}`;
 }
 
+/**
+ * Articles a run left in review (auto-approval off, or past the approvals limit): the result's
+ * own count where the API gives one, else those ready for review less those approved.
+ */
+export function awaitingReview(result: StageResult): number {
+  const count = (key: string) => (typeof result?.[key] === "number" ? result[key] : undefined);
+  const own = count("awaiting_review");
+  if (own !== undefined) return own;
+  return Math.max(0, (count("ready_for_review") ?? 0) - (count("approved_count") ?? 0));
+}
+
 export function resultFlag(result: StageResult, flag: "skipped" | "partial"): boolean {
   return result?.[flag] === true;
 }

@@ -9,7 +9,7 @@ import { RunAnnouncer, RunCard } from "../automation/RunCard";
 import { RunHistory } from "../automation/RunHistory";
 import { ScheduleNote } from "../automation/ScheduleNote";
 import { StageCards } from "../automation/StageCards";
-import { pendingForRun } from "../automation/format";
+import { awaitingReview, pendingForRun, stageResult } from "../automation/format";
 import {
   applyProgress,
   automationKeys,
@@ -149,6 +149,7 @@ function Automation({ siteId }: { siteId: number }) {
       <section className="grid2">
         <RunCard
           progress={progress.data}
+          awaiting={shownRun ? awaitingReview(stageResult(shownRun, 7)) : 0}
           status={active?.status}
           busy={action.isPending || currentRun.isPending}
           pending={pending}
