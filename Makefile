@@ -60,6 +60,7 @@ lint: $(INSTALLED)
 	$(BIN)/lint-imports --no-cache --no-logo
 
 test: lint $(WEB_BUILD) $(CHROMIUM)
+	cd frontend && npm test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 migrate: $(INSTALLED)

@@ -1,3 +1,4 @@
+/// <reference types="vitest/config" />
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
@@ -8,4 +9,7 @@ export default defineConfig({
   server: {
     proxy: { "/api": "http://127.0.0.1:8000", "/media": "http://127.0.0.1:8000" },
   },
+  // The dashboard's logic (formatting, progress, budget shares, preview, messages): plain
+  // functions, tested without a browser.
+  test: { include: ["src/**/*.test.ts"], environment: "node" },
 });

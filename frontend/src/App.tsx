@@ -1,4 +1,6 @@
-import { Navigate, NavLink, Route, Routes } from "react-router-dom";
+import { useEffect, useState } from "react";
+import { Navigate, NavLink, Route, Routes, useLocation } from "react-router-dom";
+import { formatCredits } from "./lib/format";
 import { SessionProvider, useSession } from "./session";
 import { AutomationPage } from "./pages/Automation";
 import { ContentDetailPage } from "./pages/ContentDetail";
@@ -8,6 +10,7 @@ import { KeywordsPage } from "./pages/Keywords";
 import { LoginPage } from "./pages/Login";
 import { PublishingPage } from "./pages/Publishing";
 import { RunDetailPage } from "./pages/RunDetail";
+import { SiteSettingsPage } from "./pages/SiteSettings";
 import { SitesPage } from "./pages/Sites";
 
 export function App() {
@@ -18,41 +21,71 @@ export function App() {
   );
 }
 
+const LINKS = [
+  ["/keywords", "Keywords"],
+  ["/automation", "Automation"],
+  ["/content", "Content"],
+  ["/publishing", "Publishing"],
+  ["/sites", "Sites"],
+  ["/keys", "API keys"],
+] as const;
+
 function Shell() {
   const session = useSession();
+  const location = useLocation();
+  // On a phone the navigation folds behind a Menu button; a chosen page folds it again.
+  const [menuOpen, setMenuOpen] = useState(false);
+  useEffect(() => setMenuOpen(false), [location.pathname]);
   if (!session.signedIn) return <LoginPage />;
+  const account = session.me?.account;
   return (
     <div className="shell">
       <header className="topbar">
-        <strong className="brand">Content automation</strong>
-        <nav>
-          <NavLink to="/automation">Automation</NavLink>
-          <NavLink to="/keywords">Keywords</NavLink>
-          <NavLink to="/content">Content</NavLink>
-          <NavLink to="/publishing">Publishing</NavLink>
-          <NavLink to="/sites">Sites</NavLink>
-          <NavLink to="/keys">API keys</NavLink>
-        </nav>
-        <label className="site-picker">
-          Site
-          <select
-            aria-label="Site"
-            value={session.siteId ?? ""}
-            onChange={(e) => session.setSiteId(Number(e.target.value))}
+        <div className="topbar-row">
+          <strong className="brand">Content automation</strong>
+          <span className="account" data-testid="credits" title="The account's credit balance">
+            {account && (
+              <>
+                <span className="account-name">{account.name} · </span>
+                {formatCredits(account.credits)} credits
+              </>
+            )}
+          </span>
+          <button
+            type="button"
+            className="menu-toggle secondary"
+            aria-expanded={menuOpen}
+            aria-controls="main-menu"
+            onClick={() => setMenuOpen((open) => !open)}
           >
-            {session.sites.map((site) => (
-              <option key={site.id} value={site.id}>
-                {site.name}
-              </option>
+            Menu
+          </button>
+        </div>
+        <div id="main-menu" className={menuOpen ? "menu open" : "menu"}>
+          <nav aria-label="Main">
+            {LINKS.map(([to, name]) => (
+              <NavLink key={to} to={to}>
+                {name}
+              </NavLink>
             ))}
-          </select>
-        </label>
-        <span className="account" data-testid="credits">
-          {session.me ? `${session.me.account.name} · ${session.me.account.credits} credits` : ""}
-        </span>
-        <button type="button" className="link" onClick={session.signOut}>
-          Sign out
-        </button>
+          </nav>
+          <label className="site-picker">
+            Site
+            <select
+              value={session.siteId ?? ""}
+              onChange={(e) => session.setSiteId(Number(e.target.value))}
+            >
+              {session.sites.map((site) => (
+                <option key={site.id} value={site.id}>
+                  {site.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="button" className="link" onClick={session.signOut}>
+            Sign out
+          </button>
+        </div>
       </header>
       <main>
         <Routes>
@@ -63,6 +96,7 @@ function Shell() {
           <Route path="/content/:contentId" element={<ContentDetailPage />} />
           <Route path="/publishing" element={<PublishingPage />} />
           <Route path="/sites" element={<SitesPage />} />
+          <Route path="/sites/:siteId/settings" element={<SiteSettingsPage />} />
           <Route path="/keys" element={<KeysPage />} />
           <Route path="*" element={<Navigate to="/keywords" replace />} />
         </Routes>

@@ -16,6 +16,8 @@ from app.main import WEB_DIR, create_app
 from tests.console import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# axe-core, the npm package (a devDependency of the dashboard), injected into pages under test.
+AXE_SCRIPT = Path(__file__).resolve().parents[2] / "frontend/node_modules/axe-core/axe.min.js"
 # Without these, Chromium reaches for Google's services, which this network refuses.
 CHROMIUM_ARGS = [
     "--headless",

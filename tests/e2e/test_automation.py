@@ -6,15 +6,16 @@ this process (`tests.engine.work`), on the same event loop as the server.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from tests.engine import feed, work
+from tests.engine import feed, start, work
 from tests.factories import Tenant, create_tenant
 
 STAGES = range(1, 8)
@@ -44,7 +45,11 @@ class TestRunToTheEnd:
         await page.get_by_role("button", name="Add keywords").click()
         await expect(page.get_by_test_id("import-result")).to_contain_text("2 added")
 
-        await page.get_by_role("link", name="Automation").click()
+        await (
+            page.get_by_role("navigation", name="Main")
+            .get_by_role("link", name="Automation")
+            .click()
+        )
         await expect(page.get_by_role("heading", name="Automation", exact=True)).to_be_visible()
         await expect(page.get_by_text("AI provider: local (built in, no network)")).to_be_visible()
         await expect(page.get_by_test_id("stage-1-pending")).to_have_text("2")
@@ -56,7 +61,10 @@ class TestRunToTheEnd:
         dialog = page.get_by_role("dialog", name="Automation configuration")
         await dialog.get_by_label("Stage 1 batch size").fill("0")
         await dialog.get_by_role("button", name="Save configuration").click()
-        await expect(dialog.get_by_role("alert")).to_contain_text("stage_1_batch_size")
+        await expect(dialog.get_by_role("alert")).to_contain_text(
+            "Batch size of stage 1 must be 1 or more"
+        )
+        await expect(dialog.get_by_text("Must be 1 or more.", exact=True)).to_be_visible()
         await dialog.get_by_label("Stage 1 batch size").fill("20")
         await dialog.get_by_label("Delay between batches (seconds)").fill("0")
         await dialog.get_by_label("Delay between stages (seconds)").fill("0")
@@ -70,21 +78,48 @@ class TestRunToTheEnd:
 
         await page.get_by_role("button", name="Run now").click()
         await expect(page.get_by_test_id("run-status")).to_have_text("running")
+        await expect(page.get_by_test_id("run-announcer")).to_have_text("Run running")
+        # The action's message shows, then fades on its own.
+        toast = page.get_by_test_id("toast")
+        await expect(toast).to_have_text("Automation started")
         await expect(page.get_by_role("button", name="Run now")).to_be_disabled()
         await expect(page.get_by_test_id("log-mode")).to_have_text("live")
+        await expect(page.get_by_test_id("run-spent")).to_have_text("0 credits")
         await work(settings)
         await expect(page.get_by_test_id("run-status")).to_have_text("completed")
+        await expect(page.get_by_test_id("run-announcer")).to_have_text("Run completed")
         await expect(page.get_by_test_id("global-percentage")).to_have_text("100%")
+        await expect(page.get_by_role("progressbar", name="Overall progress")).to_have_attribute(
+            "aria-valuenow", "100"
+        )
+        # The log is no live region: the announcer says the status once per change.
+        log = page.get_by_role("log", name="Activity log")
+        await expect(log).to_have_attribute("aria-live", "off")
         for n in STAGES:
             await expect(page.get_by_test_id(f"stage-{n}-status")).to_have_text("completed")
-        await expect(page.get_by_test_id("stage-1")).to_contain_text("keywords processed2")
-        await expect(page.get_by_role("log", name="Activity log")).to_contain_text("Stage 7")
-        await expect(page.get_by_role("button", name="Run now")).to_be_enabled()
+        await expect(page.get_by_test_id("stage-1-keywords_processed")).to_have_text("2")
+        await expect(log).to_contain_text("Stage 7")
         await expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
+        # Run now is back, unless nothing is left to do (then it says why).
+        run_now = page.get_by_role("button", name="Run now")
+        if await page.get_by_test_id("run-now-why").count():
+            await expect(run_now).to_be_disabled()
+        else:
+            await expect(run_now).to_be_enabled()
+        await expect(toast).to_be_hidden(timeout=15_000)
         rows = page.get_by_role("table", name="Run history").get_by_role("row")
         await expect(rows).to_have_count(2)
         await expect(rows.nth(1)).to_contain_text("completed")
         await expect(rows.nth(1)).to_contain_text("manual")
+
+        # One screen, one set of numbers: the top bar's credits, the balance, the run's spend
+        # and its history row agree without a reload.
+        spent = (await page.get_by_test_id("run-credits").text_content() or "").split()[0]
+        await expect(page.get_by_test_id("history-credits")).to_have_text(spent)
+        await expect(page.get_by_test_id("credits")).not_to_have_text("Acme · 100 credits")
+        balance = await page.get_by_test_id("balance").text_content() or ""
+        await expect(page.get_by_test_id("credits")).to_have_text(f"Acme · {balance}")
+        assert float(spent) > 0
 
         await page.get_by_label("Log lines").select_option("50")
         await expect(page.get_by_role("log", name="Activity log")).to_contain_text("Stage 7")
@@ -93,7 +128,7 @@ class TestRunToTheEnd:
         await expect(page.get_by_test_id("stopped-reason")).to_contain_text("Stopped: completed")
         await expect(page.get_by_test_id("detail-status")).to_have_text("completed")
         stage_1 = page.get_by_role("table", name="Stage 1 result")
-        await expect(stage_1.get_by_role("row", name="keywords processed")).to_contain_text("2")
+        await expect(stage_1.get_by_role("row", name="Keywords clustered")).to_contain_text("2")
         for n in STAGES:
             await expect(page.get_by_test_id(f"detail-stage-{n}-status")).to_have_text("completed")
         await expect(page.get_by_role("log", name="Activity log")).to_contain_text("Stage 7")
@@ -129,6 +164,12 @@ class TestSteering:
         await expect(pause).to_be_enabled()
 
         await cancel.click()
+        question = page.get_by_role("alertdialog", name="Cancel this run?")
+        await question.get_by_role("button", name="Keep running").click()
+        await expect(question).to_be_hidden()
+        await expect(status).to_have_text("running")
+        await cancel.click()
+        await question.get_by_role("button", name="Cancel the run").click()
         await expect(status).to_have_text("cancelled")
         await expect(run_now).to_be_enabled()
         await expect(cancel).to_be_disabled()
@@ -149,6 +190,92 @@ class TestSteering:
         await sign_in(page, live_server, poor, "/automation")
         await expect(page.get_by_test_id("estimate-sufficient")).to_contain_text("Insufficient")
         await page.get_by_role("button", name="Run now").click()
-        await expect(page.get_by_role("alert")).to_contain_text("insufficient credits")
-        await expect(page.get_by_role("alert")).to_contain_text("insufficient_credits")
+        alert = page.get_by_role("alert")
+        await expect(alert).to_contain_text("Insufficient credits: a run needs")
+        await expect(alert).to_have_attribute("data-code", "insufficient_credits")
         await expect(page.get_by_test_id("run-status")).to_have_text("never run")
+
+
+class TestConfigDialog:
+    async def test_schedule_fields_follow_the_frequency_and_unsaved_edits_are_guarded(
+        self, page: Page, live_server: str, tenant: Tenant, client: httpx.AsyncClient
+    ) -> None:
+        await feed(client, tenant, 3)
+        await sign_in(page, live_server, tenant, "/automation")
+        await expect(page.get_by_test_id("next-run")).to_have_text("none scheduled")
+        await page.get_by_role("button", name="Configure").click()
+        dialog = page.get_by_role("dialog", name="Automation configuration")
+        weekday = dialog.get_by_label("Day of the week")
+        month_day = dialog.get_by_label("Day of the month")
+        await expect(weekday).to_have_count(0)
+        await expect(month_day).to_have_count(0)
+        await dialog.get_by_label("Frequency").select_option("monthly")
+        await expect(month_day).to_be_visible()
+        await expect(weekday).to_have_count(0)
+        await dialog.get_by_label("Frequency").select_option("weekly")
+        await expect(weekday).to_be_visible()
+        await expect(month_day).to_have_count(0)
+
+        # Stage rows carry their names, what waits, and how many runs a limit takes.
+        stage_1 = dialog.get_by_test_id("config-stage-1")
+        await expect(stage_1).to_contain_text("Keywords → Clusters")
+        hint = dialog.get_by_test_id("config-stage-1-hint")
+        await expect(hint).to_have_text("Current pending: 3 keywords · all in one run")
+        await dialog.get_by_label("Stage 1 per-run limit").fill("2")
+        await expect(hint).to_have_text("Current pending: 3 keywords · ≈ 2 runs to process all")
+
+        # Escape with unsaved edits asks; keep editing keeps them.
+        await page.keyboard.press("Escape")
+        bar = dialog.get_by_role("alertdialog", name="Unsaved changes")
+        await expect(bar).to_be_visible()
+        await bar.get_by_role("button", name="Keep editing").click()
+        await expect(bar).to_be_hidden()
+        await expect(dialog.get_by_label("Stage 1 per-run limit")).to_have_value("2")
+        # Close asks too; discarding drops the edits.
+        await dialog.get_by_role("button", name="Close").click()
+        await bar.get_by_role("button", name="Discard changes").click()
+        await expect(dialog).to_be_hidden()
+        await page.get_by_role("button", name="Configure").click()
+        await expect(dialog.get_by_label("Stage 1 per-run limit")).to_have_value("0")
+
+        await dialog.get_by_label("Run on a schedule").check()
+        await dialog.get_by_label("Frequency").select_option("weekly")
+        await weekday.select_option("Tuesday")
+        await dialog.get_by_label("Time (site time zone)").fill("03:30")
+        await dialog.get_by_role("button", name="Save configuration").click()
+        await expect(dialog).to_be_hidden()
+        await expect(page.get_by_test_id("schedule")).to_contain_text(
+            "Scheduled weekly on Tuesday at 03:30 (UTC time)"
+        )
+        await expect(page.get_by_test_id("next-run")).to_contain_text("03:30")
+        await page.get_by_role("button", name="Configure").click()
+        await expect(dialog.get_by_test_id("config-next-run")).to_contain_text("03:30 (UTC time)")
+        # Nothing changed: Close closes at once.
+        await dialog.get_by_role("button", name="Close").click()
+        await expect(dialog).to_be_hidden()
+
+
+class TestLiveNumbers:
+    async def test_a_progress_event_updates_the_history_row_of_the_run(
+        self, page: Page, live_server: str, tenant: Tenant, client: httpx.AsyncClient
+    ) -> None:
+        await feed(client, tenant, 2)
+        run_id = await start(client, tenant)
+        answer = await client.get(
+            f"/api/v1/automation/run_progress/?site_id={tenant.site_id}", headers=tenant.headers
+        )
+        progress = answer.json()
+        progress["metrics"]["credits_used"] = 12.5
+        progress["run"]["current_stage"] = 4
+        # The stream as the server sends it, one progress event (no worker runs here).
+        event = f"id: 1\nevent: progress\ndata: {json.dumps(progress)}\n\n"
+
+        async def one_event(route: Route) -> None:
+            await route.fulfill(status=200, content_type="text/event-stream", body=event)
+
+        await page.route("**/automation/runs/*/events", one_event)
+        await sign_in(page, live_server, tenant, "/automation")
+        # The history is not polled: only the event can have put these figures in its row.
+        row = page.get_by_test_id(f"history-{run_id}")
+        await expect(row.get_by_test_id("history-credits")).to_have_text("12.5")
+        await expect(row).to_contain_text("4 of 7")

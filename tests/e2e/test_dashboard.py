@@ -35,7 +35,7 @@ class TestSignIn:
         await page.get_by_label("Email").fill(tenant.email)
         await page.get_by_label("Password").fill("not it")
         await page.get_by_role("button", name="Sign in").click()
-        await expect(page.get_by_role("alert")).to_contain_text("wrong email or password")
+        await expect(page.get_by_role("alert")).to_contain_text("Wrong email or password")
 
     async def test_sign_in_then_reload_a_deep_link_keeps_the_session(
         self, page: Page, live_server: str, tenant: Tenant
@@ -43,7 +43,7 @@ class TestSignIn:
         await sign_in(page, live_server, tenant)
         await page.goto(f"{live_server}/sites")
         await expect(page.get_by_role("heading", name="Sites")).to_be_visible()
-        await expect(page.get_by_role("cell", name="Main site")).to_be_visible()
+        await expect(page.get_by_role("cell", name="Main site", exact=True)).to_be_visible()
 
 
 class TestKeywords:
@@ -107,7 +107,9 @@ class TestReview:
             prompt="a pair of running shoes",
         )
         await sign_in(page, live_server, tenant)
-        await page.get_by_role("link", name="Content").click()
+        await (
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Content").click()
+        )
         await page.get_by_role("link", name="How to choose running shoes").click()
         await expect(
             page.get_by_role("heading", name="How to choose running shoes")
@@ -146,7 +148,9 @@ class TestReview:
             stored.url = media_url(settings, relative)
 
         await sign_in(page, live_server, tenant)
-        await page.get_by_role("link", name="Content").click()
+        await (
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Content").click()
+        )
         await page.get_by_role("link", name="Trail shoes").click()
 
         picture = page.get_by_role("img", name="shoes on a trail")
@@ -159,10 +163,18 @@ class TestApiKeys:
         self, page: Page, live_server: str, tenant: Tenant
     ) -> None:
         await sign_in(page, live_server, tenant)
-        await page.get_by_role("link", name="API keys").click()
+        await (
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="API keys").click()
+        )
         await page.get_by_label("Name").fill("reporting script")
         await page.get_by_role("button", name="Create key").click()
         await expect(page.get_by_test_id("new-key")).to_contain_text("ak_")
+        await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        await page.get_by_role("button", name="Copy").click()
+        await expect(page.get_by_text("Copied to the clipboard.")).to_be_visible()
+        copied = await page.evaluate("navigator.clipboard.readText()")
+        assert copied == await page.get_by_test_id("new-key").text_content()
+        assert await page.title() == "API keys · Content automation"
         row = page.get_by_role("row").filter(has_text="reporting script")
         await row.get_by_role("button", name="Revoke").click()
         await expect(row).to_contain_text("revoked")

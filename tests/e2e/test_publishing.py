@@ -41,7 +41,11 @@ class TestSettings:
         self, page: Page, live_server: str, tenant: Tenant
     ) -> None:
         await sign_in(page, live_server, tenant, "/automation")
-        await page.get_by_role("link", name="Publishing").click()
+        await (
+            page.get_by_role("navigation", name="Main")
+            .get_by_role("link", name="Publishing")
+            .click()
+        )
         form = page.get_by_role("form", name="Publishing settings")
         await expect(form.get_by_label("Time slots")).to_be_checked()
         await expect(form.get_by_label("Time slot 3", exact=True)).to_have_value("18:00")
@@ -52,16 +56,16 @@ class TestSettings:
         await form.get_by_label("Time slot 4", exact=True).fill("07:30")
         await form.get_by_label("Queue limit").fill("-1")
         await form.get_by_role("button", name="Save settings").click()
-        await expect(form.get_by_role("alert")).to_contain_text("queue_limit")
+        await expect(form.get_by_role("alert")).to_contain_text("Queue limit must be 0 or more")
         await expect(form.get_by_label("Queue limit")).to_have_attribute("aria-invalid", "true")
-        await expect(form.get_by_text("queue_limit: Input should be greater than")).to_be_visible()
+        await expect(form.get_by_text("Must be 0 or more.", exact=True)).to_be_visible()
 
         await form.get_by_label("Queue limit").fill("25")
         await form.get_by_label("Saturday").check()
         await form.get_by_label("Auto-publish approved content").uncheck()
         await form.get_by_role("button", name="Save settings").click()
         await expect(form.get_by_role("status")).to_have_text("Settings saved.")
-        await expect(page.get_by_role("region", name="Queue")).to_contain_text(
+        await expect(page.get_by_role("region", name="Queue", exact=True)).to_contain_text(
             "auto-publish is off"
         )
         # Stored in order: the new slot comes first.
@@ -73,8 +77,9 @@ class TestSettings:
         await form.get_by_label("End time").fill("07:00")
         await form.get_by_role("button", name="Save settings").click()
         await expect(
-            form.get_by_text("stagger_end_time: must be later than stagger_start_time")
+            form.get_by_text("Must be later than stagger_start_time.", exact=True)
         ).to_be_visible()
+        await expect(form.get_by_role("alert")).to_contain_text("End time must be later")
         await form.get_by_label("End time").fill("12:00")
         await form.get_by_label("Minutes between articles").fill("30")
         await form.get_by_role("button", name="Save settings").click()
@@ -111,8 +116,9 @@ class TestPublisher:
         await form.get_by_label("Signing secret").fill(SIGNING_KEY)
         await expect(form.get_by_label("Signing secret")).to_have_attribute("type", "password")
         await form.get_by_role("button", name="Save publisher").click()
-        await expect(form.get_by_role("alert")).to_contain_text("invalid_url")
-        await expect(form.get_by_text("endpoint_url: must use https")).to_be_visible()
+        await expect(form.get_by_role("alert")).to_have_attribute("data-code", "invalid_url")
+        await expect(form.get_by_role("alert")).to_contain_text("Webhook URL must use https")
+        await expect(form.get_by_text("Must use https, not 'http'.", exact=True)).to_be_visible()
 
         await form.get_by_label("Webhook URL").fill(PUBLIC_URL)
         await form.get_by_role("button", name="Save publisher").click()
@@ -163,7 +169,7 @@ class TestQueue:
         )
 
         await sign_in(page, live_server, tenant, "/publishing")
-        queue = page.get_by_role("region", name="Queue")
+        queue = page.get_by_role("region", name="Queue", exact=True)
         await expect(page.get_by_test_id("queue-count")).to_have_text("1 of 100 scheduled")
         row = page.get_by_test_id(f"queue-item-{failed.id}")
         await expect(row).to_contain_text("failed")
@@ -189,31 +195,62 @@ class TestQueue:
 
 
 class TestBudget:
-    async def test_the_allocation_must_sum_to_100_and_is_kept(
+    async def test_sliders_share_the_credit_cap_summing_to_100_and_are_kept(
         self, page: Page, live_server: str, tenant: Tenant
     ) -> None:
-        await sign_in(page, live_server, tenant, "/automation")
+        await sign_in(page, live_server, tenant, "/sites")
+        await page.get_by_role("link", name="AI budget of Main site").click()
         budget = page.get_by_role("region", name="AI budget")
+        await expect(budget).to_contain_text("divides the run's credit cap")
+        await expect(budget.get_by_test_id("budget-no-effect")).to_contain_text("no effect now")
         await expect(budget.get_by_label("Use the global defaults")).to_be_checked()
         await expect(budget.get_by_label("Clustering (%)")).to_be_disabled()
         await expect(budget.get_by_test_id("budget-total")).to_have_text("100%")
 
         await budget.get_by_label("Use the global defaults").uncheck()
+        # 15/10/40/5/30: clustering to 20 takes 5 from the others in their proportions.
         await budget.get_by_label("Clustering (%)").fill("20")
-        await expect(budget.get_by_test_id("budget-total")).to_have_text("105%")
-        await budget.get_by_role("button", name="Save allocation").click()
-        await expect(budget.get_by_role("alert")).to_contain_text("must sum to 100")
-        await expect(budget.get_by_label("Images (%)")).to_have_attribute("aria-invalid", "true")
-
-        await budget.get_by_label("Images (%)").fill("25")
         await expect(budget.get_by_test_id("budget-total")).to_have_text("100%")
+        await expect(budget.get_by_label("Content (%)")).to_have_value("38")
+        await expect(budget.get_by_label("Images (%)")).to_have_value("28")
+        # The keyboard moves a slider one percent a step; the total stays 100.
+        images = budget.get_by_role("slider", name="Images share")
+        await images.focus()
+        await page.keyboard.press("ArrowRight")
+        await expect(images).to_have_attribute("aria-valuenow", "29")
+        await expect(budget.get_by_test_id("budget-total")).to_have_text("100%")
+        await expect(
+            budget.get_by_role("img", name=re.compile(r"^Allocation: Clustering \d+%"))
+        ).to_be_visible()
         await budget.get_by_role("button", name="Save allocation").click()
         await expect(budget.get_by_role("status")).to_have_text("Allocation saved.")
+        saved = {
+            label: await budget.get_by_label(f"{label} (%)").input_value()
+            for label in ("Clustering", "Ideas", "Content", "Image prompts", "Images")
+        }
+        assert sum(int(v) for v in saved.values()) == 100
+        assert saved["Images"] == "29"
 
         await page.reload()
         await expect(budget.get_by_label("Use the global defaults")).not_to_be_checked()
-        await expect(budget.get_by_label("Clustering (%)")).to_have_value("20")
-        await expect(budget.get_by_label("Images (%)")).to_have_value("25")
+        for label, value in saved.items():
+            await expect(budget.get_by_label(f"{label} (%)")).to_have_value(value)
+
+    async def test_with_a_credit_cap_each_share_shows_its_credits(
+        self, page: Page, live_server: str, tenant: Tenant
+    ) -> None:
+        await sign_in(page, live_server, tenant, "/automation")
+        await page.get_by_role("button", name="Configure").click()
+        dialog = page.get_by_role("dialog", name="Automation configuration")
+        await dialog.get_by_label("Credit cap per run (0 = no cap)").fill("50")
+        await dialog.get_by_role("button", name="Save configuration").click()
+        await expect(dialog).to_be_hidden()
+        await page.get_by_role("link", name="AI budget allocation").click()
+        budget = page.get_by_role("region", name="AI budget")
+        await expect(budget).to_contain_text("now 50 credits")
+        await expect(budget.get_by_test_id("budget-no-effect")).to_have_count(0)
+        # Content's 40 % of 50 credits.
+        await expect(budget).to_contain_text("20 credits")
 
 
 class TestNotifications:
@@ -230,8 +267,7 @@ class TestNotifications:
         await expect(secret).to_have_attribute("aria-invalid", "true")
         await expect(
             dialog.get_by_text(
-                "notification_secret: required with notification_url, at least 16 characters",
-                exact=True,
+                "Required with notification_url, at least 16 characters.", exact=True
             )
         ).to_be_visible()
 

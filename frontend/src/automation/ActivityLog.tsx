@@ -53,6 +53,10 @@ export function ActivityLog({ lines, size, onSizeChange, mode }: Props) {
         className="terminal"
         role="log"
         aria-label="Activity log"
+        // A log's lines would each be read out as they come: the run's status is announced
+        // once per change instead (RunAnnouncer).
+        aria-live="off"
+        tabIndex={0}
         ref={screen}
         data-testid="activity-log"
       >

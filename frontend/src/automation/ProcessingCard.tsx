@@ -1,4 +1,5 @@
 import type { Schemas } from "../api/client";
+import { stageItems } from "./format";
 
 /** What the active run is working on right now. */
 export function ProcessingCard({
@@ -22,14 +23,13 @@ export function ProcessingCard({
                 : "between batches"}
           </p>
           <p className="hint">
-            {processing.processed} of {processing.total} items of the stage done
+            {processing.processed} of {stageItems(processing.stage, processing.total)} of this stage
+            done
           </p>
           {processing.items.length > 0 && (
-            <ul className="in-flight">
+            <ul className="in-flight" aria-label="Items in flight">
               {processing.items.map((item) => (
-                <li key={item.id}>
-                  #{item.id} {item.title}
-                </li>
+                <li key={item.id}>{item.title}</li>
               ))}
             </ul>
           )}

@@ -1,18 +1,29 @@
 import type { Schemas } from "../api/client";
-import { resultCounters, resultFlag, stageResult, StatusBadge } from "./format";
+import { InfoTip } from "../components/InfoTip";
+import { resultCounters } from "./counters";
+import {
+  resultFlag,
+  STAGE_ENABLED,
+  STAGE_NUMBERS,
+  stageNoun,
+  stageName,
+  stageResult,
+  StatusBadge,
+} from "./format";
 import type { Run } from "./queries";
-
-const STAGE_NUMBERS = [1, 2, 3, 4, 5, 6, 7] as const;
 
 type Props = {
   overview: Schemas["StageOverview"][] | undefined;
   progress: Schemas["StageProgress"][] | undefined;
+  config: Schemas["ConfigOut"] | undefined;
   /** The run whose results the cards show: the active run, else the latest. */
   run: Run | undefined;
 };
 
+const KIND = { AI: "AI stage", local: "no AI, no credits" } as Record<string, string>;
+
 /** The seven stages: what waits for each, and how far the run got in it. */
-export function StageCards({ overview, progress, run }: Props) {
+export function StageCards({ overview, progress, config, run }: Props) {
   return (
     <section className="stage-grid" aria-label="Stages">
       {STAGE_NUMBERS.map((n) => {
@@ -20,7 +31,8 @@ export function StageCards({ overview, progress, run }: Props) {
         const stage = progress?.find((s) => s.number === n);
         const result = run ? stageResult(run, n) : null;
         const counters = resultCounters(result);
-        const name = stage?.name ?? waiting?.name ?? "";
+        const name = stage?.name ?? waiting?.name ?? stageName(n);
+        const disabled = config?.[STAGE_ENABLED[n]] === false;
         return (
           <article
             key={n}
@@ -34,26 +46,38 @@ export function StageCards({ overview, progress, run }: Props) {
             </header>
             <h3>{name}</h3>
             <p className="hint">
-              {waiting?.type ?? ""} ·{" "}
-              <span data-testid={`stage-${n}-pending`}>{waiting?.pending ?? 0}</span> pending
+              <span data-testid={`stage-${n}-pending`}>{waiting?.pending ?? 0}</span>{" "}
+              {stageNoun(n, waiting?.pending ?? 0)} {n === 7 ? "" : "waiting"}
+              {waiting && KIND[waiting.type] && <> · {KIND[waiting.type]}</>}
+              {disabled && <> · disabled</>}
             </p>
             {stage && stage.input_count > 0 && (
               <p className="hint" data-testid={`stage-${n}-processed`}>
-                {stage.processed_count} of {stage.input_count} processed
+                {stage.processed_count} of {stage.input_count} done in this run
               </p>
             )}
             {counters.length > 0 && (
               <dl className="counters">
-                {counters.map(([label, value]) => (
-                  <div key={label}>
-                    <dt>{label}</dt>
-                    <dd>{value}</dd>
+                {counters.map((c) => (
+                  <div key={c.key}>
+                    <dt>
+                      {c.label}
+                      {c.tip && (
+                        <>
+                          {" "}
+                          <InfoTip about={c.label}>{c.tip}</InfoTip>
+                        </>
+                      )}
+                    </dt>
+                    <dd data-testid={`stage-${n}-${c.key}`}>{c.value}</dd>
                   </div>
                 ))}
               </dl>
             )}
-            {resultFlag(result, "partial") && <p className="hint">stopped part-way (partial)</p>}
-            {resultFlag(result, "skipped") && <p className="hint">skipped: stage disabled</p>}
+            {resultFlag(result, "partial") && <p className="hint">Stopped part-way (partial).</p>}
+            {resultFlag(result, "skipped") && (
+              <p className="hint">Skipped: {disabled ? "stage disabled" : "nothing to process"}.</p>
+            )}
           </article>
         );
       })}

@@ -1,28 +1,35 @@
 import type { Schemas } from "../api/client";
 import type { RunStatus } from "./queries";
 
-type StageResult = { [key: string]: unknown } | null;
+export type StageResult = { [key: string]: unknown } | null;
 
-export function formatDate(iso: string | null | undefined): string {
-  return iso ? new Date(iso).toLocaleString() : "–";
+export const STAGE_NUMBERS = [1, 2, 3, 4, 5, 6, 7] as const;
+export type StageNumber = (typeof STAGE_NUMBERS)[number];
+
+/** The stages' names as the API gives them, for a page that has not read them yet. */
+export const STAGE_NAMES: Record<StageNumber, string> = {
+  1: "Keywords → Clusters",
+  2: "Clusters → Ideas",
+  3: "Ideas → Tasks",
+  4: "Tasks → Content",
+  5: "Content → Image prompts",
+  6: "Image prompts → Images",
+  7: "Review → Published",
+};
+
+export function stageName(n: number): string {
+  return STAGE_NAMES[n as StageNumber] ?? `Stage ${n}`;
 }
 
-export function formatCredits(amount: number): string {
-  return amount.toLocaleString(undefined, { maximumFractionDigits: 2 });
-}
-
-// Bookkeeping fields of a stage result, shown apart from its counters (or not at all).
-const NOT_COUNTERS = new Set(["started_at", "completed_at", "skipped", "partial"]);
-
-/** A stage result's counters (SPEC §7) as label and value, in the order the API wrote them. */
-export function resultCounters(result: StageResult): [string, string][] {
-  if (!result) return [];
-  return Object.entries(result)
-    .filter(
-      ([key, value]) =>
-        !NOT_COUNTERS.has(key) && (typeof value === "number" || typeof value === "string"),
-    )
-    .map(([key, value]) => [key.replaceAll("_", " "), String(value)]);
+/**
+ * Articles a run left in review (auto-approval off, or past the approvals limit): the result's
+ * own count where the API gives one, else those ready for review less those approved.
+ */
+export function awaitingReview(result: StageResult): number {
+  const count = (key: string) => (typeof result?.[key] === "number" ? result[key] : undefined);
+  const own = count("awaiting_review");
+  if (own !== undefined) return own;
+  return Math.max(0, (count("ready_for_review") ?? 0) - (count("approved_count") ?? 0));
 }
 
 export function resultFlag(result: StageResult, flag: "skipped" | "partial"): boolean {
@@ -62,7 +69,62 @@ export const STOPPED_TEXT: Record<Schemas["StoppedReason"], string> = {
 export function StatusBadge({ status, testId }: { status: RunStatus | string; testId?: string }) {
   return (
     <span className={`badge badge-${status}`} data-testid={testId}>
-      {status}
+      {status.replaceAll("_", " ")}
     </span>
   );
+}
+
+/** What each stage works on, singular and plural: "12 keywords pending". */
+export const STAGE_ITEMS: Record<StageNumber, [string, string]> = {
+  1: ["keyword", "keywords"],
+  2: ["cluster", "clusters"],
+  3: ["idea", "ideas"],
+  4: ["task", "tasks"],
+  5: ["article", "articles"],
+  6: ["image", "images"],
+  7: ["article in review", "articles in review"],
+};
+
+export function stageNoun(n: number, count: number): string {
+  const [one, many] = STAGE_ITEMS[n as StageNumber] ?? ["item", "items"];
+  return count === 1 ? one : many;
+}
+
+export function stageItems(n: number, count: number): string {
+  return `${count.toLocaleString("en-US")} ${stageNoun(n, count)}`;
+}
+
+/** Each stage's per-run limit (003 Part 4) and the config's enabled flag. */
+export const STAGE_LIMITS = {
+  1: "max_keywords_per_run",
+  2: "max_clusters_per_run",
+  3: "max_ideas_per_run",
+  4: "max_tasks_per_run",
+  5: "max_content_per_run",
+  6: "max_images_per_run",
+  7: "max_approvals_per_run",
+} as const satisfies Record<StageNumber, keyof Schemas["ConfigOut"]>;
+
+export const STAGE_ENABLED = {
+  1: "stage_1_enabled",
+  2: "stage_2_enabled",
+  3: "stage_3_enabled",
+  4: "stage_4_enabled",
+  5: "stage_5_enabled",
+  6: "stage_6_enabled",
+  7: "stage_7_enabled",
+} as const satisfies Record<StageNumber, keyof Schemas["ConfigOut"]>;
+
+/**
+ * Items waiting in the stages a run would do: the enabled ones (all of them until the config
+ * is read). Zero means Run now has nothing to do (the API answers 400 nothing_to_do).
+ */
+export function pendingForRun(
+  overview: Schemas["StageOverview"][] | undefined,
+  config: Schemas["ConfigOut"] | undefined,
+): number | undefined {
+  if (!overview) return undefined;
+  return overview
+    .filter((s) => !config || config[STAGE_ENABLED[s.number as StageNumber]] !== false)
+    .reduce((sum, s) => sum + s.pending, 0);
 }

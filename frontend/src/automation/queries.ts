@@ -1,4 +1,10 @@
-import { queryOptions, skipToken, useMutation, useQueryClient } from "@tanstack/react-query";
+import {
+  queryOptions,
+  skipToken,
+  useMutation,
+  useQueryClient,
+  type QueryClient,
+} from "@tanstack/react-query";
 import { useCallback } from "react";
 import { accountKeys } from "../account/queries";
 import { api, unwrap, type Schemas } from "../api/client";
@@ -6,6 +12,7 @@ import { api, unwrap, type Schemas } from "../api/client";
 export type Run = Schemas["RunOut"];
 export type RunStatus = Schemas["RunStatus"];
 export type Progress = Schemas["RunProgress"];
+type HistoryData = Schemas["Page_RunSummary_"];
 
 export const LOG_SIZES = [50, 100, 200, 500] as const;
 export type LogSize = (typeof LOG_SIZES)[number];
@@ -227,4 +234,35 @@ export function useSaveBudget(siteId: number) {
       queryClient.setQueryData(automationQueries.budget(siteId).queryKey, saved);
     },
   });
+}
+
+/**
+ * A progress event changes figures shown elsewhere on the screen: the history's row of the run
+ * is patched in place, and where the run spent credits since the last event, the balance and the
+ * account's credits in the top bar are read again, so that every number on screen agrees.
+ */
+export function applyProgress(
+  queryClient: QueryClient,
+  siteId: number,
+  progress: Progress,
+  spentBefore: number | undefined,
+) {
+  const run = progress.run;
+  if (!run) return;
+  queryClient.setQueriesData<HistoryData>({ queryKey: automationKeys.history(siteId) }, (page) =>
+    page
+      ? {
+          ...page,
+          items: page.items.map((item) =>
+            item.run_id === run.run_id
+              ? { ...item, ...run, total_credits_used: progress.metrics.credits_used }
+              : item,
+          ),
+        }
+      : page,
+  );
+  if (spentBefore !== progress.metrics.credits_used) {
+    void queryClient.invalidateQueries({ queryKey: automationKeys.balance });
+    void queryClient.invalidateQueries({ queryKey: accountKeys.me });
+  }
 }

@@ -1,13 +1,31 @@
+import { useEffect, type ReactNode } from "react";
 import { ApiError } from "../api/client";
+import { humanField, plainMessage, sentence } from "../lib/errors";
 
-export function ErrorNote({ error }: { error: unknown }) {
+/** A field's label for a person, from its API name; forms pass their own labels. */
+export type LabelOf = (field: string) => string | undefined;
+
+/**
+ * An error in plain words. A 400 naming fields lists each with its form label and what is
+ * wrong; any other error says the API's message as a sentence. The API's code stays on the
+ * element (`data-code`) for programs, not in the text.
+ */
+export function ErrorNote({ error, labelOf }: { error: unknown; labelOf?: LabelOf }) {
   if (!error) return null;
-  const message = error instanceof Error ? error.message : String(error);
-  const code = error instanceof ApiError ? ` (${error.code})` : "";
+  const code = error instanceof ApiError ? error.code : undefined;
+  const problems = fieldProblems(error);
+  let text: string;
+  if (problems.size > 0) {
+    const list = [...problems].map(
+      ([field, message]) => `${labelOf?.(field) ?? humanField(field)} ${plainMessage(message)}`,
+    );
+    text = `Please correct: ${list.join("; ")}.`;
+  } else {
+    text = sentence(error instanceof Error ? error.message : String(error));
+  }
   return (
-    <p role="alert" className="error">
-      {message}
-      {code}
+    <p role="alert" className="error" data-code={code}>
+      {text}
     </p>
   );
 }
@@ -24,13 +42,23 @@ export function Pager({ total, limit, offset, onChange }: PagerProps) {
   const last = Math.min(offset + limit, total);
   return (
     <div className="pager">
-      <button type="button" disabled={offset === 0} onClick={() => onChange(Math.max(0, offset - limit))}>
+      <button
+        type="button"
+        className="secondary"
+        disabled={offset === 0}
+        onClick={() => onChange(Math.max(0, offset - limit))}
+      >
         Previous
       </button>
       <span>
         {first}–{last} of {total}
       </span>
-      <button type="button" disabled={last >= total} onClick={() => onChange(offset + limit)}>
+      <button
+        type="button"
+        className="secondary"
+        disabled={last >= total}
+        onClick={() => onChange(offset + limit)}
+      >
         Next
       </button>
     </div>
@@ -60,13 +88,28 @@ export function fieldProblems(error: unknown): Map<string, string> {
   return problems;
 }
 
-/** The API's message for one field, shown next to it. */
+/** What is wrong with one field, in plain words, shown under it. */
 export function FieldError({ problems, field }: { problems: Map<string, string>; field: string }) {
   const message = problems.get(field);
   if (message === undefined) return null;
+  return <span className="field-error">{sentence(plainMessage(message))}</span>;
+}
+
+/** A wide table scrolls sideways in its own box, never the page. */
+export function TableScroll({ label, children }: { label: string; children: ReactNode }) {
   return (
-    <span className="field-error">
-      {field}: {message}
-    </span>
+    // A focusable region: keyboard users can scroll it too.
+    <div className="table-scroll" role="region" aria-label={label} tabIndex={0}>
+      {children}
+    </div>
   );
+}
+
+const APP_NAME = "Content automation";
+
+/** The browser tab names the page. */
+export function useDocumentTitle(title: string) {
+  useEffect(() => {
+    document.title = title ? `${title} · ${APP_NAME}` : APP_NAME;
+  }, [title]);
 }

@@ -2,14 +2,16 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { ActivityLog } from "../automation/ActivityLog";
-import { BudgetCard } from "../automation/BudgetCard";
 import { ConfigDialog } from "../automation/ConfigDialog";
 import { CreditsCard } from "../automation/CreditsCard";
 import { ProcessingCard } from "../automation/ProcessingCard";
+import { RunAnnouncer, RunCard } from "../automation/RunCard";
 import { RunHistory } from "../automation/RunHistory";
+import { ScheduleNote } from "../automation/ScheduleNote";
 import { StageCards } from "../automation/StageCards";
-import { formatCredits, StatusBadge } from "../automation/format";
+import { awaitingReview, pendingForRun, stageResult } from "../automation/format";
 import {
+  applyProgress,
   automationKeys,
   automationQueries,
   POLL_MS,
@@ -17,9 +19,12 @@ import {
   useSiteRefresh,
   type LogSize,
   type Progress,
+  type RunAction,
 } from "../automation/queries";
 import { useRunStream } from "../automation/useRunStream";
-import { ErrorNote, NoSite } from "../components/ui";
+import { FirstRunGuide } from "../components/Guide";
+import { useNotify } from "../components/Toasts";
+import { NoSite, useDocumentTitle } from "../components/ui";
 import { useSession } from "../session";
 
 type Provider = { name: string; text_model?: string | null; image_model?: string | null };
@@ -34,6 +39,7 @@ function providerNote(provider: Provider | undefined): string {
 }
 
 export function AutomationPage() {
+  useDocumentTitle("Automation");
   const { siteId } = useSession();
   if (siteId === null) return <NoSite />;
   return <Automation key={siteId} siteId={siteId} />;
@@ -41,7 +47,9 @@ export function AutomationPage() {
 
 function Automation({ siteId }: { siteId: number }) {
   const queryClient = useQueryClient();
-  const { me } = useSession();
+  const notify = useNotify();
+  const { me, sites } = useSession();
+  const timeZone = sites.find((s) => s.id === siteId)?.timezone;
   const [configOpen, setConfigOpen] = useState(false);
   const [logSize, setLogSize] = useState<LogSize>(100);
 
@@ -54,17 +62,19 @@ function Automation({ siteId }: { siteId: number }) {
 
   const refreshSite = useSiteRefresh(siteId);
   // The active run, else the latest: what the progress bar, the cards and the log show.
-  const progress = useQuery({ ...automationQueries.progress(siteId), refetchInterval });
+  const progressQuery = automationQueries.progress(siteId);
+  const progress = useQuery({ ...progressQuery, refetchInterval });
   const shownId = activeId ?? progress.data?.run?.run_id;
 
   const stream = useRunStream(shownId, activeId !== undefined, {
     onProgress: (next: Progress) => {
-      queryClient.setQueryData(automationQueries.progress(siteId).queryKey, next);
+      const before = queryClient.getQueryData(progressQuery.queryKey);
+      queryClient.setQueryData(progressQuery.queryKey, next);
+      applyProgress(queryClient, siteId, next, before?.metrics.credits_used);
       for (const key of [
         automationKeys.currentRun(siteId),
         automationKeys.processing(siteId),
         automationKeys.overview(siteId),
-        automationKeys.balance,
       ]) {
         void queryClient.invalidateQueries({ queryKey: key });
       }
@@ -80,6 +90,7 @@ function Automation({ siteId }: { siteId: number }) {
   const latest = useQuery(automationQueries.run(activeId ? undefined : shownId));
   const shownRun = active ?? latest.data;
   const overview = useQuery(automationQueries.overview(siteId));
+  const config = useQuery(automationQueries.config(siteId));
   const processing = useQuery({
     ...automationQueries.processing(siteId, activeId),
     refetchInterval,
@@ -104,12 +115,11 @@ function Automation({ siteId }: { siteId: number }) {
     }
   }, [activeId, queryClient, refreshSite, resetAction]);
 
-  const status = active?.status;
-  const busy = action.isPending || currentRun.isPending;
-  const summary = progress.data?.run ?? null;
-  const global = progress.data?.global_progress;
-  const percentage = global?.percentage ?? 0;
+  const run = (what: RunAction) =>
+    action.mutate(what, { onSuccess: (answer) => notify(answer.message) });
   const lines = streaming ? stream.lines : (log.data?.lines ?? []);
+  const pending = pendingForRun(overview.data?.stages, config.data);
+  const neverRun = progress.isSuccess && !progress.data.run;
 
   return (
     <>
@@ -122,97 +132,42 @@ function Automation({ siteId }: { siteId: number }) {
       <p className="hint" data-testid="ai-provider">
         {providerNote(me?.ai_provider)}
       </p>
+      <ScheduleNote config={config.data} timeZone={timeZone} />
+      {neverRun && (
+        <FirstRunGuide step={pending === 0 ? 1 : 2}>
+          {pending === 0 ? (
+            <>
+              No run yet, and nothing to work on: <Link to="/keywords">add keywords</Link> first,
+              then come back and press Run now.
+            </>
+          ) : (
+            <>No run yet: press Run now to turn the waiting keywords into articles.</>
+          )}
+        </FirstRunGuide>
+      )}
 
       <section className="grid2">
-        <CreditsCard siteId={siteId} />
-        <section className="card" aria-label="Run">
-          <h2>Run</h2>
-          <p>
-            Status:{" "}
-            {summary ? (
-              <>
-                <StatusBadge status={summary.status} testId="run-status" /> ·{" "}
-                <Link
-                  to={`/automation/runs/${encodeURIComponent(summary.run_id)}`}
-                  className="mono"
-                >
-                  {summary.run_id}
-                </Link>{" "}
-                · stage {summary.current_stage}
-                {summary.stopped_reason && (
-                  <> · stopped: {summary.stopped_reason.replaceAll("_", " ")}</>
-                )}
-              </>
-            ) : (
-              <span data-testid="run-status">never run</span>
-            )}
-          </p>
-          <div
-            className="progress"
-            role="progressbar"
-            aria-label="Overall progress"
-            aria-valuemin={0}
-            aria-valuemax={100}
-            aria-valuenow={percentage}
-          >
-            <div style={{ width: `${percentage}%` }} />
-          </div>
-          <p className="hint">
-            <span data-testid="global-percentage">{percentage}%</span> ·{" "}
-            <span data-testid="global-items">
-              {global ? `${global.completed_items} of ${global.total_items} items` : "…"}
-            </span>
-            {progress.data?.run && (
-              <>
-                {" "}
-                · {formatCredits(progress.data.metrics.credits_used)} credits ·{" "}
-                {progress.data.metrics.duration_seconds} s
-              </>
-            )}
-          </p>
-          <div className="actions">
-            <button
-              type="button"
-              disabled={busy || active !== undefined}
-              onClick={() => action.mutate("run")}
-            >
-              Run now
-            </button>
-            <button
-              type="button"
-              disabled={busy || status !== "running"}
-              onClick={() => action.mutate("pause")}
-            >
-              Pause
-            </button>
-            <button
-              type="button"
-              disabled={busy || status !== "paused"}
-              onClick={() => action.mutate("resume")}
-            >
-              Resume
-            </button>
-            <button
-              type="button"
-              className="danger"
-              disabled={busy || (status !== "running" && status !== "paused")}
-              onClick={() => action.mutate("cancel")}
-            >
-              Cancel
-            </button>
-          </div>
-          <ErrorNote error={action.error ?? currentRun.error ?? progress.error} />
-          {action.data && (
-            <p role="status" className="hint">
-              {action.data.message}
-            </p>
-          )}
-        </section>
+        <RunCard
+          progress={progress.data}
+          awaiting={shownRun ? awaitingReview(stageResult(shownRun, 7)) : 0}
+          status={active?.status}
+          busy={action.isPending || currentRun.isPending}
+          pending={pending}
+          error={action.error ?? currentRun.error ?? progress.error}
+          timeZone={timeZone}
+          onAction={run}
+        />
+        <CreditsCard
+          siteId={siteId}
+          spent={activeId !== undefined ? progress.data?.metrics.credits_used : undefined}
+        />
       </section>
+      <RunAnnouncer run={progress.data?.run} />
 
       <StageCards
         overview={overview.data?.stages}
         progress={progress.data?.stages}
+        config={config.data}
         run={shownRun}
       />
       <ProcessingCard
@@ -224,9 +179,17 @@ function Automation({ siteId }: { siteId: number }) {
         onSizeChange={setLogSize}
         mode={activeId === undefined ? "static" : stream?.state === "open" ? "live" : "polling"}
       />
-      <RunHistory siteId={siteId} />
-      <BudgetCard siteId={siteId} />
-      <ConfigDialog siteId={siteId} open={configOpen} onClose={() => setConfigOpen(false)} />
+      <RunHistory siteId={siteId} timeZone={timeZone} />
+      <p className="hint">
+        How a run's credit cap is shared between the AI functions:{" "}
+        <Link to={`/sites/${siteId}/settings`}>AI budget allocation</Link> in the site's settings.
+      </p>
+      <ConfigDialog
+        siteId={siteId}
+        open={configOpen}
+        onClose={() => setConfigOpen(false)}
+        timeZone={timeZone}
+      />
     </>
   );
 }

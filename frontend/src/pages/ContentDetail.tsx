@@ -1,7 +1,8 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link, useParams } from "react-router-dom";
-import { ErrorNote } from "../components/ui";
+import { ErrorNote, useDocumentTitle } from "../components/ui";
 import { contentQueries, useReviewContent } from "../content/queries";
+import { PREVIEW_STYLE, withImages } from "../lib/preview";
 
 export function ContentDetailPage() {
   const contentId = Number(useParams().contentId);
@@ -9,6 +10,12 @@ export function ContentDetailPage() {
   const review = useReviewContent(contentId);
 
   const c = content.data;
+  useDocumentTitle(c ? c.title : "Article");
+  // The article as it will be published: its in-article images placed in the text.
+  const inArticle = (c?.images ?? [])
+    .filter((i) => i.image_type !== "featured" && i.url)
+    .sort((a, b) => a.position - b.position)
+    .map((i) => ({ src: i.url ?? "", alt: i.prompt }));
   return (
     <>
       <p>
@@ -19,7 +26,7 @@ export function ContentDetailPage() {
         <article className="card">
           <h1>{c.title}</h1>
           <p className="hint">
-            {c.word_count} words · {c.status} · {c.site_status.replace("_", " ")}
+            {c.word_count} words · {c.status} · {c.site_status.replaceAll("_", " ")}
             {c.external_url && (
               <>
                 {" · "}
@@ -42,16 +49,20 @@ export function ContentDetailPage() {
           <div className="actions">
             <button
               type="button"
+              className="approve"
               disabled={!["review", "rejected"].includes(c.status) || review.isPending}
               onClick={() => review.mutate("approve")}
             >
+              <span aria-hidden="true">✓ </span>
               Approve
             </button>
             <button
               type="button"
+              className="reject"
               disabled={!["review", "approved"].includes(c.status) || review.isPending}
               onClick={() => review.mutate("reject")}
             >
+              <span aria-hidden="true">✕ </span>
               Reject
             </button>
           </div>
@@ -59,7 +70,11 @@ export function ContentDetailPage() {
             <div className="gallery">
               {c.images.map((image) => (
                 <figure key={image.id}>
-                  {image.url ? <img src={image.url} alt={image.prompt} /> : <div className="placeholder">{image.status}</div>}
+                  {image.url ? (
+                    <img src={image.url} alt={image.prompt} />
+                  ) : (
+                    <div className="placeholder">{image.status}</div>
+                  )}
                   <figcaption>
                     {image.image_type === "featured" ? "Featured" : `In article ${image.position}`}
                   </figcaption>
@@ -68,7 +83,12 @@ export function ContentDetailPage() {
             </div>
           )}
           {/* The HTML was sanitised by the server; the sandbox keeps any script from running. */}
-          <iframe title="Article preview" className="preview" sandbox="" srcDoc={c.html} />
+          <iframe
+            title="Article preview"
+            className="preview"
+            sandbox=""
+            srcDoc={PREVIEW_STYLE + withImages(c.html, inArticle)}
+          />
         </article>
       )}
     </>

@@ -1,7 +1,10 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import { Link } from "react-router-dom";
 import type { Schemas } from "../api/client";
-import { ErrorNote, NoSite, Pager } from "../components/ui";
+import { FirstRunGuide } from "../components/Guide";
+import { ErrorNote, NoSite, Pager, TableScroll, useDocumentTitle } from "../components/ui";
+import { plural } from "../lib/format";
 import {
   keywordQueries,
   useAddKeywords,
@@ -14,6 +17,7 @@ import { useSession } from "../session";
 const PAGE = 50;
 
 export function KeywordsPage() {
+  useDocumentTitle("Keywords");
   const { siteId } = useSession();
   if (siteId === null) return <NoSite />;
   return (
@@ -23,10 +27,6 @@ export function KeywordsPage() {
       <KeywordList siteId={siteId} />
     </>
   );
-}
-
-function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 function ImportSummary({ result }: { result: Schemas["ImportResult"] }) {
@@ -146,35 +146,50 @@ function KeywordList({ siteId }: { siteId: number }) {
         />
       </div>
       <ErrorNote error={keywords.error ?? toggle.error} />
-      <table>
-        <thead>
-          <tr>
-            <th>Keyword</th>
-            <th>Volume</th>
-            <th>Difficulty</th>
-            <th>Intent</th>
-            <th>Status</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {keywords.data?.items.map((k) => (
-            <tr key={k.id} className={k.disabled ? "muted" : undefined}>
-              <td>{k.keyword}</td>
-              <td>{k.volume ?? "–"}</td>
-              <td>{k.difficulty ?? "–"}</td>
-              <td>{k.intent ?? "–"}</td>
-              <td>{k.disabled ? "disabled" : k.status}</td>
-              <td>
-                <button type="button" className="link" onClick={() => toggle.mutate(k)}>
-                  {k.disabled ? "Enable" : "Disable"}
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {keywords.data && (
+      {keywords.data?.total === 0 && !status && !search && (
+        <FirstRunGuide step={1}>
+          No keywords yet. Paste some above or import a CSV; then{" "}
+          <Link to="/automation">Automation</Link> turns them into articles.
+        </FirstRunGuide>
+      )}
+      {keywords.data?.total === 0 && (status || search) && (
+        <p className="hint">No keywords match.</p>
+      )}
+      {keywords.data?.total !== 0 && (
+        <TableScroll label="Keywords table">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Keyword</th>
+                <th scope="col">Volume</th>
+                <th scope="col">Difficulty</th>
+                <th scope="col">Intent</th>
+                <th scope="col">Status</th>
+                <th scope="col">
+                  <span className="sr-only">Action</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {keywords.data?.items.map((k) => (
+                <tr key={k.id} className={k.disabled ? "muted" : undefined}>
+                  <td>{k.keyword}</td>
+                  <td>{k.volume ?? "–"}</td>
+                  <td>{k.difficulty ?? "–"}</td>
+                  <td>{k.intent ?? "–"}</td>
+                  <td>{k.disabled ? "disabled" : k.status}</td>
+                  <td>
+                    <button type="button" className="link" onClick={() => toggle.mutate(k)}>
+                      {k.disabled ? "Enable" : "Disable"}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableScroll>
+      )}
+      {keywords.data && keywords.data.total > 0 && (
         <Pager total={keywords.data.total} limit={PAGE} offset={offset} onChange={setOffset} />
       )}
     </section>

@@ -1,9 +1,10 @@
 import { useState, type FormEvent } from "react";
 import { useLogin } from "../account/queries";
-import { ErrorNote } from "../components/ui";
+import { ErrorNote, useDocumentTitle } from "../components/ui";
 import { useSession } from "../session";
 
 export function LoginPage() {
+  useDocumentTitle("Sign in");
   const { signIn } = useSession();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");

@@ -1,5 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
-import { ErrorNote, NoSite } from "../components/ui";
+import { ErrorNote, NoSite, useDocumentTitle } from "../components/ui";
 import { IntegrationForm } from "../publishing/IntegrationForm";
 import { QueueCard } from "../publishing/QueueCard";
 import { publishingQueries } from "../publishing/queries";
@@ -7,6 +7,7 @@ import { SettingsForm } from "../publishing/SettingsForm";
 import { useSession } from "../session";
 
 export function PublishingPage() {
+  useDocumentTitle("Publishing");
   const { siteId, sites } = useSession();
   if (siteId === null) return <NoSite />;
   const timezone = sites.find((s) => s.id === siteId)?.timezone ?? "UTC";

@@ -2,11 +2,11 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { ActivityLog } from "../automation/ActivityLog";
+import { resultCounters } from "../automation/counters";
 import {
-  formatCredits,
-  formatDate,
-  resultCounters,
   resultFlag,
+  STAGE_NUMBERS,
+  stageName,
   stageResult,
   StatusBadge,
   STOPPED_TEXT,
@@ -19,20 +19,31 @@ import {
   type LogSize,
 } from "../automation/queries";
 import { useRunStream } from "../automation/useRunStream";
-import { ErrorNote } from "../components/ui";
-
-const STAGE_NUMBERS = [1, 2, 3, 4, 5, 6, 7] as const;
+import { InfoTip } from "../components/InfoTip";
+import { ErrorNote, useDocumentTitle } from "../components/ui";
+import {
+  formatCredits,
+  formatDate,
+  formatDuration,
+  formatEta,
+  runName,
+  secondsBetween,
+} from "../lib/format";
+import { etaSeconds } from "../lib/progress";
+import { useSession } from "../session";
 
 /** One run: its outcome, each stage's result, and its log. */
 export function RunDetailPage() {
   const runId = useParams().runId ?? "";
   const queryClient = useQueryClient();
+  const { sites } = useSession();
   const [logSize, setLogSize] = useState<LogSize>(100);
   const [polling, setPolling] = useState(false);
   const refetchInterval = polling ? POLL_MS : false;
   const run = useQuery({ ...automationQueries.run(runId), refetchInterval });
   const active = isActive(run.data?.status);
   const siteId = run.data?.site_id;
+  const timeZone = sites.find((s) => s.id === siteId)?.timezone;
   const progress = useQuery({ ...automationQueries.progress(siteId, runId), refetchInterval });
   const stream = useRunStream(runId, active, {
     onProgress: (next) => {
@@ -53,6 +64,9 @@ export function RunDetailPage() {
   });
 
   const r = run.data;
+  useDocumentTitle(r ? runName(r.started_at, timeZone) : "Run");
+  const global = progress.data?.global_progress;
+  const eta = active ? etaSeconds(global) : null;
   return (
     <>
       <p>
@@ -62,9 +76,7 @@ export function RunDetailPage() {
       {r && (
         <>
           <section className="card">
-            <h1>
-              Run <span className="mono">{r.run_id}</span>
-            </h1>
+            <h1>{runName(r.started_at, timeZone)}</h1>
             {r.stopped_reason ? (
               <p className={`banner banner-${r.stopped_reason}`} data-testid="stopped-reason">
                 <strong>Stopped: {r.stopped_reason.replaceAll("_", " ")}</strong>.{" "}
@@ -85,41 +97,51 @@ export function RunDetailPage() {
               <dd>
                 <StatusBadge status={r.status} testId="detail-status" />
               </dd>
+              <dt>Run id</dt>
+              <dd className="mono">{r.run_id}</dd>
               <dt>Trigger</dt>
               <dd>{r.trigger_type}</dd>
               <dt>Stage</dt>
-              <dd>{r.current_stage}</dd>
+              <dd>
+                {r.current_stage} of 7: {stageName(r.current_stage)}
+              </dd>
               <dt>Started</dt>
-              <dd>{formatDate(r.started_at)}</dd>
+              <dd>{formatDate(r.started_at, timeZone)}</dd>
               {r.paused_at && (
                 <>
                   <dt>Paused</dt>
-                  <dd>{formatDate(r.paused_at)}</dd>
+                  <dd>{formatDate(r.paused_at, timeZone)}</dd>
                 </>
               )}
               {r.resumed_at && (
                 <>
                   <dt>Resumed</dt>
-                  <dd>{formatDate(r.resumed_at)}</dd>
+                  <dd>{formatDate(r.resumed_at, timeZone)}</dd>
                 </>
               )}
               {r.cancelled_at && (
                 <>
                   <dt>Cancelled</dt>
-                  <dd>{formatDate(r.cancelled_at)}</dd>
+                  <dd>{formatDate(r.cancelled_at, timeZone)}</dd>
                 </>
               )}
-              <dt>Completed</dt>
-              <dd>{formatDate(r.completed_at)}</dd>
-              <dt>Credits used</dt>
-              <dd data-testid="detail-credits">{formatCredits(r.total_credits_used)}</dd>
-              {progress.data && (
+              <dt>Ended</dt>
+              <dd>{formatDate(r.completed_at, timeZone)}</dd>
+              <dt>Duration</dt>
+              <dd>
+                {formatDuration(
+                  progress.data?.metrics.duration_seconds ??
+                    secondsBetween(r.started_at, r.completed_at),
+                )}
+              </dd>
+              <dt>Credits spent</dt>
+              <dd data-testid="detail-credits">{formatCredits(r.total_credits_used)} credits</dd>
+              {global && (
                 <>
                   <dt>Progress</dt>
                   <dd>
-                    {progress.data.global_progress.percentage}% ·{" "}
-                    {progress.data.global_progress.completed_items} of{" "}
-                    {progress.data.global_progress.total_items} items
+                    {global.percentage}% · {global.completed_items} of {global.total_items} items
+                    {eta !== null && <> · {formatEta(eta)}</>}
                   </dd>
                 </>
               )}
@@ -131,7 +153,7 @@ export function RunDetailPage() {
               const result = stageResult(r, n);
               const stage = progress.data?.stages.find((s) => s.number === n);
               const counters = resultCounters(result);
-              const caption = `Stage ${n}${stage ? `: ${stage.name}` : ""}`;
+              const caption = `Stage ${n}: ${stage?.name ?? stageName(n)}`;
               return (
                 <div key={n} className="card">
                   <table aria-label={`Stage ${n} result`} className="compact">
@@ -142,7 +164,6 @@ export function RunDetailPage() {
                         testId={`detail-stage-${n}-status`}
                       />
                       {resultFlag(result, "partial") && <span className="hint"> partial</span>}
-                      {resultFlag(result, "skipped") && <span className="hint"> skipped</span>}
                     </caption>
                     <tbody>
                       {counters.length === 0 ? (
@@ -150,23 +171,31 @@ export function RunDetailPage() {
                           <td className="hint">Not reached.</td>
                         </tr>
                       ) : (
-                        counters.map(([label, value]) => (
-                          <tr key={label}>
-                            <th scope="row">{label}</th>
-                            <td>{value}</td>
+                        counters.map((c) => (
+                          <tr key={c.key}>
+                            <th scope="row">
+                              {c.label}
+                              {c.tip && (
+                                <>
+                                  {" "}
+                                  <InfoTip about={c.label}>{c.tip}</InfoTip>
+                                </>
+                              )}
+                            </th>
+                            <td>{c.value}</td>
                           </tr>
                         ))
                       )}
                       {result && typeof result.started_at === "string" && (
                         <tr>
-                          <th scope="row">started</th>
-                          <td>{formatDate(result.started_at)}</td>
+                          <th scope="row">Started</th>
+                          <td>{formatDate(result.started_at, timeZone)}</td>
                         </tr>
                       )}
                       {result && typeof result.completed_at === "string" && (
                         <tr>
-                          <th scope="row">completed</th>
-                          <td>{formatDate(result.completed_at)}</td>
+                          <th scope="row">Ended</th>
+                          <td>{formatDate(result.completed_at, timeZone)}</td>
                         </tr>
                       )}
                     </tbody>

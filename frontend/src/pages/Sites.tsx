@@ -1,9 +1,11 @@
 import { useState, type FormEvent } from "react";
+import { Link } from "react-router-dom";
 import { useCreateSite } from "../account/queries";
-import { ErrorNote } from "../components/ui";
+import { ErrorNote, TableScroll, useDocumentTitle } from "../components/ui";
 import { useSession } from "../session";
 
 export function SitesPage() {
+  useDocumentTitle("Sites");
   const { sites, setSiteId } = useSession();
   const [name, setName] = useState("");
   const [url, setUrl] = useState("");
@@ -29,24 +31,32 @@ export function SitesPage() {
     <>
       <h1>Sites</h1>
       <section className="card">
-        <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>URL</th>
-              <th>Time zone</th>
-            </tr>
-          </thead>
-          <tbody>
-            {sites.map((s) => (
-              <tr key={s.id}>
-                <td>{s.name}</td>
-                <td>{s.url}</td>
-                <td>{s.timezone}</td>
+        <TableScroll label="Sites table">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">URL</th>
+                <th scope="col">Time zone</th>
+                <th scope="col">Settings</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {sites.map((s) => (
+                <tr key={s.id}>
+                  <td>{s.name}</td>
+                  <td>{s.url}</td>
+                  <td>{s.timezone}</td>
+                  <td>
+                    <Link to={`/sites/${s.id}/settings`}>
+                      AI budget<span className="sr-only"> of {s.name}</span>
+                    </Link>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableScroll>
       </section>
       <form className="card" onSubmit={submit}>
         <h2>Add a site</h2>
@@ -65,7 +75,10 @@ export function SitesPage() {
         <button type="submit" disabled={create.isPending}>
           Add site
         </button>
-        <ErrorNote error={create.error} />
+        <ErrorNote
+          error={create.error}
+          labelOf={(f) => ({ name: "Name", url: "URL", timezone: "Time zone" })[f]}
+        />
       </form>
     </>
   );

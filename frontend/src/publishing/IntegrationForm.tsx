@@ -146,7 +146,17 @@ export function IntegrationForm({ siteId, integration }: Props) {
         />
         Active (off: due articles wait in the queue)
       </label>
-      <ErrorNote error={save.error} />
+      <ErrorNote
+        error={save.error}
+        labelOf={(field) =>
+          ({
+            kind: "Publish to",
+            endpoint_url: labels?.url ?? "URL",
+            username: "User name",
+            secret: labels?.secret ?? "Secret",
+          })[field]
+        }
+      />
       <div className="actions">
         <button type="submit" disabled={save.isPending}>
           Save publisher

@@ -2,7 +2,8 @@ import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router-dom";
 import { StatusBadge } from "../automation/format";
-import { ErrorNote, Pager } from "../components/ui";
+import { FirstRunGuide } from "../components/Guide";
+import { ErrorNote, Pager, TableScroll } from "../components/ui";
 import { publishingQueries, useRetryPublish, type QueueStatus } from "./queries";
 
 const PAGE = 50;
@@ -63,59 +64,73 @@ export function QueueCard({ siteId, autoPublish }: Props) {
         </p>
       )}
       <ErrorNote error={queue.error ?? retry.error} />
-      {queue.data?.total === 0 && <p className="hint">Nothing in the queue.</p>}
-      <table>
-        <thead>
-          <tr>
-            <th>Title</th>
-            <th>Slot (site time)</th>
-            <th>Status</th>
-            <th>Attempts</th>
-            <th>Error</th>
-            <th>Post</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {queue.data?.items.map((item) => {
-            const post = webUrl(item.external_url);
-            return (
-              <tr key={item.id} data-testid={`queue-item-${item.id}`}>
-                <td>
-                  <Link to={`/content/${item.id}`}>{item.title}</Link>
-                </td>
-                <td className="mono">{siteTime(item.scheduled_local)}</td>
-                <td>
-                  <StatusBadge status={item.site_status} />
-                </td>
-                <td>{item.publish_attempts}</td>
-                <td className="error">{item.publish_error}</td>
-                <td>
-                  {post && (
-                    <a href={post} target="_blank" rel="noreferrer">
-                      View post
-                    </a>
-                  )}
-                </td>
-                <td>
-                  {item.site_status === "failed" && (
-                    <button
-                      type="button"
-                      className="secondary"
-                      disabled={retry.isPending}
-                      aria-label={`Retry ${item.title}`}
-                      onClick={() => retry.mutate(item.id)}
-                    >
-                      Retry
-                    </button>
-                  )}
-                </td>
+      {queue.data?.total === 0 &&
+        (status ? (
+          <p className="hint">Nothing in the queue.</p>
+        ) : (
+          <FirstRunGuide step={4}>
+            Nothing in the queue. Approved articles wait here for their publishing slot; choose the
+            publisher and the slots below.
+          </FirstRunGuide>
+        ))}
+      {queue.data?.total !== 0 && (
+        <TableScroll label="Queue table">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Title</th>
+                <th scope="col">Slot (site time)</th>
+                <th scope="col">Status</th>
+                <th scope="col">Attempts</th>
+                <th scope="col">Error</th>
+                <th scope="col">Post</th>
+                <th scope="col">
+                  <span className="sr-only">Action</span>
+                </th>
               </tr>
-            );
-          })}
-        </tbody>
-      </table>
-      {queue.data && (
+            </thead>
+            <tbody>
+              {queue.data?.items.map((item) => {
+                const post = webUrl(item.external_url);
+                return (
+                  <tr key={item.id} data-testid={`queue-item-${item.id}`}>
+                    <td>
+                      <Link to={`/content/${item.id}`}>{item.title}</Link>
+                    </td>
+                    <td className="mono">{siteTime(item.scheduled_local)}</td>
+                    <td>
+                      <StatusBadge status={item.site_status} />
+                    </td>
+                    <td>{item.publish_attempts}</td>
+                    <td className="error">{item.publish_error}</td>
+                    <td>
+                      {post && (
+                        <a href={post} target="_blank" rel="noreferrer">
+                          View post
+                        </a>
+                      )}
+                    </td>
+                    <td>
+                      {item.site_status === "failed" && (
+                        <button
+                          type="button"
+                          className="secondary"
+                          disabled={retry.isPending}
+                          aria-label={`Retry ${item.title}`}
+                          onClick={() => retry.mutate(item.id)}
+                        >
+                          Retry
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </TableScroll>
+      )}
+      {queue.data && queue.data.total > 0 && (
         <Pager total={queue.data.total} limit={PAGE} offset={offset} onChange={setOffset} />
       )}
     </section>

@@ -97,6 +97,22 @@ function bodyOf(form: Form): { body: Update } | { unreadable: NumberField[] } {
 
 type Props = { siteId: number; settings: Settings; timezone: string };
 
+const LABELS: Record<string, string> = {
+  ...Object.fromEntries(TARGET_FIELDS),
+  stagger_interval_minutes: "Minutes between articles",
+  queue_limit: "Queue limit",
+  stagger_start_time: "Start time",
+  stagger_end_time: "End time",
+  publish_days: "Publish days",
+  publish_time_slots: "Publish times",
+  scheduling_mode: "Scheduling mode",
+};
+/** A field's label; a time slot's is its place in the list ("publish_time_slots.0"). */
+function labelOf(field: string): string | undefined {
+  const slot = /^publish_time_slots\.(\d+)$/.exec(field);
+  return slot ? `Time slot ${Number(slot[1]) + 1}` : LABELS[field];
+}
+
 // A slot (UTC) as the site's wall clock: "Mon 24 Nov, 09:00".
 function inZone(instant: string, timezone: string): string {
   return new Date(instant).toLocaleString("en-GB", {
@@ -308,8 +324,12 @@ export function SettingsForm({ siteId, settings, timezone }: Props) {
       </fieldset>
 
       <ErrorNote
+        labelOf={labelOf}
         error={
-          save.error ?? (unreadable.length > 0 ? `Not a number: ${unreadable.join(", ")}` : null)
+          save.error ??
+          (unreadable.length > 0
+            ? `Enter a number in: ${unreadable.map((f) => labelOf(f) ?? f).join(", ")}`
+            : null)
         }
       />
       <div className="actions">

@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { etaSeconds, limitHint, runsNeeded } from "./progress";
+
+const base = { percentage: 40, total_items: 10, completed_items: 4 };
+
+describe("etaSeconds", () => {
+  it("is unknown where the server sends no field", () => {
+    expect(etaSeconds(base)).toBeNull();
+    expect(etaSeconds(undefined)).toBeNull();
+  });
+  it("is unknown while the server says null", () => {
+    expect(etaSeconds({ ...base, eta_seconds: null } as typeof base)).toBeNull();
+  });
+  it("reads the seconds the server sends", () => {
+    expect(etaSeconds({ ...base, eta_seconds: 246 } as typeof base)).toBe(246);
+    expect(etaSeconds({ ...base, eta_seconds: 0 } as typeof base)).toBe(0);
+  });
+  it("ignores what is no number of seconds", () => {
+    expect(etaSeconds({ ...base, eta_seconds: "5" } as unknown as typeof base)).toBeNull();
+    expect(etaSeconds({ ...base, eta_seconds: -1 } as typeof base)).toBeNull();
+  });
+});
+
+describe("per-run limit hints", () => {
+  it("counts the runs a limit takes", () => {
+    expect(runsNeeded(150, 50)).toBe(3);
+    expect(runsNeeded(151, 50)).toBe(4);
+    expect(runsNeeded(10, 0)).toBeNull();
+    expect(runsNeeded(0, 5)).toBeNull();
+  });
+  it("says it in words", () => {
+    expect(limitHint(150, "50")).toBe("≈ 3 runs to process all");
+    expect(limitHint(40, "50")).toBe("all in one run");
+    expect(limitHint(40, "0")).toBe("all in one run");
+    expect(limitHint(0, "5")).toBe("nothing waiting");
+    expect(limitHint(40, "x")).toBe("all in one run");
+  });
+});

@@ -1,0 +1,31 @@
+/** What the run screen reads out of `run_progress` and the estimate. */
+
+type GlobalProgress = { percentage: number; total_items: number; completed_items: number };
+
+/**
+ * `global_progress.eta_seconds`: seconds left, or null while unknown. Read through here only:
+ * servers from before the field answer without it, and then it is unknown too.
+ */
+export function etaSeconds(global: GlobalProgress | undefined): number | null {
+  if (!global || !("eta_seconds" in global)) return null;
+  const eta = (global as { eta_seconds?: unknown }).eta_seconds;
+  return typeof eta === "number" && Number.isFinite(eta) && eta >= 0 ? eta : null;
+}
+
+/**
+ * How many runs a stage's per-run limit takes to work through what waits for it: null when the
+ * limit is 0 (unlimited) or unreadable, or when nothing waits.
+ */
+export function runsNeeded(pending: number, limit: number): number | null {
+  if (!Number.isFinite(limit) || limit <= 0 || pending <= 0) return null;
+  return Math.ceil(pending / limit);
+}
+
+/** The hint beside a per-run limit (003 Phase 5): "≈ 3 runs to process all". */
+export function limitHint(pending: number, limitText: string): string {
+  const limit = Number(limitText);
+  if (pending <= 0) return "nothing waiting";
+  const runs = runsNeeded(pending, limit);
+  if (runs === null || runs === 1) return "all in one run";
+  return `≈ ${runs} runs to process all`;
+}
