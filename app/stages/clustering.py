@@ -62,7 +62,7 @@ class ClusteringStage(Stage):
             item_key=f"keywords:{items[0].id}-{items[-1].id}",
             operation=Operation.CLUSTERING,
             hold=ctx.price(Operation.CLUSTERING).hold(len(items)),
-            call=lambda: ctx.engine.provider.cluster_keywords(briefs),
+            call=lambda: ctx.deps.provider.cluster_keywords(briefs),
             write=write,
             failed=failed,
         )

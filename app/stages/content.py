@@ -96,7 +96,7 @@ class ContentStage(Stage):
             item_key=f"task:{task_id}",
             operation=Operation.CONTENT_GENERATION,
             hold=price.hold(brief.target_word_count * HOLD_LENGTH_FACTOR),
-            call=lambda: ctx.engine.provider.generate_content(brief),
+            call=lambda: ctx.deps.provider.generate_content(brief),
             write=write,
             failed=failed,
         )

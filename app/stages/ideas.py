@@ -96,7 +96,7 @@ class IdeasStage(Stage):
             item_key=f"cluster:{item.id}",
             operation=Operation.IDEA_GENERATION,
             hold=ctx.price(Operation.IDEA_GENERATION).hold(1),
-            call=lambda: ctx.engine.provider.generate_ideas(brief),
+            call=lambda: ctx.deps.provider.generate_ideas(brief),
             write=write,
             failed=failed,
         )
