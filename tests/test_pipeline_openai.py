@@ -65,7 +65,7 @@ async def content_priced_by_tokens(
             "min_credits_per_call": row.min_credits_per_call,
             "credits_per_unit": row.credits_per_unit,
         }
-        row.pricing = Pricing.PER_TOKEN.value
+        row.pricing = Pricing.PER_TOKEN
         row.credits_per_unit = Decimal(0)
         row.credits_per_1k_tokens = Decimal(2)
         row.min_credits_per_call = Decimal("0.5")

@@ -89,7 +89,7 @@ async def replace_integration(
         await check_url(endpoint_url, policy, "endpoint_url")
     if isinstance(given, WordPressIntegration):
         username = given.username
-    current.kind = given.kind
+    current.kind = IntegrationKind(given.kind)
     current.endpoint_url = endpoint_url
     current.username = username
     current.secret = secret

@@ -131,7 +131,7 @@ async def set_run_state(
             details={"run_id": run.run_id, "status": current.value, "requested": to.value},
         )
     now = datetime.now(UTC)
-    run.status = to.value
+    run.status = to
     match to:
         case RunStatus.PAUSED:
             run.paused_at = now
@@ -142,7 +142,7 @@ async def set_run_state(
         case RunStatus.COMPLETED | RunStatus.FAILED:
             run.completed_at = now
     if to in _DEFAULT_REASON:
-        run.stopped_reason = (stopped_reason or _DEFAULT_REASON[to]).value
+        run.stopped_reason = stopped_reason or _DEFAULT_REASON[to]
     if error_message is not None:
         run.error_message = error_message
     RUN_TRANSITIONS.labels(to.value).inc()
