@@ -59,7 +59,7 @@ def describe(site: Site, integration: PublishingIntegration | None) -> Integrati
         )
     return IntegrationOut(
         site_id=site.id,
-        kind=IntegrationKind(integration.kind),
+        kind=integration.kind,
         endpoint_url=integration.endpoint_url,
         username=integration.username,
         is_active=integration.is_active,
@@ -104,7 +104,7 @@ async def check_integration(
 ) -> IntegrationCheckOut:
     """Try the saved integration's connection and credentials once (no retries)."""
     found = await find_integration(session, site.id)
-    kind = IntegrationKind(found.kind) if found else IntegrationKind.NONE
+    kind = found.kind if found else IntegrationKind.NONE
     destination = Destination(
         endpoint_url=(found.endpoint_url if found else None) or "",
         username=found.username if found else None,

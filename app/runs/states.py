@@ -72,8 +72,8 @@ async def create_run(
         run_id=new_run_id(),
         account_id=account_id,
         site_id=site_id,
-        trigger_type=trigger_type.value,
-        status=RunStatus.RUNNING.value,
+        trigger_type=trigger_type,
+        status=RunStatus.RUNNING,
         current_stage=1,
         initial_snapshot=initial_snapshot,
     )
@@ -124,7 +124,7 @@ async def set_run_state(
 ) -> AutomationRun:
     """Move the run to `to`, or raise `InvalidTransition` naming why not."""
     run = await lock_run(session, run_pk)
-    current = RunStatus(run.status)
+    current = run.status
     if to not in ALLOWED[current]:
         raise InvalidTransition(
             f"cannot {_VERBS[to]} a run that is {current.value}",

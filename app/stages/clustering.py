@@ -85,7 +85,7 @@ async def _write_clusters(
         result = await session.execute(
             update(Keyword)
             .where(Keyword.id.in_(keyword_ids), Keyword.cluster_id.is_(None))
-            .values(cluster_id=cluster_id, status=KeywordStatus.MAPPED.value)
+            .values(cluster_id=cluster_id, status=KeywordStatus.MAPPED)
         )
         count = int(getattr(result, "rowcount", 0))
         await session.execute(

@@ -72,7 +72,7 @@ class ContentStage(Stage):
             await session.execute(
                 update(Task)
                 .where(Task.id == task_id)
-                .values(status=TaskStatus.COMPLETED.value, error=None)
+                .values(status=TaskStatus.COMPLETED, error=None)
             )
             return Written(
                 units=words,
@@ -85,7 +85,7 @@ class ContentStage(Stage):
             await session.execute(
                 update(Task)
                 .where(Task.id == task_id)
-                .values(status=TaskStatus.FAILED.value, error=reason[:2000])
+                .values(status=TaskStatus.FAILED, error=reason[:2000])
             )
             return {"errors": 1}
 

@@ -75,9 +75,7 @@ class IdeasStage(Stage):
                     )
                 )
             await session.execute(
-                update(Cluster)
-                .where(Cluster.id == item.id)
-                .values(status=ClusterStatus.MAPPED.value)
+                update(Cluster).where(Cluster.id == item.id).values(status=ClusterStatus.MAPPED)
             )
             count = len(answer.output.ideas)
             return Written(

@@ -54,7 +54,7 @@ class ImagesStage(Stage):
             await session.execute(
                 update(Image)
                 .where(Image.id == image.id)
-                .values(status=ImageStatus.GENERATED.value, url=url, error=None)
+                .values(status=ImageStatus.GENERATED, url=url, error=None)
             )
             await mark_ready(session, Content.id == image.content_id)
             return Written(
@@ -70,7 +70,7 @@ class ImagesStage(Stage):
             await session.execute(
                 update(Image)
                 .where(Image.id == image.id)
-                .values(status=ImageStatus.FAILED.value, error=reason[:2000])
+                .values(status=ImageStatus.FAILED, error=reason[:2000])
             )
             await mark_ready(session, Content.id == image.content_id)
             return {"images_processed": 1, "images_failed": 1, "errors": 1}

@@ -56,7 +56,7 @@ class PromptsStage(Stage):
                             "account_id": ctx.run.account_id,
                             "site_id": ctx.run.site_id,
                             "content_id": item.id,
-                            "image_type": kind.value,
+                            "image_type": kind,
                             "position": position,
                             "prompt": prompt,
                         }

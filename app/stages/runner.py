@@ -476,7 +476,7 @@ async def _next_slice(deps: WorkerDeps, run: RunHandle) -> SliceEnd:
     async with unit_of_work(deps.session_factory) as session:
         next_slice = await session.scalar(
             fenced(run)
-            .where(AutomationRun.status == RunStatus.RUNNING.value)
+            .where(AutomationRun.status == RunStatus.RUNNING)
             .values(slice=AutomationRun.slice + 1)
             .returning(AutomationRun.slice)
         )
