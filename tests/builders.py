@@ -92,8 +92,8 @@ async def create_content(
     session_factory: SessionFactory,
     tenant: Tenant,
     *,
-    status: str = ContentStatus.REVIEW.value,
-    site_status: str = SiteStatus.NOT_PUBLISHED.value,
+    status: str = ContentStatus.REVIEW,
+    site_status: str = SiteStatus.NOT_PUBLISHED,
     **overrides: Any,
 ) -> Content:
     """An article written as stage 4 writes one (a draft), then walked to `status` and
@@ -199,7 +199,7 @@ async def create_image(
 ) -> Image:
     fields: dict[str, Any] = {
         "content_id": content_id,
-        "image_type": ImageType.IN_ARTICLE.value,
+        "image_type": ImageType.IN_ARTICLE,
         "position": 1,
         "prompt": "A pair of running shoes on a forest trail",
     }
@@ -299,7 +299,7 @@ async def create_pipeline_rows(
         )
         session.add(content)
         await session.flush()
-        await walk_content(session, content.id, content_status, SiteStatus.NOT_PUBLISHED.value)
+        await walk_content(session, content.id, content_status, SiteStatus.NOT_PUBLISHED)
         images = [
             Image(
                 **_owned(

@@ -133,7 +133,7 @@ async def charged(session_factory: async_sessionmaker[AsyncSession], run_pk: int
         total = await session.scalar(
             select(func.coalesce(func.sum(CreditTransaction.amount), 0)).where(
                 CreditTransaction.run_pk == run_pk,
-                CreditTransaction.kind == TransactionKind.SETTLE.value,
+                CreditTransaction.kind == TransactionKind.SETTLE,
             )
         )
     return -Decimal(total or 0)

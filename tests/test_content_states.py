@@ -89,9 +89,7 @@ async def article_in(
     session_factory: SessionFactory, tenant: Tenant, state: tuple[ContentStatus, SiteStatus]
 ) -> int:
     status, site_status = state
-    content = await create_content(
-        session_factory, tenant, status=status.value, site_status=site_status.value
-    )
+    content = await create_content(session_factory, tenant, status=status, site_status=site_status)
     return content.id
 
 
@@ -151,7 +149,7 @@ class TestEveryStatusPair:
         expected = dict(before)
         if allowed:
             assert moved == [ids[from_]]
-            expected[ids[from_]] = (to.value, before[ids[from_]][1])
+            expected[ids[from_]] = (to, before[ids[from_]][1])
         assert after == expected
 
     @pytest.mark.parametrize(
@@ -183,7 +181,7 @@ class TestEveryStatusPair:
         expected = dict(before)
         if allowed:
             assert moved == [ids[from_]]
-            expected[ids[from_]] = (before[ids[from_]][0], to.value)
+            expected[ids[from_]] = (before[ids[from_]][0], to)
         assert after == expected
 
 
@@ -245,7 +243,7 @@ class TestClaims:
         return await states.claim(
             session,
             Content.site_id == tenant.site_id,
-            Content.site_status == SCHEDULED.value,
+            Content.site_status == SCHEDULED,
             now=datetime.now(UTC),
             limit=limit,
         )

@@ -24,7 +24,7 @@ from app.models.tenancy import Site
 from app.notifications import service as notify
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
-from app.stages.context import Engine
+from app.stages.context import WorkerDeps
 from app.workers import notifications
 from app.workers.jobs import resume_stalled_runs
 from app.workers.queue import ArqQueue
@@ -83,7 +83,7 @@ async def notification_events(session_factory: SessionFactory, run_pk: int) -> l
 def reaper_context(
     session_factory: SessionFactory, redis: Redis, run_log: RunLog, settings: Settings
 ) -> dict[str, Any]:
-    engine = Engine(
+    deps = WorkerDeps(
         session_factory=session_factory,
         redis=redis,
         provider=LocalProvider(),
@@ -91,7 +91,7 @@ def reaper_context(
         settings=settings,
         queue=ArqQueue(redis),
     )
-    return {"engine_deps": engine, "redis": redis}
+    return {"deps": deps, "redis": redis}
 
 
 async def finished_run(

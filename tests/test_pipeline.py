@@ -58,9 +58,7 @@ class TestFullRun:
             held = await session.scalar(
                 select(func.sum(CreditTransaction.amount)).where(
                     CreditTransaction.run_pk == run.id,
-                    CreditTransaction.kind.in_(
-                        [TransactionKind.RESERVE.value, TransactionKind.RELEASE.value]
-                    ),
+                    CreditTransaction.kind.in_([TransactionKind.RESERVE, TransactionKind.RELEASE]),
                 )
             )
             approved = await session.scalar(

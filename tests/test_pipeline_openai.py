@@ -55,7 +55,7 @@ async def content_priced_by_tokens(
     async with session_factory() as session:
         row = await session.scalar(
             select(CreditCostConfig).where(
-                CreditCostConfig.operation == Operation.CONTENT_GENERATION.value
+                CreditCostConfig.operation == Operation.CONTENT_GENERATION
             )
         )
         assert row is not None
@@ -65,7 +65,7 @@ async def content_priced_by_tokens(
             "min_credits_per_call": row.min_credits_per_call,
             "credits_per_unit": row.credits_per_unit,
         }
-        row.pricing = Pricing.PER_TOKEN.value
+        row.pricing = Pricing.PER_TOKEN
         row.credits_per_unit = Decimal(0)
         row.credits_per_1k_tokens = Decimal(2)
         row.min_credits_per_call = Decimal("0.5")
@@ -146,7 +146,7 @@ class TestRunOnAnOpenAICompatibleProvider:
         generated = await count(
             session_factory,
             Image.site_id == tenant.site_id,
-            Image.status == ImageStatus.GENERATED.value,
+            Image.status == ImageStatus.GENERATED,
         )
         assert generated == 3 * articles
 
@@ -193,7 +193,7 @@ class TestRunOnAnOpenAICompatibleProvider:
         articles = [
             row
             for row in await ledger(session_factory, run.id, "settle")
-            if row.operation == Operation.CONTENT_GENERATION.value
+            if row.operation == Operation.CONTENT_GENERATION
         ]
         holds = {
             row.idempotency_key.removesuffix(":reserve"): -row.amount

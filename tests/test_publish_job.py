@@ -74,8 +74,8 @@ async def due_content(
     """An approved article scheduled a minute ago, with a featured and in-article images whose
     PNG files are stored the way stage 6 stores them."""
     fields: dict[str, Any] = {
-        "status": ContentStatus.APPROVED.value,
-        "site_status": SiteStatus.SCHEDULED.value,
+        "status": ContentStatus.APPROVED,
+        "site_status": SiteStatus.SCHEDULED,
         "scheduled_publish_at": datetime.now(UTC) - timedelta(minutes=1),
         "html": "<p>Intro.</p><h2>One</h2><p>a</p><h2>Two</h2><p>b</p>",
     }
@@ -87,9 +87,9 @@ async def due_content(
             session_factory,
             tenant,
             content_id=content.id,
-            image_type=kind.value,
+            image_type=kind,
             position=position,
-            status=ImageStatus.GENERATED.value,
+            status=ImageStatus.GENERATED,
         )
         relative = image_file(image, "png")
         path = settings.media_path.joinpath(*relative.parts)
@@ -156,8 +156,8 @@ class TestWordPress:
         assert wordpress.media[1].source_url in post["content"]
         assert wordpress.media[2].source_url in post["content"]
         content = await load(session_factory, due.content.id)
-        assert content.status == ContentStatus.PUBLISHED.value
-        assert content.site_status == SiteStatus.PUBLISHED.value
+        assert content.status == ContentStatus.PUBLISHED
+        assert content.site_status == SiteStatus.PUBLISHED
         assert (content.external_id, content.external_url) == (str(post["id"]), post["link"])
         assert content.published_at is not None
         assert content.publish_error is None
@@ -210,7 +210,7 @@ class TestWordPress:
             session_factory,
             open_settings,
             tenant,
-            site_status=SiteStatus.PUBLISHING.value,
+            site_status=SiteStatus.PUBLISHING,
             publish_claimed_at=datetime.now(UTC) - STALE_CLAIM - timedelta(minutes=1),
             publish_attempts=1,
         )
@@ -259,7 +259,7 @@ class TestNeverTwice:
             session_factory,
             open_settings,
             tenant,
-            site_status=SiteStatus.PUBLISHING.value,
+            site_status=SiteStatus.PUBLISHING,
             publish_claimed_at=died_at,
             publish_attempts=1,
         )
@@ -271,7 +271,7 @@ class TestNeverTwice:
         assert wordpress.posts == [made]
         assert wordpress.media == []
         content = await load(session_factory, due.content.id)
-        assert content.site_status == SiteStatus.PUBLISHED.value
+        assert content.site_status == SiteStatus.PUBLISHED
         assert content.external_id == str(made["id"])
         assert content.publish_attempts == 2
 
@@ -289,7 +289,7 @@ class TestNeverTwice:
             session_factory,
             open_settings,
             tenant,
-            site_status=SiteStatus.PUBLISHING.value,
+            site_status=SiteStatus.PUBLISHING,
             publish_claimed_at=datetime.now(UTC) - STALE_CLAIM - timedelta(minutes=1),
             publish_attempts=MAX_ATTEMPTS,
         )
@@ -299,7 +299,7 @@ class TestNeverTwice:
         assert (report.published, report.failed) == (0, 0)
         assert wordpress.requests == []
         content = await load(session_factory, due.content.id)
-        assert content.site_status == SiteStatus.FAILED.value
+        assert content.site_status == SiteStatus.FAILED
         assert content.publish_error == (
             "the publication was interrupted 3 times before it finished (the worker publishing "
             "it stopped); retry it once the cause is fixed"
@@ -317,7 +317,7 @@ class TestNeverTwice:
             session_factory,
             open_settings,
             tenant,
-            site_status=SiteStatus.PUBLISHING.value,
+            site_status=SiteStatus.PUBLISHING,
             publish_claimed_at=datetime.now(UTC) - timedelta(minutes=1),
         )
 
@@ -343,7 +343,7 @@ class TestFailures:
         await publish_due(session_factory, open_settings, retry=FAST)
 
         content = await load(session_factory, due.content.id)
-        assert content.site_status == SiteStatus.PUBLISHED.value
+        assert content.site_status == SiteStatus.PUBLISHED
         assert len(wordpress.posts) == 1
 
     async def test_a_401_fails_at_once_with_its_reason_shown_in_the_queue(
@@ -374,7 +374,7 @@ class TestFailures:
             "The provided password is incorrect."
         )
         assert (content.site_status, content.publish_error) == ("failed", reason)
-        assert content.status == ContentStatus.APPROVED.value
+        assert content.status == ContentStatus.APPROVED
         queue = await client.get(
             "/api/v1/publishing/queue/", params={"site_id": tenant.site_id}, headers=tenant.headers
         )
@@ -401,7 +401,7 @@ class TestFailures:
         await publish_due(session_factory, open_settings, retry=FAST)
 
         failed = await load(session_factory, due.content.id)
-        assert failed.site_status == SiteStatus.FAILED.value
+        assert failed.site_status == SiteStatus.FAILED
         assert failed.publish_error == (
             "WordPress (post lookup) answered HTTP 500: scripted_fault: Scripted fault 500 "
             "(after 3 attempts)"
@@ -425,7 +425,7 @@ class TestFailures:
         await work(open_settings)
 
         content = await load(session_factory, due.content.id)
-        assert content.site_status == SiteStatus.PUBLISHED.value
+        assert content.site_status == SiteStatus.PUBLISHED
         assert content.publish_attempts == 1
         assert content.external_id == str(wordpress.posts[0]["id"])
 
@@ -485,7 +485,7 @@ class TestFailures:
         await publish_due(session_factory, guarded, retry=FAST)
 
         content = await load(session_factory, due.content.id)
-        assert content.site_status == SiteStatus.FAILED.value
+        assert content.site_status == SiteStatus.FAILED
         assert content.publish_error is not None
         assert "does not resolve to a public address" in (content.publish_error)
         assert wordpress.requests == []
@@ -507,7 +507,7 @@ class TestFailures:
 
         assert (report.published, report.failed) == (1, 1)
         failed = await load(session_factory, broken.content.id)
-        assert failed.site_status == SiteStatus.FAILED.value
+        assert failed.site_status == SiteStatus.FAILED
         assert failed.publish_error is not None
         assert failed.publish_error.startswith(
             "WordPress (post lookup) answered unreadably: DecodingError"
@@ -580,7 +580,7 @@ class TestOtherPublishers:
             served = await client.get(image["url"].removeprefix("https://ca.example.com"))
             assert (served.status_code, served.content) == (200, file.read_bytes())
         content = await load(session_factory, due.content.id)
-        assert content.site_status == SiteStatus.PUBLISHED.value
+        assert content.site_status == SiteStatus.PUBLISHED
         assert content.external_id == f"article-{due.content.id}"
 
     async def test_a_webhook_that_moved_fails_instead_of_losing_the_article(
@@ -604,7 +604,7 @@ class TestOtherPublishers:
 
         assert receiver.deliveries == []
         content = await load(session_factory, due.content.id)
-        assert content.site_status == SiteStatus.FAILED.value
+        assert content.site_status == SiteStatus.FAILED
         assert content.publish_error == (
             f"the webhook answered 301, moved to {receiver.url}: the POST was not sent there; "
             "update the URL"
@@ -644,7 +644,7 @@ class TestBackfill:
                 auto_publish_enabled=True,
             ),
         )
-        waiting = await create_content(session_factory, tenant, status=ContentStatus.APPROVED.value)
+        waiting = await create_content(session_factory, tenant, status=ContentStatus.APPROVED)
 
         report = await publish_due(session_factory, open_settings, retry=FAST)
 

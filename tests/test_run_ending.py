@@ -78,7 +78,7 @@ async def releases(session_factory: SessionFactory, run: AutomationRun) -> int:
         rows = await session.scalars(
             select(CreditTransaction).where(
                 CreditTransaction.run_pk == run.id,
-                CreditTransaction.kind == TransactionKind.RELEASE.value,
+                CreditTransaction.kind == TransactionKind.RELEASE,
             )
         )
         return len(list(rows))

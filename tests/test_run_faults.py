@@ -32,7 +32,7 @@ from app.models.writer import Content, Task
 from app.runs.events import RunLog
 from app.runs.lease import lease_key
 from app.runs.reaper import MAX_RECLAIMS_WITHOUT_PROGRESS
-from app.stages.context import Engine
+from app.stages.context import WorkerDeps
 from app.workers.jobs import resume_stalled_runs
 from app.workers.queue import ArqQueue, run_job_id
 from tests.builders import create_site
@@ -365,7 +365,7 @@ async def until(probe: Any, *, at_least: int, within: float = 60) -> None:
 async def reaper_context(
     session_factory: async_sessionmaker[AsyncSession], redis: Redis, settings: Settings
 ) -> dict[str, Any]:
-    engine = Engine(
+    deps = WorkerDeps(
         session_factory=session_factory,
         redis=redis,
         provider=LocalProvider(),
@@ -373,7 +373,7 @@ async def reaper_context(
         settings=settings,
         queue=ArqQueue(redis),
     )
-    return {"engine_deps": engine, "redis": redis}
+    return {"deps": deps, "redis": redis}
 
 
 class TestConcurrentCharges:

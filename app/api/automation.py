@@ -127,7 +127,7 @@ async def run_now(
 ) -> RunStarted:
     run = await service.start_run(session, run_log, site, TriggerType.MANUAL)
     _queue_slice(session, queue, run)
-    return RunStarted(run_id=run.run_id, status=RunStatus(run.status), message="Automation started")
+    return RunStarted(run_id=run.run_id, status=run.status, message="Automation started")
 
 
 # A state change is answered once it is committed in PostgreSQL, the truth; what follows in
@@ -152,7 +152,7 @@ async def pause(
 ) -> RunChanged:
     run = await service.pause_run(session, run_log, run)
     _signal(session, redis, run, "pause")
-    return RunChanged(run_id=run.run_id, status=RunStatus(run.status), message="Automation paused")
+    return RunChanged(run_id=run.run_id, status=run.status, message="Automation paused")
 
 
 @router.post(
@@ -166,7 +166,7 @@ async def resume(
 ) -> RunChanged:
     run = await service.resume_run(session, run_log, run)
     _queue_slice(session, queue, run)
-    return RunChanged(run_id=run.run_id, status=RunStatus(run.status), message="Automation resumed")
+    return RunChanged(run_id=run.run_id, status=run.status, message="Automation resumed")
 
 
 @router.post(
@@ -181,9 +181,7 @@ async def cancel(
 ) -> RunChanged:
     run = await service.cancel_run(session, run_log, run)
     _signal(session, redis, run, "cancel")
-    return RunChanged(
-        run_id=run.run_id, status=RunStatus(run.status), message="Automation cancelled"
-    )
+    return RunChanged(run_id=run.run_id, status=run.status, message="Automation cancelled")
 
 
 @router.get("/current_run/", response_model=CurrentRunOut, summary="The site's active run")

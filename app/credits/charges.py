@@ -138,7 +138,7 @@ async def release_dangling(session: AsyncSession, run_pk: int) -> Decimal:
             select(CreditTransaction)
             .where(
                 CreditTransaction.run_pk == run_pk,
-                CreditTransaction.kind == TransactionKind.RESERVE.value,
+                CreditTransaction.kind == TransactionKind.RESERVE,
                 ~exists().where(released.idempotency_key == release_key),
             )
             .order_by(CreditTransaction.id)
@@ -154,7 +154,7 @@ async def release_dangling(session: AsyncSession, run_pk: int) -> Decimal:
                 account_id=row.account_id,
                 site_id=row.site_id,
                 run_pk=row.run_pk,
-                kind=TransactionKind.RELEASE.value,
+                kind=TransactionKind.RELEASE,
                 operation=row.operation,
                 amount=amount,
                 balance_after=balance,
@@ -198,7 +198,7 @@ def _add_row(
             account_id=charge.account_id,
             site_id=charge.site_id,
             run_pk=charge.run_pk,
-            kind=kind.value,
+            kind=kind,
             operation=charge.operation.value,
             amount=amount,
             balance_after=balance_after,

@@ -79,10 +79,10 @@ async def load_prices(session: AsyncSession) -> Prices:
     rows = await session.scalars(select(CreditCostConfig).where(CreditCostConfig.is_active))
     prices: Prices = {}
     for row in rows:
-        operation = Operation(row.operation)
+        operation = row.operation
         prices[operation] = Price(
             operation=operation,
-            pricing=Pricing(row.pricing),
+            pricing=row.pricing,
             unit=row.unit,
             unit_size=row.unit_size,
             credits_per_unit=row.credits_per_unit,

@@ -44,7 +44,7 @@ async def top_up(
     account.credits = account.credits + amount
     row = CreditTransaction(
         account_id=account_id,
-        kind=TransactionKind.TOPUP.value,
+        kind=TransactionKind.TOPUP,
         amount=amount,
         balance_after=account.credits,
         idempotency_key=idempotency_key,

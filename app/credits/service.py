@@ -12,7 +12,7 @@ from app.models.automation import AutomationRun
 from app.models.billing import CreditTransaction, TransactionKind
 from app.models.tenancy import Account
 
-HOLD_KINDS = (TransactionKind.RESERVE.value, TransactionKind.RELEASE.value)
+HOLD_KINDS = (TransactionKind.RESERVE, TransactionKind.RELEASE)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ async def list_transactions(
     if site_id is not None:
         query = query.where(CreditTransaction.site_id == site_id)
     if kind is not None:
-        query = query.where(CreditTransaction.kind == kind.value)
+        query = query.where(CreditTransaction.kind == kind)
     if run_id is not None:
         query = query.where(AutomationRun.run_id == run_id)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, TimestampMixin
-from app.models._types import Credits, account_fk, enum_column, one_of, site_fk
+from app.models._types import Credits, EnumText, account_fk, enum_column, one_of, site_fk
 
 BATCHED_STAGES = range(1, 7)
 DEFAULT_BATCH_SIZES = {1: 20, 2: 1, 3: 20, 4: 1, 5: 1, 6: 1}
@@ -102,7 +102,7 @@ class AutomationConfig(IdMixin, TimestampMixin, Base):
         BigInteger, ForeignKey("sites.id", ondelete="CASCADE"), unique=True
     )
     enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    frequency: Mapped[str] = enum_column(Frequency.DAILY)
+    frequency: Mapped[Frequency] = enum_column(Frequency.DAILY)
     scheduled_time: Mapped[time] = mapped_column(Time, default=time(2, 0), server_default="02:00")
     weekly_day: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     monthly_day: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
@@ -164,8 +164,8 @@ class AutomationRun(IdMixin, Base):
     run_id: Mapped[str] = mapped_column(String(64), unique=True)
     account_id: Mapped[int] = account_fk()
     site_id: Mapped[int] = site_fk()
-    trigger_type: Mapped[str] = enum_column(TriggerType.MANUAL)
-    status: Mapped[str] = enum_column(RunStatus.RUNNING)
+    trigger_type: Mapped[TriggerType] = enum_column(TriggerType.MANUAL)
+    status: Mapped[RunStatus] = enum_column(RunStatus.RUNNING)
     current_stage: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -182,7 +182,7 @@ class AutomationRun(IdMixin, Base):
     stage_6_result: Mapped[dict[str, Any] | None] = _result()
     stage_7_result: Mapped[dict[str, Any] | None] = _result()
     error_message: Mapped[str | None] = mapped_column(Text)
-    stopped_reason: Mapped[str | None] = mapped_column(String(32))
+    stopped_reason: Mapped[StoppedReason | None] = mapped_column(EnumText(StoppedReason))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Raised each time a worker takes the site lease; stage commits check it (fencing).
     fence: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

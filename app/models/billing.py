@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, TimestampMixin
-from app.models._types import Credits, account_fk, enum_column, one_of
+from app.models._types import Credits, EnumText, account_fk, enum_column, one_of
 
 
 class Operation(StrEnum):
@@ -72,8 +72,8 @@ class CreditCostConfig(IdMixin, TimestampMixin, Base):
         CheckConstraint("budget_percentage BETWEEN 0 AND 100", name="budget_percentage_range"),
     )
 
-    operation: Mapped[str] = mapped_column(String(32), unique=True)
-    pricing: Mapped[str] = enum_column(Pricing.PER_UNIT)
+    operation: Mapped[Operation] = mapped_column(EnumText(Operation), unique=True)
+    pricing: Mapped[Pricing] = enum_column(Pricing.PER_UNIT)
     unit: Mapped[str] = mapped_column(String(32))
     unit_size: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     credits_per_unit: Mapped[Decimal] = mapped_column(Numeric(10, 4))
@@ -104,7 +104,7 @@ class CreditTransaction(IdMixin, Base):
     run_pk: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("automation_runs.id", ondelete="SET NULL"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[TransactionKind] = mapped_column(EnumText(TransactionKind, 16))
     operation: Mapped[str | None] = mapped_column(String(32))
     amount: Mapped[Credits] = mapped_column()
     balance_after: Mapped[Credits] = mapped_column()

@@ -63,7 +63,7 @@ class Keyword(IdMixin, TimestampMixin, Base):
     cluster_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("clusters.id", ondelete="SET NULL"), index=True
     )
-    status: Mapped[str] = enum_column(KeywordStatus.NEW)
+    status: Mapped[KeywordStatus] = enum_column(KeywordStatus.NEW)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
 
@@ -79,7 +79,7 @@ class Cluster(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     keywords_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    status: Mapped[str] = enum_column(ClusterStatus.NEW)
+    status: Mapped[ClusterStatus] = enum_column(ClusterStatus.NEW)
 
 
 class ContentIdea(IdMixin, TimestampMixin, Base):
@@ -103,4 +103,4 @@ class ContentIdea(IdMixin, TimestampMixin, Base):
     )
     target_keywords: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
     target_word_count: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = enum_column(IdeaStatus.NEW)
+    status: Mapped[IdeaStatus] = enum_column(IdeaStatus.NEW)

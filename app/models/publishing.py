@@ -52,7 +52,7 @@ class PublishingSettings(IdMixin, TimestampMixin, Base):
         Boolean, default=True, server_default="true"
     )
     auto_publish_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    scheduling_mode: Mapped[str] = enum_column(SchedulingMode.TIME_SLOTS)
+    scheduling_mode: Mapped[SchedulingMode] = enum_column(SchedulingMode.TIME_SLOTS)
     publish_days: Mapped[list[str]] = mapped_column(
         JSONB,
         default=lambda: list(WEEKDAYS[:5]),
@@ -86,7 +86,7 @@ class PublishingIntegration(IdMixin, TimestampMixin, Base):
     site_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("sites.id", ondelete="CASCADE"), unique=True
     )
-    kind: Mapped[str] = enum_column(IntegrationKind.NONE)
+    kind: Mapped[IntegrationKind] = enum_column(IntegrationKind.NONE)
     endpoint_url: Mapped[str | None] = mapped_column(String(2000))
     username: Mapped[str | None] = mapped_column(String(200))
     secret: Mapped[str | None] = mapped_column(Text)

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, TimestampMixin
-from app.models._types import Credits, account_fk, one_of
+from app.models._types import Credits, EnumText, account_fk, one_of
 
 
 class Account(IdMixin, TimestampMixin, Base):
@@ -80,7 +80,7 @@ class LoginFailures(Base):
     __tablename__ = "login_failures"
     __table_args__ = (one_of("scope", LoginScope),)
 
-    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope: Mapped[LoginScope] = mapped_column(EnumText(LoginScope, 16), primary_key=True)
     subject: Mapped[str] = mapped_column(String(320), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
     window_ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

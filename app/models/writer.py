@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, TimestampMixin
-from app.models._types import account_fk, enum_column, one_of, site_fk
+from app.models._types import EnumText, account_fk, enum_column, one_of, site_fk
 
 
 class TaskStatus(StrEnum):
@@ -82,7 +82,7 @@ class Task(IdMixin, TimestampMixin, Base):
     )
     title: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
-    status: Mapped[str] = enum_column(TaskStatus.QUEUED)
+    status: Mapped[TaskStatus] = enum_column(TaskStatus.QUEUED)
     error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -108,8 +108,8 @@ class Content(IdMixin, TimestampMixin, Base):
     word_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     meta_title: Mapped[str] = mapped_column(String(300), default="", server_default="")
     meta_description: Mapped[str] = mapped_column(String(500), default="", server_default="")
-    status: Mapped[str] = enum_column(ContentStatus.DRAFT)
-    site_status: Mapped[str] = enum_column(SiteStatus.NOT_PUBLISHED)
+    status: Mapped[ContentStatus] = enum_column(ContentStatus.DRAFT)
+    site_status: Mapped[SiteStatus] = enum_column(SiteStatus.NOT_PUBLISHED)
     scheduled_publish_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     external_id: Mapped[str | None] = mapped_column(String(200))
@@ -134,10 +134,10 @@ class Image(IdMixin, TimestampMixin, Base):
     content_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("contents.id", ondelete="CASCADE"), index=True
     )
-    image_type: Mapped[str] = mapped_column(String(32))
+    image_type: Mapped[ImageType] = mapped_column(EnumText(ImageType))
     position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     prompt: Mapped[str] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(String(2000))
     url_token: Mapped[str] = mapped_column(String(32), default=new_url_token)
-    status: Mapped[str] = enum_column(ImageStatus.PENDING)
+    status: Mapped[ImageStatus] = enum_column(ImageStatus.PENDING)
     error: Mapped[str | None] = mapped_column(Text)

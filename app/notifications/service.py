@@ -29,7 +29,6 @@ from app.models.automation import (
     RunEvent,
     RunStatus,
     StoppedReason,
-    TriggerType,
 )
 from app.models.tenancy import Site
 from app.notifications.delivery import BACKOFF, Delivery, send
@@ -104,10 +103,10 @@ def payload_of(
         run_id=run.run_id,
         site_id=site.id,
         site_name=site.name,
-        status=RunStatus(run.status),
-        stopped_reason=StoppedReason(run.stopped_reason) if run.stopped_reason else None,
+        status=run.status,
+        stopped_reason=run.stopped_reason,
         error_message=run.error_message,
-        trigger_type=TriggerType(run.trigger_type),
+        trigger_type=run.trigger_type,
         started_at=run.started_at,
         completed_at=run.completed_at,
         total_credits_used=run.total_credits_used,

@@ -59,7 +59,7 @@ def describe(site: Site, integration: PublishingIntegration | None) -> Integrati
         )
     return IntegrationOut(
         site_id=site.id,
-        kind=IntegrationKind(integration.kind),
+        kind=integration.kind,
         endpoint_url=integration.endpoint_url,
         username=integration.username,
         is_active=integration.is_active,
@@ -89,7 +89,7 @@ async def replace_integration(
         await check_url(endpoint_url, policy, "endpoint_url")
     if isinstance(given, WordPressIntegration):
         username = given.username
-    current.kind = given.kind
+    current.kind = IntegrationKind(given.kind)
     current.endpoint_url = endpoint_url
     current.username = username
     current.secret = secret
@@ -104,7 +104,7 @@ async def check_integration(
 ) -> IntegrationCheckOut:
     """Try the saved integration's connection and credentials once (no retries)."""
     found = await find_integration(session, site.id)
-    kind = IntegrationKind(found.kind) if found else IntegrationKind.NONE
+    kind = found.kind if found else IntegrationKind.NONE
     destination = Destination(
         endpoint_url=(found.endpoint_url if found else None) or "",
         username=found.username if found else None,

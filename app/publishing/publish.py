@@ -124,8 +124,8 @@ async def backfill_queues(session_factory: async_sessionmaker[AsyncSession], now
         select(Content.id)
         .where(
             Content.site_id == Site.id,
-            Content.status == ContentStatus.APPROVED.value,
-            Content.site_status == SiteStatus.NOT_PUBLISHED.value,
+            Content.status == ContentStatus.APPROVED,
+            Content.site_status == SiteStatus.NOT_PUBLISHED,
         )
         .exists()
     )
@@ -160,11 +160,11 @@ async def claim_due(
     )
     due = or_(
         and_(
-            Content.site_status == SiteStatus.SCHEDULED.value,
+            Content.site_status == SiteStatus.SCHEDULED,
             Content.scheduled_publish_at <= now,
         ),
         and_(
-            Content.site_status == SiteStatus.PUBLISHING.value,
+            Content.site_status == SiteStatus.PUBLISHING,
             or_(
                 Content.publish_claimed_at.is_(None),
                 Content.publish_claimed_at < now - STALE_CLAIM,
@@ -188,7 +188,7 @@ async def _settle_stale_claims(session: AsyncSession, now: datetime, switched_of
     """Stale claims that must not simply be taken again: out of attempts (failed, with why), or
     of a site whose integration is now off (back to `scheduled`, keeping their slot)."""
     stale = and_(
-        Content.site_status == SiteStatus.PUBLISHING.value,
+        Content.site_status == SiteStatus.PUBLISHING,
         or_(
             Content.publish_claimed_at.is_(None),
             Content.publish_claimed_at < now - STALE_CLAIM,
@@ -255,7 +255,7 @@ async def _load(
         )
         images = await session.scalars(
             select(Image)
-            .where(Image.content_id == content.id, Image.status == ImageStatus.GENERATED.value)
+            .where(Image.content_id == content.id, Image.status == ImageStatus.GENERATED)
             .order_by(Image.image_type, Image.position)
         )
         article = Article(

@@ -31,7 +31,7 @@ QUEUE_STATUSES = (SiteStatus.SCHEDULED, SiteStatus.PUBLISHING, SiteStatus.FAILED
 # How many upcoming free slots the settings answer previews.
 PREVIEW_SLOTS = 5
 # Content whose slot is held: a slot being published is not free either.
-_HOLDING_SLOTS = (SiteStatus.SCHEDULED.value, SiteStatus.PUBLISHING.value)
+_HOLDING_SLOTS = (SiteStatus.SCHEDULED, SiteStatus.PUBLISHING)
 _DEFAULT_QUEUE_LIMIT = int(PublishingSettings.__table__.c.queue_limit.default.arg)
 # What a site whose settings row is not created yet has.
 _DEFAULT_AUTO_APPROVAL = bool(PublishingSettings.__table__.c.auto_approval_enabled.default.arg)
@@ -139,7 +139,7 @@ async def schedule_approved(session: AsyncSession, site: Site, now: datetime) ->
     settings = await get_or_create_settings(session, site, for_update=True)
     if not settings.auto_publish_enabled:
         return None
-    in_queue = await _count(session, site.id, Content.site_status == SiteStatus.SCHEDULED.value)
+    in_queue = await _count(session, site.id, Content.site_status == SiteStatus.SCHEDULED)
     room = max(settings.queue_limit - in_queue, 0)
     waiting_ids: list[int] = []
     slots: list[datetime] = []
@@ -190,8 +190,8 @@ async def _taken_slots(session: AsyncSession, site_id: int, now: datetime) -> li
 
 def _waiting() -> tuple[Any, ...]:
     return (
-        Content.status == ContentStatus.APPROVED.value,
-        Content.site_status == SiteStatus.NOT_PUBLISHED.value,
+        Content.status == ContentStatus.APPROVED,
+        Content.site_status == SiteStatus.NOT_PUBLISHED,
     )
 
 
@@ -211,7 +211,7 @@ async def queue(
     status: str | None = None,
 ) -> tuple[list[QueueItemOut], int, QueueSummary]:
     """The site's content that is scheduled, being published or failed, by slot."""
-    statuses = [status] if status is not None else [s.value for s in QUEUE_STATUSES]
+    statuses = [status] if status is not None else list(QUEUE_STATUSES)
     stmt = (
         select(Content)
         .where(Content.site_id == site.id, Content.site_status.in_(statuses))
@@ -237,7 +237,7 @@ async def queue(
     ]
     settings = await find_settings(session, site.id)
     summary = QueueSummary(
-        scheduled=await _count(session, site.id, Content.site_status == SiteStatus.SCHEDULED.value),
+        scheduled=await _count(session, site.id, Content.site_status == SiteStatus.SCHEDULED),
         queue_limit=settings.queue_limit if settings else _DEFAULT_QUEUE_LIMIT,
         waiting=await _count(session, site.id, *_waiting()),
         auto_publish_enabled=settings.auto_publish_enabled if settings else _DEFAULT_AUTO_PUBLISH,

@@ -150,7 +150,7 @@ async def current_processing(
         pending = 0 if finished else await count_pending(session, stage, run.site_id)
         return ProcessingOut(
             run_id=run.run_id,
-            status=RunStatus(run.status),
+            status=run.status,
             stage=stage,
             stage_name=STAGE_NAMES[stage],
             batch=0,
@@ -162,7 +162,7 @@ async def current_processing(
         )
     return ProcessingOut(
         run_id=run.run_id,
-        status=RunStatus(run.status),
+        status=run.status,
         stage=live["stage"],
         stage_name=live["stage_name"],
         batch=live["batch"],

@@ -86,7 +86,7 @@ async def resume_stalled_runs(deps: ReaperDeps) -> int:
                 AutomationRun.site_id,
                 AutomationRun.slice,
                 AutomationRun.fence,
-            ).where(AutomationRun.status == RunStatus.RUNNING.value, last_sign < stale)
+            ).where(AutomationRun.status == RunStatus.RUNNING, last_sign < stale)
         )
         candidates = [
             (pk, run_id, site_id, slice_no, fence) for pk, run_id, site_id, slice_no, fence in rows
@@ -110,7 +110,7 @@ async def resume_stalled_runs(deps: ReaperDeps) -> int:
         async with unit_of_work(deps.session_factory) as session:
             next_slice = await session.scalar(
                 update(AutomationRun)
-                .where(AutomationRun.id == pk, AutomationRun.status == RunStatus.RUNNING.value)
+                .where(AutomationRun.id == pk, AutomationRun.status == RunStatus.RUNNING)
                 .values(slice=AutomationRun.slice + 1, heartbeat_at=now)
                 .returning(AutomationRun.slice)
             )
@@ -145,7 +145,7 @@ async def _queue_untaken_slices(deps: ReaperDeps, now: datetime) -> None:
     async with unit_of_work(deps.session_factory) as session:
         rows = await session.execute(
             select(AutomationRun.run_id, AutomationRun.slice).where(
-                AutomationRun.status == RunStatus.RUNNING.value,
+                AutomationRun.status == RunStatus.RUNNING,
                 since < now - UNTAKEN_GRACE,
                 (AutomationRun.heartbeat_at.is_(None)) | (AutomationRun.heartbeat_at < since),
             )
@@ -208,7 +208,7 @@ async def _requeue_lost_notifications(deps: ReaperDeps, now: datetime) -> None:
                 select(AutomationRun.run_id)
                 .join(AutomationConfig, AutomationConfig.site_id == AutomationRun.site_id)
                 .where(
-                    AutomationRun.status.in_([RunStatus.COMPLETED.value, RunStatus.FAILED.value]),
+                    AutomationRun.status.in_([RunStatus.COMPLETED, RunStatus.FAILED]),
                     AutomationRun.completed_at < now - NOTIFY_GRACE,
                     AutomationRun.completed_at > now - NOTIFY_LOOKBACK,
                     AutomationConfig.notification_url.is_not(None),
@@ -232,9 +232,9 @@ async def _sweep_finished_holds(
                 select(AutomationRun.id).where(
                     AutomationRun.status.in_(
                         [
-                            RunStatus.COMPLETED.value,
-                            RunStatus.FAILED.value,
-                            RunStatus.CANCELLED.value,
+                            RunStatus.COMPLETED,
+                            RunStatus.FAILED,
+                            RunStatus.CANCELLED,
                         ]
                     ),
                     ended < now - SWEEP_AFTER,
@@ -242,7 +242,7 @@ async def _sweep_finished_holds(
                     select(CreditTransaction.id)
                     .where(
                         CreditTransaction.run_pk == AutomationRun.id,
-                        CreditTransaction.kind == TransactionKind.RESERVE.value,
+                        CreditTransaction.kind == TransactionKind.RESERVE,
                     )
                     .exists(),
                 )

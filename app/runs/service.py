@@ -140,7 +140,7 @@ async def active_run(session: AsyncSession, site_id: int) -> AutomationRun | Non
     run: AutomationRun | None = await session.scalar(
         select(AutomationRun).where(
             AutomationRun.site_id == site_id,
-            AutomationRun.status.in_([status.value for status in ACTIVE]),
+            AutomationRun.status.in_(ACTIVE),
         )
     )
     return run

@@ -72,8 +72,8 @@ async def create_run(
         run_id=new_run_id(),
         account_id=account_id,
         site_id=site_id,
-        trigger_type=trigger_type.value,
-        status=RunStatus.RUNNING.value,
+        trigger_type=trigger_type,
+        status=RunStatus.RUNNING,
         current_stage=1,
         initial_snapshot=initial_snapshot,
     )
@@ -124,14 +124,14 @@ async def set_run_state(
 ) -> AutomationRun:
     """Move the run to `to`, or raise `InvalidTransition` naming why not."""
     run = await lock_run(session, run_pk)
-    current = RunStatus(run.status)
+    current = run.status
     if to not in ALLOWED[current]:
         raise InvalidTransition(
             f"cannot {_VERBS[to]} a run that is {current.value}",
             details={"run_id": run.run_id, "status": current.value, "requested": to.value},
         )
     now = datetime.now(UTC)
-    run.status = to.value
+    run.status = to
     match to:
         case RunStatus.PAUSED:
             run.paused_at = now
@@ -143,7 +143,7 @@ async def set_run_state(
         case RunStatus.COMPLETED | RunStatus.FAILED:
             run.completed_at = now
     if to in _DEFAULT_REASON:
-        run.stopped_reason = (stopped_reason or _DEFAULT_REASON[to]).value
+        run.stopped_reason = stopped_reason or _DEFAULT_REASON[to]
     if error_message is not None:
         run.error_message = error_message
     RUN_TRANSITIONS.labels(to.value).inc()

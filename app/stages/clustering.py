@@ -62,7 +62,7 @@ class ClusteringStage(Stage):
             item_key=f"keywords:{items[0].id}-{items[-1].id}",
             operation=Operation.CLUSTERING,
             hold=ctx.price(Operation.CLUSTERING).hold(len(items)),
-            call=lambda: ctx.engine.provider.cluster_keywords(briefs),
+            call=lambda: ctx.deps.provider.cluster_keywords(briefs),
             write=write,
             failed=failed,
         )
@@ -85,7 +85,7 @@ async def _write_clusters(
         result = await session.execute(
             update(Keyword)
             .where(Keyword.id.in_(keyword_ids), Keyword.cluster_id.is_(None))
-            .values(cluster_id=cluster_id, status=KeywordStatus.MAPPED.value)
+            .values(cluster_id=cluster_id, status=KeywordStatus.MAPPED)
         )
         count = int(getattr(result, "rowcount", 0))
         await session.execute(

@@ -72,7 +72,7 @@ class ContentStage(Stage):
             await session.execute(
                 update(Task)
                 .where(Task.id == task_id)
-                .values(status=TaskStatus.COMPLETED.value, error=None)
+                .values(status=TaskStatus.COMPLETED, error=None)
             )
             return Written(
                 units=words,
@@ -85,7 +85,7 @@ class ContentStage(Stage):
             await session.execute(
                 update(Task)
                 .where(Task.id == task_id)
-                .values(status=TaskStatus.FAILED.value, error=reason[:2000])
+                .values(status=TaskStatus.FAILED, error=reason[:2000])
             )
             return {"errors": 1}
 
@@ -96,7 +96,7 @@ class ContentStage(Stage):
             item_key=f"task:{task_id}",
             operation=Operation.CONTENT_GENERATION,
             hold=price.hold(brief.target_word_count * HOLD_LENGTH_FACTOR),
-            call=lambda: ctx.engine.provider.generate_content(brief),
+            call=lambda: ctx.deps.provider.generate_content(brief),
             write=write,
             failed=failed,
         )

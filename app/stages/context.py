@@ -30,7 +30,7 @@ from app.stages.live import Live
 
 
 @dataclass(frozen=True)
-class Engine:
+class WorkerDeps:
     """What every slice of every run shares in one worker process."""
 
     session_factory: async_sessionmaker[AsyncSession]
@@ -56,7 +56,7 @@ class StageContext:
     stage: int
     run: RunHandle
     config: AutomationConfig
-    engine: Engine
+    deps: WorkerDeps
     prices: Prices
     control: Control
     budget: Budget
@@ -78,7 +78,7 @@ class StageContext:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with unit_of_work(self.engine.session_factory) as session:
+        async with unit_of_work(self.deps.session_factory) as session:
             yield session
 
     async def commit_progress(
@@ -105,6 +105,6 @@ class StageContext:
         level: str = "info",
         data: dict[str, Any] | None = None,
     ) -> None:
-        await self.engine.log.record(
+        await self.deps.log.record(
             session, self.run, kind, message, stage=self.stage, level=level, data=data
         )

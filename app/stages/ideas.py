@@ -75,9 +75,7 @@ class IdeasStage(Stage):
                     )
                 )
             await session.execute(
-                update(Cluster)
-                .where(Cluster.id == item.id)
-                .values(status=ClusterStatus.MAPPED.value)
+                update(Cluster).where(Cluster.id == item.id).values(status=ClusterStatus.MAPPED)
             )
             count = len(answer.output.ideas)
             return Written(
@@ -96,7 +94,7 @@ class IdeasStage(Stage):
             item_key=f"cluster:{item.id}",
             operation=Operation.IDEA_GENERATION,
             hold=ctx.price(Operation.IDEA_GENERATION).hold(1),
-            call=lambda: ctx.engine.provider.generate_ideas(brief),
+            call=lambda: ctx.deps.provider.generate_ideas(brief),
             write=write,
             failed=failed,
         )

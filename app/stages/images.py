@@ -49,12 +49,12 @@ class ImagesStage(Stage):
 
         async def write(session: AsyncSession, answer: Answer[ImageOut]) -> Written:
             relative = await _store(ctx, image, answer.output)
-            url = media_url(ctx.engine.settings, relative)
+            url = media_url(ctx.deps.settings, relative)
             await _lock_content(session, image.content_id)
             await session.execute(
                 update(Image)
                 .where(Image.id == image.id)
-                .values(status=ImageStatus.GENERATED.value, url=url, error=None)
+                .values(status=ImageStatus.GENERATED, url=url, error=None)
             )
             await mark_ready(session, Content.id == image.content_id)
             return Written(
@@ -70,7 +70,7 @@ class ImagesStage(Stage):
             await session.execute(
                 update(Image)
                 .where(Image.id == image.id)
-                .values(status=ImageStatus.FAILED.value, error=reason[:2000])
+                .values(status=ImageStatus.FAILED, error=reason[:2000])
             )
             await mark_ready(session, Content.id == image.content_id)
             return {"images_processed": 1, "images_failed": 1, "errors": 1}
@@ -81,7 +81,7 @@ class ImagesStage(Stage):
             item_key=f"image:{image.id}",
             operation=Operation.IMAGE_GENERATION,
             hold=ctx.price(Operation.IMAGE_GENERATION).hold(1),
-            call=lambda: ctx.engine.provider.generate_image(
+            call=lambda: ctx.deps.provider.generate_image(
                 image.prompt, featured=image.image_type == ImageType.FEATURED
             ),
             write=write,
@@ -92,7 +92,7 @@ class ImagesStage(Stage):
 async def _store(ctx: StageContext, image: Image, out: ImageOut) -> PurePosixPath:
     """Write the file (replacing a previous attempt's); returns its path under the media root."""
     relative = image_file(image, EXTENSIONS[out.media_type])
-    target = ctx.engine.media_path.joinpath(*relative.parts)
+    target = ctx.deps.media_path.joinpath(*relative.parts)
 
     def write() -> None:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,7 @@ class PromptsStage(Stage):
                             "account_id": ctx.run.account_id,
                             "site_id": ctx.run.site_id,
                             "content_id": item.id,
-                            "image_type": kind.value,
+                            "image_type": kind,
                             "position": position,
                             "prompt": prompt,
                         }
@@ -83,7 +83,7 @@ class PromptsStage(Stage):
             hold=ctx.price(Operation.IMAGE_PROMPT_EXTRACTION).hold(
                 1 + in_article, input_chars=len(article.html)
             ),
-            call=lambda: ctx.engine.provider.generate_image_prompts(article, in_article),
+            call=lambda: ctx.deps.provider.generate_image_prompts(article, in_article),
             write=write,
             failed=failed,
         )

@@ -98,7 +98,7 @@ class ReviewStage(Stage):
                     deltas["not_scheduled"] = int(waiting)
                     message += _slot_note(waiting, outcome.queue_full)
                     if outcome.due_now:
-                        publish_soon(session, ctx.engine.queue)
+                        publish_soon(session, ctx.deps.queue)
             return Written(units=0, deltas=deltas, message=message, data={"content_id": item.id})
 
         await local_item(ctx, item, write)

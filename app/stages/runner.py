@@ -45,7 +45,7 @@ from app.runs.config import get_or_create_config
 from app.runs.ending import Lost, end_run_unless_moved, settle_cancelled
 from app.runs.lease import SiteLease
 from app.stages.base import Stage
-from app.stages.context import Engine, StageContext
+from app.stages.context import StageContext, WorkerDeps
 from app.stages.control import Budget, Control, StopReason
 from app.stages.handle import LeaseLost, RunHandle, fenced
 from app.stages.live import Live
@@ -67,13 +67,13 @@ class SliceEnd:
     next_slice: int | None = None
 
 
-async def run_slice(engine: Engine, run_id: str, slice_no: int) -> SliceEnd:
-    settings = engine.settings
-    async with unit_of_work(engine.session_factory) as session:
+async def run_slice(deps: WorkerDeps, run_id: str, slice_no: int) -> SliceEnd:
+    settings = deps.settings
+    async with unit_of_work(deps.session_factory) as session:
         run = await session.scalar(select(AutomationRun).where(AutomationRun.run_id == run_id))
     if run is None or run.status != RunStatus.RUNNING or run.slice != slice_no:
         return SliceEnd("not_current")
-    lease = SiteLease(engine.redis, run.site_id, run_id, int(settings.run_lease_seconds * 1000))
+    lease = SiteLease(deps.redis, run.site_id, run_id, int(settings.run_lease_seconds * 1000))
     if not await _wait_for_lease(lease, settings.run_lease_seconds + 1):
         log.info(
             "site lease held elsewhere; the reaper resumes the run if it lapses", run_id=run_id
@@ -81,18 +81,18 @@ async def run_slice(engine: Engine, run_id: str, slice_no: int) -> SliceEnd:
         return SliceEnd("lease_busy")
     heartbeat: asyncio.Task[None] | None = None
     try:
-        started = await _take_run(engine, run_id, slice_no)
+        started = await _take_run(deps, run_id, slice_no)
         if started is None:
             return SliceEnd("not_current")
         control = Control(
-            engine.redis,
-            engine.session_factory,
+            deps.redis,
+            deps.session_factory,
             started.run,
             slice_no,
             time.monotonic() + settings.run_slice_seconds,
         )
-        heartbeat = asyncio.create_task(_heartbeat(engine, lease, started.run, control))
-        return await _drive_through_outages(engine, lease, started, control)
+        heartbeat = asyncio.create_task(_heartbeat(deps, lease, started.run, control))
+        return await _drive_through_outages(deps, lease, started, control)
     finally:
         if heartbeat is not None:
             heartbeat.cancel()
@@ -103,17 +103,17 @@ async def run_slice(engine: Engine, run_id: str, slice_no: int) -> SliceEnd:
 
 
 async def _drive_through_outages(
-    engine: Engine, lease: SiteLease, start: _SliceStart, control: Control
+    deps: WorkerDeps, lease: SiteLease, start: _SliceStart, control: Control
 ) -> SliceEnd:
     """Drive the run; when PostgreSQL or Redis goes away mid-stage, wait for it (until the
     slice's time is up) and drive on from what the run row says is done. The lease and the fence
     stay this slice's throughout; the items the outage interrupted are picked up again by state,
     each reusing the credit hold it had."""
-    probes = [database_probe(engine.session_factory), redis_probe(engine.redis)]
+    probes = [database_probe(deps.session_factory), redis_probe(deps.redis)]
     quick_retries = 0
     while True:
         try:
-            return await _drive(engine, start, control)
+            return await _drive(deps, start, control)
         except Exception as exc:
             error: Exception = exc
         while True:  # wait for the backends, then read where the run is
@@ -130,7 +130,7 @@ async def _drive_through_outages(
             try:
                 if not await _keep_lease(lease, start.run):
                     return SliceEnd("lease_lost")
-                start = await _reload(engine, start.run)
+                start = await _reload(deps, start.run)
                 break
             except LeaseLost:
                 return SliceEnd("lease_lost")
@@ -138,9 +138,9 @@ async def _drive_through_outages(
                 error = exc
 
 
-async def _reload(engine: Engine, run: RunHandle) -> _SliceStart:
+async def _reload(deps: WorkerDeps, run: RunHandle) -> _SliceStart:
     """What the slice works with, read again from the run row under the same fence."""
-    async with unit_of_work(engine.session_factory) as session:
+    async with unit_of_work(deps.session_factory) as session:
         row = await session.get_one(AutomationRun, run.id, populate_existing=True)
         if row.fence != run.fence:
             raise LeaseLost(run.run_id)
@@ -169,9 +169,9 @@ class _SliceStart:
     current_stage: int
 
 
-async def _take_run(engine: Engine, run_id: str, slice_no: int) -> _SliceStart | None:
+async def _take_run(deps: WorkerDeps, run_id: str, slice_no: int) -> _SliceStart | None:
     """Raise the fence (fencing out any earlier holder) and load what the slice needs."""
-    async with unit_of_work(engine.session_factory) as session:
+    async with unit_of_work(deps.session_factory) as session:
         run = await session.scalar(
             select(AutomationRun).where(AutomationRun.run_id == run_id).with_for_update()
         )
@@ -181,7 +181,7 @@ async def _take_run(engine: Engine, run_id: str, slice_no: int) -> _SliceStart |
         run.heartbeat_at = datetime.now(UTC)
         handle = RunHandle(run.id, run.run_id, run.account_id, run.site_id, run.fence)
         start = await _slice_start(session, run, handle)
-        await engine.log.record(
+        await deps.log.record(
             session,
             handle,
             "slice_started",
@@ -218,11 +218,11 @@ async def _budget(session: AsyncSession, run: AutomationRun, config: AutomationC
     return Budget(run_limit, limits, run.total_credits_used, spent_by_operation)
 
 
-async def _heartbeat(engine: Engine, lease: SiteLease, run: RunHandle, control: Control) -> None:
+async def _heartbeat(deps: WorkerDeps, lease: SiteLease, run: RunHandle, control: Control) -> None:
     """Renew the lease and stamp `heartbeat_at` every third of the lease period. While Redis is
     down the stamp goes on, so the reaper leaves a live run alone; a lease that Redis lost
     meanwhile is taken again, unless another worker has it."""
-    interval = engine.settings.run_lease_seconds / 3
+    interval = deps.settings.run_lease_seconds / 3
     while True:
         await asyncio.sleep(interval)
         whole = True
@@ -234,7 +234,7 @@ async def _heartbeat(engine: Engine, lease: SiteLease, run: RunHandle, control: 
             _missed_beat(control, exc)
             whole = False
         try:
-            async with unit_of_work(engine.session_factory) as session:
+            async with unit_of_work(deps.session_factory) as session:
                 beat = await session.scalar(
                     fenced(run).values(heartbeat_at=datetime.now(UTC)).returning(AutomationRun.id)
                 )
@@ -266,35 +266,33 @@ async def _keep_lease(lease: SiteLease, run: RunHandle) -> bool:
     return False
 
 
-async def _drive(engine: Engine, start: _SliceStart, control: Control) -> SliceEnd:
+async def _drive(deps: WorkerDeps, start: _SliceStart, control: Control) -> SliceEnd:
     run, config = start.run, start.config
-    live = Live(engine.redis, run.run_id, control.outage)
+    live = Live(deps.redis, run.run_id, control.outage)
     slots = asyncio.Semaphore(config.ai_concurrency)
     try:
         for number in range(start.current_stage, 8):
             ctx = StageContext(
-                number, run, config, engine, start.prices, control, start.budget, live, slots
+                number, run, config, deps, start.prices, control, start.budget, live, slots
             )
             stop = await run_stage(ctx, STAGES[number])
             if stop is not None:
-                return await _stopped(engine, run, stop)
+                return await _stopped(deps, run, stop)
             if number < 7:
                 await _advance(ctx, number + 1)
                 await control.sleep(config.between_stage_delay)
                 if control.stop is not None:
-                    return await _stopped(engine, run, control.stop)
-        return await _finish(
-            engine, run, RunStatus.COMPLETED, await _completion_reason(engine, run)
-        )
+                    return await _stopped(deps, run, control.stop)
+        return await _finish(deps, run, RunStatus.COMPLETED, await _completion_reason(deps, run))
     except LeaseLost:
         return SliceEnd("lease_lost")
     except AIFatalError as exc:
-        return await _finish(engine, run, RunStatus.FAILED, StoppedReason.FAILED, str(exc))
+        return await _finish(deps, run, RunStatus.FAILED, StoppedReason.FAILED, str(exc))
 
 
-async def _completion_reason(engine: Engine, run: RunHandle) -> StoppedReason:
+async def _completion_reason(deps: WorkerDeps, run: RunHandle) -> StoppedReason:
     """`credit_budget_reached` if a stage stopped on its share of the budget, else `completed`."""
-    async with unit_of_work(engine.session_factory) as session:
+    async with unit_of_work(deps.session_factory) as session:
         row = await session.get_one(AutomationRun, run.id, populate_existing=True)
     results = [getattr(row, f"stage_{n}_result") or {} for n in STAGES]
     if any(r.get("stopped_reason") == StoppedReason.CREDIT_BUDGET_REACHED for r in results):
@@ -466,35 +464,35 @@ async def _advance(ctx: StageContext, to_stage: int) -> None:
             raise LeaseLost(ctx.run.run_id)
 
 
-async def _stopped(engine: Engine, run: RunHandle, stop: StopReason) -> SliceEnd:
+async def _stopped(deps: WorkerDeps, run: RunHandle, stop: StopReason) -> SliceEnd:
     match stop:
         case StopReason.SLICE_END:
-            return await _next_slice(engine, run)
+            return await _next_slice(deps, run)
         case StopReason.RUN_BUDGET:
             return await _finish(
-                engine, run, RunStatus.COMPLETED, StoppedReason.CREDIT_BUDGET_REACHED
+                deps, run, RunStatus.COMPLETED, StoppedReason.CREDIT_BUDGET_REACHED
             )
         case StopReason.INSUFFICIENT_CREDITS:
             return await _finish(
-                engine,
+                deps,
                 run,
                 RunStatus.FAILED,
                 StoppedReason.INSUFFICIENT_CREDITS,
                 "insufficient credits: top up the account and start a new run",
             )
         case StopReason.CANCEL:
-            async with unit_of_work(engine.session_factory) as session:
-                await settle_cancelled(session, run.id, fence=run.fence, redis=engine.redis)
+            async with unit_of_work(deps.session_factory) as session:
+                await settle_cancelled(session, run.id, fence=run.fence, redis=deps.redis)
             return SliceEnd("cancelled")
         case _:
             return SliceEnd(stop.value)
 
 
-async def _next_slice(engine: Engine, run: RunHandle) -> SliceEnd:
-    async with unit_of_work(engine.session_factory) as session:
+async def _next_slice(deps: WorkerDeps, run: RunHandle) -> SliceEnd:
+    async with unit_of_work(deps.session_factory) as session:
         next_slice = await session.scalar(
             fenced(run)
-            .where(AutomationRun.status == RunStatus.RUNNING.value)
+            .where(AutomationRun.status == RunStatus.RUNNING)
             .values(slice=AutomationRun.slice + 1)
             .returning(AutomationRun.slice)
         )
@@ -504,7 +502,7 @@ async def _next_slice(engine: Engine, run: RunHandle) -> SliceEnd:
 
 
 async def _finish(
-    engine: Engine,
+    deps: WorkerDeps,
     run: RunHandle,
     to: RunStatus,
     reason: StoppedReason,
@@ -512,15 +510,15 @@ async def _finish(
 ) -> SliceEnd:
     """End the run (unless a pause or cancel got there first, or another worker took it): free
     what it still holds, and queue the site's notification of it once that is committed."""
-    async with unit_of_work(engine.session_factory) as session:
+    async with unit_of_work(deps.session_factory) as session:
         ended = await end_run_unless_moved(
             session,
-            engine.log,
+            deps.log,
             run.id,
             to,
             fence=run.fence,
-            redis=engine.redis,
-            queue=engine.queue,
+            redis=deps.redis,
+            queue=deps.queue,
             stopped_reason=reason,
             error_message=error_message,
         )

@@ -56,7 +56,7 @@ class TasksStage(Stage):
             await session.execute(
                 update(ContentIdea)
                 .where(ContentIdea.id == idea.id)
-                .values(status=IdeaStatus.QUEUED.value)
+                .values(status=IdeaStatus.QUEUED)
             )
             return Written(
                 units=0,

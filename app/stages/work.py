@@ -71,8 +71,8 @@ async def ai_item(
     async with ctx.slots:
         if not await ctx.admit(item.id, item.title):
             return
-        async with ctx.engine.gate.slot(ctx.run.site_id) as waited:
-            AI_GATE_WAIT_SECONDS.labels(ctx.engine.provider.name).observe(waited)
+        async with ctx.deps.gate.slot(ctx.run.site_id) as waited:
+            AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(waited)
             # The turn may have been long in coming: a pause, a cancel, a lost lease or the
             # slice's end meanwhile stops the item before anything is held or paid for.
             if await ctx.control.check() is not None:
@@ -125,7 +125,7 @@ async def _within_deadline(
 ) -> Answer[T]:
     """The call, failed as an item's failure once it outlasts the item's deadline (a provider
     that trickles its answer, a call stuck below the SDK's timeouts)."""
-    deadline = ctx.engine.settings.ai_item_deadline_seconds
+    deadline = ctx.deps.settings.ai_item_deadline_seconds
     try:
         async with asyncio.timeout(deadline):
             return await call()

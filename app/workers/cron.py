@@ -16,7 +16,7 @@ from app.db import unit_of_work
 from app.effects import after_commit
 from app.publishing.publish import JOB_TIMEOUT_SECONDS as PUBLISH_TIMEOUT_SECONDS
 from app.runs.start_due import start_due_runs
-from app.stages.context import Engine
+from app.stages.context import WorkerDeps
 from app.tenancy.usage import flush_key_usage, forget_flushed
 from app.workers.jobs import REAPER_TIMEOUT_SECONDS, publish_due_content, resume_stalled_runs
 
@@ -47,12 +47,12 @@ async def flush_api_key_usage(ctx: dict[str, Any]) -> int:
 async def start_scheduled_runs(ctx: dict[str, Any]) -> int:
     """Start the scheduled runs that are due (read from Postgres, not from this tick); returns
     how many started."""
-    engine: Engine = ctx["engine_deps"]
+    deps: WorkerDeps = ctx["deps"]
     tick = await start_due_runs(
-        engine.session_factory,
-        engine.redis,
-        engine.queue,
-        engine.log,
+        deps.session_factory,
+        deps.redis,
+        deps.queue,
+        deps.log,
         datetime.now(UTC),
         deadline=time.monotonic() + SCHEDULER_BUDGET_SECONDS,
     )

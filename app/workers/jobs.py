@@ -15,7 +15,7 @@ from app.outage import Outage, database_probe, redis_probe, retry_through_outage
 from app.publishing.publish import JOB_TIMEOUT_SECONDS as PUBLISH_TIMEOUT_SECONDS
 from app.publishing.publish import publish_due
 from app.runs import reaper
-from app.stages.context import Engine
+from app.stages.context import WorkerDeps
 from app.stages.runner import run_slice
 from app.workers.notifications import TRIES as NOTIFY_TRIES
 from app.workers.notifications import notify_run, notify_timeout
@@ -29,23 +29,23 @@ SLICE_END_MARGIN_SECONDS = 60
 REAPER_TIMEOUT_SECONDS = 50
 
 
-def engine_of(ctx: dict[str, Any]) -> Engine:
-    engine: Engine = ctx["engine_deps"]
-    return engine
+def deps_of(ctx: dict[str, Any]) -> WorkerDeps:
+    deps: WorkerDeps = ctx["deps"]
+    return deps
 
 
 async def run_automation(ctx: dict[str, Any], run_id: str, slice_no: int) -> str:
     """Work on the run for one slice; if it is not over, queue the next slice. An outage before
     the slice has the run, or when it queues the next one, is waited out (both are safe to
     repeat); one while it drives the run is the runner's to ride out."""
-    engine = engine_of(ctx)
-    probes = [database_probe(engine.session_factory), redis_probe(engine.redis)]
+    deps = deps_of(ctx)
+    probes = [database_probe(deps.session_factory), redis_probe(deps.redis)]
     outage = Outage(f"run {run_id}")
-    end = await retry_through_outage(outage, lambda: run_slice(engine, run_id, slice_no), probes)
+    end = await retry_through_outage(outage, lambda: run_slice(deps, run_id, slice_no), probes)
     if end.next_slice is not None:
         next_slice = end.next_slice
         await retry_through_outage(
-            outage, lambda: engine.queue.enqueue_run(run_id, next_slice), probes[1:]
+            outage, lambda: deps.queue.enqueue_run(run_id, next_slice), probes[1:]
         )
     log.info("run slice ended", run_id=run_id, slice=slice_no, outcome=end.outcome)
     return end.outcome
@@ -61,7 +61,7 @@ async def publish_due_content(ctx: dict[str, Any]) -> int:
 
 async def resume_stalled_runs(ctx: dict[str, Any]) -> int:
     """The reaper's pass (`app.runs.reaper`); returns how many stalled runs it resumed."""
-    return await reaper.resume_stalled_runs(engine_of(ctx))
+    return await reaper.resume_stalled_runs(deps_of(ctx))
 
 
 def job_functions(settings: Settings) -> list[Any]:

@@ -17,7 +17,7 @@ from arq.worker import Retry
 from app.config import Settings
 from app.errors import is_backend_down
 from app.notifications import delivery, service
-from app.stages.context import Engine
+from app.stages.context import WorkerDeps
 
 log = structlog.get_logger(__name__)
 
@@ -36,9 +36,9 @@ def notify_timeout(settings: Settings) -> float:
 
 
 async def notify_run(ctx: dict[str, Any], run_id: str) -> str:
-    engine: Engine = ctx["engine_deps"]
+    deps: WorkerDeps = ctx["deps"]
     try:
-        return await service.notify_run(engine.session_factory, engine.log, engine.settings, run_id)
+        return await service.notify_run(deps.session_factory, deps.log, deps.settings, run_id)
     except Exception as exc:
         if not is_backend_down(exc):
             raise

@@ -25,7 +25,7 @@ from app.config import Settings
 from app.db import create_engine, create_session_factory
 from app.redis import give_pipeline_connections_back_on_cancel
 from app.runs.events import RunLog
-from app.stages.context import Engine
+from app.stages.context import WorkerDeps
 from app.workers.cron import CRON_JOBS
 from app.workers.jobs import job_functions
 from app.workers.queue import ArqQueue
@@ -47,7 +47,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     engine = create_engine(_required(settings.database_url, "DATABASE_URL"), settings.db_pool_size)
     ctx["engine"] = engine
     ctx["session_factory"] = create_session_factory(engine)
-    ctx["engine_deps"] = Engine(
+    ctx["deps"] = WorkerDeps(
         session_factory=ctx["session_factory"],
         redis=ctx["redis"],
         provider=create_provider(settings),
@@ -58,8 +58,8 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    if "engine_deps" in ctx:
-        await ctx["engine_deps"].provider.aclose()
+    if "deps" in ctx:
+        await ctx["deps"].provider.aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
 

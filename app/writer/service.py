@@ -52,7 +52,7 @@ async def list_images(
         stmt = stmt.where(Image.content_id == content_id)
     if status is not None:
         stmt = stmt.where(Image.status == status)
-    order = (Image.content_id, Image.image_type != ImageType.FEATURED.value, Image.position)
+    order = (Image.content_id, Image.image_type != ImageType.FEATURED, Image.position)
     return await fetch_page(session, stmt.order_by(*order), limit=limit, offset=offset)
 
 
@@ -69,7 +69,7 @@ async def content_images(session: AsyncSession, content: Content) -> list[Image]
     rows = await session.scalars(
         select(Image)
         .where(Image.content_id == content.id)
-        .order_by(Image.image_type != ImageType.FEATURED.value, Image.position)
+        .order_by(Image.image_type != ImageType.FEATURED, Image.position)
     )
     return list(rows)
 

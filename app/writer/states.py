@@ -131,13 +131,13 @@ async def move(
         raise ValueError("statuses move through `status` and `site_status` steps, not `values`")
     guard = list(where)
     if status is not None:
-        guard.append(Content.status.in_([s.value for s in status.from_]))
+        guard.append(Content.status.in_(status.from_))
         if status.to is not None:
-            sets["status"] = status.to.value
+            sets["status"] = status.to
     if site_status is not None:
-        guard.append(Content.site_status.in_([s.value for s in site_status.from_]))
+        guard.append(Content.site_status.in_(site_status.from_))
         if site_status.to is not None:
-            sets["site_status"] = site_status.to.value
+            sets["site_status"] = site_status.to
     if not sets:
         raise ValueError("a move must set something")
     if pick is not None:
@@ -167,9 +167,7 @@ async def move(
 
 async def mark_ready(session: AsyncSession, *where: ColumnElement[bool]) -> list[int]:
     """Stage 6: a draft with no image left pending goes to review."""
-    pending = exists().where(
-        Image.content_id == Content.id, Image.status == ImageStatus.PENDING.value
-    )
+    pending = exists().where(Image.content_id == Content.id, Image.status == ImageStatus.PENDING)
     return await move(session, *where, ~pending, status=Step.of({DRAFT}, REVIEW))
 
 

@@ -148,13 +148,13 @@ class TestQueue:
     async def test_a_failed_article_is_shown_with_its_error_and_retried(
         self, page: Page, live_server: str, tenant: Tenant, session_factory: SessionFactory
     ) -> None:
-        approved = ContentStatus.APPROVED.value
+        approved = ContentStatus.APPROVED
         await create_content(
             session_factory,
             tenant,
             title="Trail shoes compared",
             status=approved,
-            site_status=SiteStatus.SCHEDULED.value,
+            site_status=SiteStatus.SCHEDULED,
             scheduled_publish_at=datetime(2030, 1, 15, 8, 0, tzinfo=UTC),
         )
         failed = await create_content(
@@ -162,7 +162,7 @@ class TestQueue:
             tenant,
             title="Road shoes compared",
             status=approved,
-            site_status=SiteStatus.FAILED.value,
+            site_status=SiteStatus.FAILED,
             scheduled_publish_at=datetime(2030, 1, 14, 8, 0, tzinfo=UTC),
             publish_attempts=3,
             publish_error="webhook answered 502 Bad Gateway",
@@ -187,7 +187,7 @@ class TestQueue:
         async with session_factory() as session:
             content = await session.get(Content, failed.id)
             assert content is not None
-            assert content.site_status == SiteStatus.SCHEDULED.value
+            assert content.site_status == SiteStatus.SCHEDULED
             assert content.publish_error is None
 
         await queue.get_by_label("Queue status").select_option("failed")
