@@ -11,10 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.automation import AutomationRun, RunStatus
-from app.models.planner import Cluster, ContentIdea, Keyword
-from app.models.writer import Content, Image, Task
 from app.pipeline.catalog import STAGE_NAMES, STAGE_NUMBERS
-from app.pipeline.pending import count_pending, pending_counts
+from app.pipeline.pending import STAGE_MODELS, count_pending, pending_counts
 from app.runs.schemas import (
     GlobalProgress,
     InFlight,
@@ -39,22 +37,12 @@ PROCESSED_COUNTER = {
     7: "approved_count",
 }
 STAGE_TYPES = {1: "AI", 2: "AI", 3: "local", 4: "AI", 5: "AI", 6: "AI", 7: "review"}
-# The rows each stage reads, whose statuses the overview counts.
-STATUS_SOURCES: dict[int, Any] = {
-    1: Keyword,
-    2: Cluster,
-    3: ContentIdea,
-    4: Task,
-    5: Content,
-    6: Image,
-    7: Content,
-}
 
 
 async def pipeline_overview(session: AsyncSession, site_id: int) -> PipelineOverview:
     pending = await pending_counts(session, site_id)
     counts: dict[Any, dict[str, int]] = {}
-    for model in set(STATUS_SOURCES.values()):
+    for model in set(STAGE_MODELS.values()):
         rows = await session.execute(
             select(model.status, func.count())
             .where(model.site_id == site_id)
@@ -67,7 +55,7 @@ async def pipeline_overview(session: AsyncSession, site_id: int) -> PipelineOver
             name=STAGE_NAMES[n],
             type=STAGE_TYPES[n],
             pending=pending[n],
-            counts=counts[STATUS_SOURCES[n]],
+            counts=counts[STAGE_MODELS[n]],
         )
         for n in STAGE_NUMBERS
     ]
