@@ -64,10 +64,13 @@ class Injected:
 
 @dataclass(frozen=True)
 class Scene:
-    """The runs in progress when the fault comes, each of its own tenant."""
+    """The runs in progress when the fault comes, each of its own tenant, and a tenant with no
+    run for a fault that needs one (made beforehand: `create-account` takes seconds, in which
+    the runs could end before the fault)."""
 
     tenants: list[Tenant]
     runs: list[str]
+    spare: Tenant
 
 
 Fault = Callable[[Deployment, Scene], Awaitable[Injected]]
@@ -77,13 +80,14 @@ Fault = Callable[[Deployment, Scene], Awaitable[Injected]]
 async def running(deployment: Deployment) -> AsyncIterator[tuple[Scene, Watcher]]:
     """RUNS tenants with a run each, and a client watching the API throughout."""
     tenants = [await deployment.new_tenant() for _ in range(RUNS)]
+    spare = await deployment.new_tenant()
     async with httpx.AsyncClient(base_url=deployment.url, timeout=30) as http:
         runs = [await deployment.start_run(http, tenant, KEYWORDS) for tenant in tenants]
     watcher = Watcher(deployment.url, tenants[0])
     async with watcher.watching():
         # Mid-stage: the first run has written a few items, and has more to do.
         await deployment.wait_for_items(runs[0], 4)
-        yield Scene(tenants, runs), watcher
+        yield Scene(tenants, runs, spare), watcher
 
 
 async def scenario(deployment: Deployment, name: str, fault: Fault) -> Outcome:
@@ -187,7 +191,7 @@ async def api_terminated_mid_request(deployment: Deployment, scene: Scene) -> In
         await body_rest.wait()
         yield b"}]}"
 
-    tenant = await deployment.new_tenant()
+    tenant = scene.spare
     async with httpx.AsyncClient(base_url=deployment.url, timeout=30) as http:
         stream = asyncio.create_task(follow(http))
         await following.wait()
