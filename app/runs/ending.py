@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import partial
+from typing import NotRequired, TypedDict, Unpack
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +42,17 @@ class Lost(StrEnum):
     MOVED = "moved"
     # Its fence moved on: another worker holds the run now.
     TAKEN = "taken"
+
+
+class Ending(TypedDict):
+    """What `end_run` takes besides the run and its new status, for the callers that pass it on."""
+
+    fence: int
+    redis: Redis
+    queue: JobQueue
+    stopped_reason: NotRequired[StoppedReason | None]
+    error_message: NotRequired[str | None]
+    note: NotRequired[str | None]
 
 
 class RunTaken(Exception):
@@ -95,28 +107,11 @@ async def end_run_unless_moved(
     run_log: RunLog,
     run_pk: int,
     to: RunStatus,
-    *,
-    fence: int,
-    redis: Redis,
-    queue: JobQueue,
-    stopped_reason: StoppedReason | None = None,
-    error_message: str | None = None,
-    note: str | None = None,
+    **ending: Unpack[Ending],
 ) -> AutomationRun | Lost:
     """`end_run`, answering why not when the race was lost instead of raising."""
     try:
-        return await end_run(
-            session,
-            run_log,
-            run_pk,
-            to,
-            fence=fence,
-            redis=redis,
-            queue=queue,
-            stopped_reason=stopped_reason,
-            error_message=error_message,
-            note=note,
-        )
+        return await end_run(session, run_log, run_pk, to, **ending)
     except RunTaken:
         return Lost.TAKEN
     except InvalidTransition:
