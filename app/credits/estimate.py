@@ -197,14 +197,22 @@ def _projection(runs: Sequence[AutomationRun], rates: Rates) -> Projection:
     )
 
 
+async def site_rates(
+    session: AsyncSession, site_id: int, config: AutomationConfig
+) -> tuple[Rates, Projection | None]:
+    """The rates a run of the site is projected with: its history's once it has enough
+    completed runs (with the projection that says so), else the formula's."""
+    rates = formula_rates(await load_prices(session), config)
+    runs = await completed_runs(session, site_id)
+    if len(runs) < MIN_HISTORY_RUNS:
+        return rates, None
+    rates = history_rates(runs, rates)
+    return rates, _projection(runs, rates)
+
+
 async def estimate(session: AsyncSession, site: Site, config: AutomationConfig) -> Estimate:
     """The estimate of a run of `site` with `config`, started now."""
-    rates = formula_rates(await load_prices(session), config)
-    runs = await completed_runs(session, site.id)
-    projection = None
-    if len(runs) >= MIN_HISTORY_RUNS:
-        rates = history_rates(runs, rates)
-        projection = _projection(runs, rates)
+    rates, projection = await site_rates(session, site.id, config)
     stages = project(await pending_counts(session, site.id), config, rates)
     total = sum((s.credits for s in stages), Decimal(0))
     cap = config.max_credits_per_run
