@@ -564,6 +564,13 @@ def main() -> None:
     parser.add_argument(
         "--big-site", type=int, default=0, help="with --sites: one more site of M keywords"
     )
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=0,
+        help="with --sites: W `automation worker` processes and an `automation api` "
+        "(default: one worker in this process)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL"))
     args = parser.parse_args()

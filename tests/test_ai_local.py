@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
+import sys
 import time
 
 import pytest
@@ -316,6 +318,21 @@ class TestRegistry:
 
         with pytest.raises(UnknownProvider, match="unknown AI provider 'local'"):
             create_provider(Settings())
+
+    def test_a_worker_of_another_provider_does_not_load_the_local_ones_libraries(self) -> None:
+        """scikit-learn and SciPy hold about 100 MB in each worker process that loads them."""
+        probe = (
+            "import sys; from app.workers.worker import build_worker; "
+            "from app.ai.registry import create_provider; from app.config import Settings; "
+            "create_provider(Settings(ai_provider='openai', ai_api_key='sk-x')); "
+            "print(sorted({'sklearn', 'scipy', 'numpy'} & sys.modules.keys()))"
+        )
+
+        ran = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        )
+
+        assert ran.stdout.strip() == "[]"
 
 
 class TestHtml:

@@ -1,23 +1,31 @@
 """Which provider a name stands for. An explicit table rather than import side effects, so a
-test can add a fake under its own name."""
+test can add a fake under its own name. Each factory imports its provider when called: a
+process loads only the provider it runs (the local one's clustering pulls in scikit-learn and
+SciPy, about 100 MB resident, which a worker talking to OpenAI has no use for)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from app.ai.base import AIProvider
-from app.ai.local import LocalProvider
-from app.ai.openai import OpenAIProvider
 from app.config import Settings
 
 
 def _local(settings: Settings) -> AIProvider:
+    from app.ai.local import LocalProvider
+
     return LocalProvider(latency_ms=settings.local_ai_latency_ms)
+
+
+def _openai(settings: Settings) -> AIProvider:
+    from app.ai.openai import OpenAIProvider
+
+    return OpenAIProvider(settings)
 
 
 PROVIDERS: dict[str, Callable[[Settings], AIProvider]] = {
     "local": _local,
-    "openai": OpenAIProvider,
+    "openai": _openai,
 }
 
 
