@@ -1,10 +1,10 @@
 import { Link } from "react-router-dom";
 import type { Schemas } from "../api/client";
 import { Confirm } from "../components/Confirm";
-import { Term } from "../components/InfoTip";
+import { InfoTip, Term } from "../components/InfoTip";
 import { ErrorNote } from "../components/ui";
-import { formatCredits, formatDuration, formatEta, runName } from "../lib/format";
-import { etaSeconds } from "../lib/progress";
+import { formatCredits, formatDuration, runName } from "../lib/format";
+import { timeLeft } from "../lib/progress";
 import { stageName, StatusBadge } from "./format";
 import type { Progress, RunAction, RunStatus } from "./queries";
 
@@ -45,7 +45,7 @@ export function RunCard({
   const global = progress?.global_progress;
   const percentage = global?.percentage ?? 0;
   const active = status !== undefined;
-  const eta = active ? etaSeconds(global) : null;
+  const left = timeLeft(global, active);
   const stage = progress?.stages.find((s) => s.number === summary?.current_stage);
   const nothingToDo = !active && pending === 0;
 
@@ -81,10 +81,15 @@ export function RunCard({
         aria-valuemin={0}
         aria-valuemax={100}
         aria-valuenow={percentage}
-        aria-valuetext={`${percentage}%${eta !== null ? `, ${formatEta(eta)}` : ""}`}
+        aria-valuetext={`${percentage}%${left !== null ? `, ${left}` : ""}`}
       >
         <div style={{ width: `${percentage}%` }} />
       </div>
+      {left !== null && (
+        <p className="hint eta" data-testid="run-eta">
+          {left} <InfoTip about="Time left">{TIPS.left}</InfoTip>
+        </p>
+      )}
       <dl className="figures">
         <div>
           <dt>
@@ -116,14 +121,6 @@ export function RunCard({
               </dd>
             </div>
           </>
-        )}
-        {active && (
-          <div>
-            <dt>
-              <Term label="Time left" tip={TIPS.left} />
-            </dt>
-            <dd data-testid="run-eta">{eta !== null ? formatEta(eta) : "estimating…"}</dd>
-          </div>
         )}
       </dl>
       <div className="actions">

@@ -1,24 +1,145 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
-import { Link } from "react-router-dom";
+import { Link, useSearchParams } from "react-router-dom";
 import type { Schemas } from "../api/client";
 import { ErrorNote, Pager, TableScroll } from "../components/ui";
 import { formatCredits, formatDate, formatDuration, runName, secondsBetween } from "../lib/format";
 import { StatusBadge } from "./format";
+import {
+  historyQuery,
+  isFiltered,
+  rangeProblem,
+  readFilters,
+  RUN_STATUSES,
+  TRIGGERS,
+  writeFilters,
+  type HistoryFilters,
+} from "./historyFilters";
 import { automationQueries, isActive } from "./queries";
 
 const PAGE = 20;
 
-/** The site's runs, newest first, each named by its start and leading to its detail page. */
+/**
+ * The site's runs, newest first, each named by its start and leading to its detail page;
+ * filtered by status, trigger and the days they started on, the filters kept in the URL.
+ */
 export function RunHistory({ siteId, timeZone }: { siteId: number; timeZone?: string }) {
-  const [offset, setOffset] = useState(0);
-  const history = useQuery(automationQueries.history(siteId, { limit: PAGE, offset }));
+  const [search, setSearch] = useSearchParams();
+  const filters = readFilters(search);
+  const setFilters = (next: HistoryFilters) =>
+    setSearch(writeFilters(search, next), { replace: true });
   return (
-    <section className="card">
-      <h2>Run history</h2>
+    <section className="card" aria-labelledby="history-title">
+      <h2 id="history-title">Run history</h2>
+      <FilterControls filters={filters} timeZone={timeZone} onChange={setFilters} />
+      {/* A new filter starts again at the first page. */}
+      <HistoryTable
+        key={JSON.stringify(filters)}
+        siteId={siteId}
+        filters={filters}
+        timeZone={timeZone}
+      />
+    </section>
+  );
+}
+
+type ControlsProps = {
+  filters: HistoryFilters;
+  timeZone: string | undefined;
+  onChange: (filters: HistoryFilters) => void;
+};
+
+function FilterControls({ filters, timeZone, onChange }: ControlsProps) {
+  const set = (key: keyof HistoryFilters, value: string) =>
+    onChange({ ...filters, [key]: value || undefined });
+  return (
+    <fieldset className="filters history-filters">
+      <legend className="sr-only">Filter the runs</legend>
+      <label>
+        Status
+        <select value={filters.status ?? ""} onChange={(e) => set("status", e.target.value)}>
+          <option value="">Any status</option>
+          {RUN_STATUSES.map((s) => (
+            <option key={s.value} value={s.value}>
+              {s.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Started by
+        <select value={filters.trigger ?? ""} onChange={(e) => set("trigger", e.target.value)}>
+          <option value="">Anything</option>
+          {TRIGGERS.map((t) => (
+            <option key={t.value} value={t.value}>
+              {t.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Started from
+        <input
+          type="date"
+          value={filters.from ?? ""}
+          max={filters.to}
+          onChange={(e) => set("from", e.target.value)}
+        />
+      </label>
+      <label>
+        Started until
+        <input
+          type="date"
+          value={filters.to ?? ""}
+          min={filters.from}
+          onChange={(e) => set("to", e.target.value)}
+        />
+      </label>
+      {isFiltered(filters) && (
+        <button type="button" className="secondary" onClick={() => onChange({})}>
+          Clear filters
+        </button>
+      )}
+      {(filters.from || filters.to) && (
+        <p className="hint filters-note">Days in the site's time zone ({timeZone ?? "UTC"}).</p>
+      )}
+    </fieldset>
+  );
+}
+
+type TableProps = { siteId: number; filters: HistoryFilters; timeZone: string | undefined };
+
+function HistoryTable({ siteId, filters, timeZone }: TableProps) {
+  const [offset, setOffset] = useState(0);
+  const problem = rangeProblem(filters);
+  const history = useQuery({
+    ...automationQueries.history(siteId, {
+      limit: PAGE,
+      offset,
+      ...historyQuery(filters, timeZone),
+    }),
+    enabled: problem === null,
+  });
+  const filtered = isFiltered(filters);
+  if (problem) {
+    return (
+      <p role="alert" className="error" data-testid="history-problem">
+        {problem}
+      </p>
+    );
+  }
+  const total = history.data?.total;
+  return (
+    <>
       <ErrorNote error={history.error} />
-      {history.data?.total === 0 && <p className="hint">No runs yet.</p>}
-      {history.data?.total !== 0 && (
+      {filtered && total !== undefined && (
+        <p className="hint" role="status" data-testid="history-count">
+          {total === 1 ? "1 run matches" : `${total.toLocaleString("en-US")} runs match`} the
+          filters.
+        </p>
+      )}
+      {total === 0 && !filtered && <p className="hint">No runs yet.</p>}
+      {total !== 0 && (
         <TableScroll label="Run history table">
           <table aria-label="Run history">
             <thead>
@@ -43,7 +164,7 @@ export function RunHistory({ siteId, timeZone }: { siteId: number; timeZone?: st
       {history.data && history.data.total > PAGE && (
         <Pager total={history.data.total} limit={PAGE} offset={offset} onChange={setOffset} />
       )}
-    </section>
+    </>
   );
 }
 

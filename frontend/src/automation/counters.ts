@@ -1,7 +1,13 @@
+import type { Schemas } from "../api/client";
 import { formatCount, formatCredits, formatDuration } from "../lib/format";
+import { STOPPED_TEXT } from "./format";
 
 /** What a stage result's counter (SPEC §7) is called and how its value reads. */
-type Counter = { label: string; tip: string; unit?: "credits" | "seconds" | "words" };
+type Counter = {
+  label: string;
+  tip: string;
+  unit?: "credits" | "seconds" | "words" | "stopped_reason";
+};
 
 const COUNTERS: Record<string, Counter> = {
   keywords_processed: {
@@ -57,8 +63,8 @@ const COUNTERS: Record<string, Counter> = {
     tip: "Approved articles that got no publishing slot: the queue is full or auto-publish is off.",
   },
   awaiting_review: {
-    label: "Awaiting your review",
-    tip: "Articles left in review: auto-approval is off, approve them under Content.",
+    label: "Awaiting review",
+    tip: "Articles left in review: auto-approval is off, so a person approves or rejects them under Content.",
   },
   batches_run: { label: "Batches", tip: "Batches of the stage's batch size processed." },
   credits_used: {
@@ -71,10 +77,29 @@ const COUNTERS: Record<string, Counter> = {
     label: "Errors",
     tip: "Items that failed (marked failed with their error); the stage went on.",
   },
+  stopped_reason: {
+    label: "Stopped because",
+    tip: "Why the stage ended before its end.",
+    unit: "stopped_reason",
+  },
+};
+
+/**
+ * A stage's skip, and the articles it handled: not counters, each with its own row.
+ * `content_ids` lists the articles stage 7 approved, or counted for review where auto-approval
+ * is off (000).
+ */
+export const SKIPPED = {
+  text: "Skipped: nothing to do",
+  tip: "Nothing waited for this stage when the run reached it (or the stage is turned off in the configuration), so it did no work.",
+};
+export const CONTENT_IDS = {
+  label: "Articles",
+  tip: "The articles this stage handled: those it approved, or, where auto-approval is off, those it counted for review.",
 };
 
 // Bookkeeping fields of a stage result, shown apart from its counters (or not at all).
-const NOT_COUNTERS = new Set(["started_at", "completed_at", "skipped", "partial"]);
+const NOT_COUNTERS = new Set(["started_at", "completed_at", "skipped", "partial", "content_ids"]);
 
 export type CounterRow = { key: string; label: string; value: string; tip: string };
 
@@ -83,7 +108,12 @@ function humanKey(key: string): string {
   return words[0].toUpperCase() + words.slice(1);
 }
 
+function stoppedText(value: string): string {
+  return STOPPED_TEXT[value as Schemas["StoppedReason"]] ?? humanKey(value);
+}
+
 function formatValue(counter: Counter | undefined, value: number | string): string {
+  if (counter?.unit === "stopped_reason") return stoppedText(String(value));
   if (typeof value !== "number") return value;
   switch (counter?.unit) {
     case "credits":
@@ -121,4 +151,10 @@ export function resultCounters(result: Record<string, unknown> | null): CounterR
         tip: counter?.tip ?? "",
       };
     });
+}
+
+/** The article ids a stage result lists (stage 7's `content_ids`), or none. */
+export function contentIds(result: Record<string, unknown> | null): number[] {
+  const ids = result?.content_ids;
+  return Array.isArray(ids) ? ids.filter((id): id is number => Number.isInteger(id)) : [];
 }

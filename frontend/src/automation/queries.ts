@@ -8,6 +8,7 @@ import {
 import { useCallback } from "react";
 import { accountKeys } from "../account/queries";
 import { api, unwrap, type Schemas } from "../api/client";
+import type { HistoryQuery } from "./historyFilters";
 
 export type Run = Schemas["RunOut"];
 export type RunStatus = Schemas["RunStatus"];
@@ -19,7 +20,8 @@ export type LogSize = (typeof LOG_SIZES)[number];
 /** While a run is active and its event stream is down, the page polls this often. */
 export const POLL_MS = 3000;
 
-type HistoryPage = { limit: number; offset: number };
+/** A page of the history and its filters (the endpoint's own parameters). */
+type HistoryPage = { limit: number; offset: number } & HistoryQuery;
 
 /** Every site-scoped automation query starts with this key, so one call refreshes them all. */
 export const automationKeys = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { etaSeconds, limitHint, runsNeeded } from "./progress";
+import { etaSeconds, limitHint, runsNeeded, timeLeft } from "./progress";
 
 const base = { percentage: 40, total_items: 10, completed_items: 4 };
 
@@ -34,5 +34,25 @@ describe("per-run limit hints", () => {
     expect(limitHint(40, "0")).toBe("all in one run");
     expect(limitHint(0, "5")).toBe("nothing waiting");
     expect(limitHint(40, "x")).toBe("all in one run");
+  });
+});
+
+describe("timeLeft", () => {
+  it("says the time left of an active run as a person would", () => {
+    expect(timeLeft({ ...base, eta_seconds: 230 } as typeof base, true)).toBe("about 4 min left");
+    expect(timeLeft({ ...base, eta_seconds: 30 } as typeof base, true)).toBe(
+      "less than a minute left",
+    );
+    expect(timeLeft({ ...base, eta_seconds: 3660 } as typeof base, true)).toBe(
+      "about 1 h 1 min left",
+    );
+  });
+  it("is estimating while the server has no estimate", () => {
+    expect(timeLeft({ ...base, eta_seconds: null } as typeof base, true)).toBe("estimating…");
+    expect(timeLeft(base, true)).toBe("estimating…");
+    expect(timeLeft(undefined, true)).toBe("estimating…");
+  });
+  it("says nothing for a run that is over", () => {
+    expect(timeLeft({ ...base, eta_seconds: 230 } as typeof base, false)).toBeNull();
   });
 });

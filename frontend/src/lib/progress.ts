@@ -1,3 +1,5 @@
+import { formatEta } from "./format";
+
 /** What the run screen reads out of `run_progress` and the estimate. */
 
 type GlobalProgress = { percentage: number; total_items: number; completed_items: number };
@@ -10,6 +12,16 @@ export function etaSeconds(global: GlobalProgress | undefined): number | null {
   if (!global || !("eta_seconds" in global)) return null;
   const eta = (global as { eta_seconds?: unknown }).eta_seconds;
   return typeof eta === "number" && Number.isFinite(eta) && eta >= 0 ? eta : null;
+}
+
+/**
+ * The time left as the run screen says it near the progress bar: nothing for a run that is not
+ * active, "estimating…" while the server has no estimate yet, else "about 4 min left".
+ */
+export function timeLeft(global: GlobalProgress | undefined, active: boolean): string | null {
+  if (!active) return null;
+  const eta = etaSeconds(global);
+  return eta === null ? "estimating…" : formatEta(eta);
 }
 
 /**

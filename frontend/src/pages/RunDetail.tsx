@@ -2,34 +2,20 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { ActivityLog } from "../automation/ActivityLog";
-import { resultCounters } from "../automation/counters";
+import { STAGE_NUMBERS, stageName, stageResult, StatusBadge, STOPPED_TEXT } from "../automation/format";
 import {
-  resultFlag,
-  STAGE_NUMBERS,
-  stageName,
-  stageResult,
-  StatusBadge,
-  STOPPED_TEXT,
-} from "../automation/format";
-import {
+  applyProgress,
   automationKeys,
   automationQueries,
   isActive,
   POLL_MS,
   type LogSize,
 } from "../automation/queries";
+import { StageResultTable } from "../automation/StageResultTable";
 import { useRunStream } from "../automation/useRunStream";
-import { InfoTip } from "../components/InfoTip";
 import { ErrorNote, useDocumentTitle } from "../components/ui";
-import {
-  formatCredits,
-  formatDate,
-  formatDuration,
-  formatEta,
-  runName,
-  secondsBetween,
-} from "../lib/format";
-import { etaSeconds } from "../lib/progress";
+import { formatCredits, formatDate, formatDuration, runName, secondsBetween } from "../lib/format";
+import { timeLeft } from "../lib/progress";
 import { useSession } from "../session";
 
 /** One run: its outcome, each stage's result, and its log. */
@@ -48,7 +34,11 @@ export function RunDetailPage() {
   const stream = useRunStream(runId, active, {
     onProgress: (next) => {
       if (siteId !== undefined) {
-        queryClient.setQueryData(automationQueries.progress(siteId, runId).queryKey, next);
+        const key = automationQueries.progress(siteId, runId).queryKey;
+        const before = queryClient.getQueryData(key);
+        queryClient.setQueryData(key, next);
+        // The top bar's credits follow the run's spend here too.
+        applyProgress(queryClient, siteId, next, before?.metrics.credits_used);
       }
       void queryClient.invalidateQueries({ queryKey: automationKeys.run(runId) });
     },
@@ -66,7 +56,7 @@ export function RunDetailPage() {
   const r = run.data;
   useDocumentTitle(r ? runName(r.started_at, timeZone) : "Run");
   const global = progress.data?.global_progress;
-  const eta = active ? etaSeconds(global) : null;
+  const left = timeLeft(global, active);
   return (
     <>
       <p>
@@ -141,7 +131,7 @@ export function RunDetailPage() {
                   <dt>Progress</dt>
                   <dd>
                     {global.percentage}% · {global.completed_items} of {global.total_items} items
-                    {eta !== null && <> · {formatEta(eta)}</>}
+                    {left !== null && <> · {left}</>}
                   </dd>
                 </>
               )}
@@ -150,56 +140,16 @@ export function RunDetailPage() {
 
           <section className="stage-results" aria-label="Stage results">
             {STAGE_NUMBERS.map((n) => {
-              const result = stageResult(r, n);
               const stage = progress.data?.stages.find((s) => s.number === n);
-              const counters = resultCounters(result);
-              const caption = `Stage ${n}: ${stage?.name ?? stageName(n)}`;
               return (
                 <div key={n} className="card">
-                  <table aria-label={`Stage ${n} result`} className="compact">
-                    <caption>
-                      {caption}{" "}
-                      <StatusBadge
-                        status={stage?.status ?? "pending"}
-                        testId={`detail-stage-${n}-status`}
-                      />
-                      {resultFlag(result, "partial") && <span className="hint"> partial</span>}
-                    </caption>
-                    <tbody>
-                      {counters.length === 0 ? (
-                        <tr>
-                          <td className="hint">Not reached.</td>
-                        </tr>
-                      ) : (
-                        counters.map((c) => (
-                          <tr key={c.key}>
-                            <th scope="row">
-                              {c.label}
-                              {c.tip && (
-                                <>
-                                  {" "}
-                                  <InfoTip about={c.label}>{c.tip}</InfoTip>
-                                </>
-                              )}
-                            </th>
-                            <td>{c.value}</td>
-                          </tr>
-                        ))
-                      )}
-                      {result && typeof result.started_at === "string" && (
-                        <tr>
-                          <th scope="row">Started</th>
-                          <td>{formatDate(result.started_at, timeZone)}</td>
-                        </tr>
-                      )}
-                      {result && typeof result.completed_at === "string" && (
-                        <tr>
-                          <th scope="row">Ended</th>
-                          <td>{formatDate(result.completed_at, timeZone)}</td>
-                        </tr>
-                      )}
-                    </tbody>
-                  </table>
+                  <StageResultTable
+                    number={n}
+                    name={stage?.name}
+                    status={stage?.status ?? "pending"}
+                    result={stageResult(r, n)}
+                    timeZone={timeZone}
+                  />
                 </div>
               );
             })}
