@@ -51,6 +51,19 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
     await task
 
 
+@pytest.fixture
+def screens(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> list[Path]:
+    """Where a test keeps its screenshots: pytest's base temporary folder, and
+    `.test-output/screens/` of the checkout (gitignored), where a person looks at them."""
+    folders = [
+        tmp_path_factory.getbasetemp() / "screens",
+        request.config.rootpath / ".test-output" / "screens",
+    ]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folders
+
+
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     if not Path(CHROMIUM).is_file():  # noqa: ASYNC240  (a stat, once per session)

@@ -6,7 +6,9 @@ this process (`tests.engine.work`), on the same event loop as the server.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from decimal import Decimal
 
 import httpx
@@ -15,6 +17,8 @@ from playwright.async_api import Page, Route, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.credits.ledger import top_up
+from app.db import unit_of_work
 from tests.engine import feed, start, work
 from tests.factories import Tenant, create_tenant
 
@@ -279,3 +283,45 @@ class TestLiveNumbers:
         row = page.get_by_test_id(f"history-{run_id}")
         await expect(row.get_by_test_id("history-credits")).to_have_text("12.5")
         await expect(row).to_contain_text("4 of 7")
+
+    async def test_a_progress_event_that_spends_refreshes_the_top_bars_credits(
+        self,
+        page: Page,
+        live_server: str,
+        tenant: Tenant,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        await feed(client, tenant, 2)
+        run_id = await start(client, tenant)
+        answer = await client.get(
+            f"/api/v1/automation/run_progress/?site_id={tenant.site_id}", headers=tenant.headers
+        )
+        progress = answer.json()
+        progress["metrics"]["credits_used"] = 12.5
+        event = f"id: 1\nevent: progress\ndata: {json.dumps(progress)}\n\n"
+        # Each page's stream answers only once the balance has changed behind the page's back.
+        gate = {"open": asyncio.Event()}
+
+        async def held_event(route: Route) -> None:
+            await gate["open"].wait()
+            await route.fulfill(status=200, content_type="text/event-stream", body=event)
+
+        await page.route("**/automation/runs/*/events", held_event)
+        await sign_in(page, live_server, tenant, "/automation")
+        credits = page.get_by_test_id("credits")
+        for n, path in enumerate(("/automation", f"/automation/runs/{run_id}")):
+            gate["open"] = asyncio.Event()
+            await page.goto(f"{live_server}{path}")
+            await expect(credits).to_have_text(re.compile(r"^Acme · [\d,.]+ credits$"))
+            shown = Decimal(re.sub(r"[^\d.]", "", await credits.text_content() or ""))
+            async with unit_of_work(session_factory) as session:
+                await top_up(
+                    session,
+                    account_id=tenant.account_id,
+                    amount=Decimal(50),
+                    idempotency_key=f"e2e-top-up-{n}",
+                )
+            # Nothing else reads the account again: only the event can bring the new balance.
+            gate["open"].set()
+            await expect(credits).to_have_text(f"Acme · {shown + 50:f} credits")

@@ -39,17 +39,6 @@ WIDER_THAN = """(width) => [...document.querySelectorAll("body *")]
   })"""
 
 
-@pytest.fixture
-def screens(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> list[Path]:
-    folders = [
-        tmp_path_factory.getbasetemp() / "screens",
-        request.config.rootpath / ".test-output" / "screens",
-    ]
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folders
-
-
 async def open_page(browser: Browser, width: int, api_key: str | None) -> Page:
     context = await browser.new_context(
         viewport={"width": width, "height": HEIGHT[width]},

@@ -68,7 +68,7 @@ export function StageResultTable({ number, name, status, result, timeZone }: Pro
         )}
         {result && typeof result.started_at === "string" && (
           <tr>
-            <th scope="row">Started</th>
+            <th scope="row">{skipped ? "Reached" : "Started"}</th>
             <td>{formatDate(result.started_at, timeZone)}</td>
           </tr>
         )}
