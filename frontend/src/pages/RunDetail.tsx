@@ -2,7 +2,13 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { ActivityLog } from "../automation/ActivityLog";
-import { STAGE_NUMBERS, stageName, stageResult, StatusBadge, STOPPED_TEXT } from "../automation/format";
+import {
+  STAGE_NUMBERS,
+  stageName,
+  stageResult,
+  StatusBadge,
+  STOPPED_TEXT,
+} from "../automation/format";
 import {
   applyProgress,
   automationKeys,
@@ -125,7 +131,10 @@ export function RunDetailPage() {
                 )}
               </dd>
               <dt>Credits spent</dt>
-              <dd data-testid="detail-credits">{formatCredits(r.total_credits_used)} credits</dd>
+              <dd data-testid="detail-credits">
+                {/* The live figure where the stream has brought one, as the top bar's. */}
+                {formatCredits(progress.data?.metrics.credits_used ?? r.total_credits_used)} credits
+              </dd>
               {global && (
                 <>
                   <dt>Progress</dt>
