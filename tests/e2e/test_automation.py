@@ -10,10 +10,11 @@ import asyncio
 import json
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Browser, Page, Route, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -21,6 +22,8 @@ from app.credits.ledger import top_up
 from app.db import unit_of_work
 from tests.engine import feed, start, work
 from tests.factories import Tenant, create_tenant
+
+from .test_layout import WIDTHS, check, open_page
 
 STAGES = range(1, 8)
 
@@ -270,6 +273,7 @@ class TestLiveNumbers:
         )
         progress = answer.json()
         progress["metrics"]["credits_used"] = 12.5
+        progress["metrics"]["duration_seconds"] = 246
         progress["run"]["current_stage"] = 4
         # The stream as the server sends it, one progress event (no worker runs here).
         event = f"id: 1\nevent: progress\ndata: {json.dumps(progress)}\n\n"
@@ -283,6 +287,9 @@ class TestLiveNumbers:
         row = page.get_by_test_id(f"history-{run_id}")
         await expect(row.get_by_test_id("history-credits")).to_have_text("12.5")
         await expect(row).to_contain_text("4 of 7")
+        # Its time so far is the run's own (the server's clock), as the run card says it.
+        await expect(row).to_contain_text("4 min 6 s so far")
+        await expect(page.get_by_test_id("run-duration")).to_have_text("4 min 6 s")
 
     async def test_a_progress_event_that_spends_refreshes_the_top_bars_credits(
         self,
@@ -325,3 +332,42 @@ class TestLiveNumbers:
             # Nothing else reads the account again: only the event can bring the new balance.
             gate["open"].set()
             await expect(credits).to_have_text(f"Acme · {shown + 50:f} credits")
+
+    async def test_the_time_left_shows_under_the_progress_bar(
+        self,
+        browser: Browser,
+        live_server: str,
+        tenant: Tenant,
+        client: httpx.AsyncClient,
+        screens: list[Path],
+    ) -> None:
+        await feed(client, tenant, 2)
+        await start(client, tenant)
+        answer = await client.get(
+            f"/api/v1/automation/run_progress/?site_id={tenant.site_id}", headers=tenant.headers
+        )
+        progress = answer.json()
+        progress["global_progress"]["eta_seconds"] = 230
+        event = f"id: 1\nevent: progress\ndata: {json.dumps(progress)}\n\n"
+        gate = {"open": asyncio.Event()}
+
+        async def held_event(route: Route) -> None:
+            await gate["open"].wait()
+            await route.fulfill(status=200, content_type="text/event-stream", body=event)
+
+        for width in WIDTHS:
+            gate["open"] = asyncio.Event()
+            page = await open_page(browser, width, tenant.api_key)
+            try:
+                await page.route("**/automation/runs/*/events", held_event)
+                await page.goto(f"{live_server}/automation")
+                eta = page.get_by_test_id("run-eta")
+                bar = page.get_by_role("progressbar", name="Overall progress")
+                # Until the server has an estimate, the page says it is making one.
+                await expect(eta).to_contain_text("estimating…")
+                gate["open"].set()
+                await expect(eta).to_contain_text("about 4 min left")
+                await expect(bar).to_have_attribute("aria-valuetext", "0%, about 4 min left")
+                await check(page, "running-time-left", width, screens)
+            finally:
+                await page.context.close()

@@ -1,7 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
-import type { Schemas } from "../api/client";
 import { ErrorNote, Pager, TableScroll } from "../components/ui";
 import { formatCredits, formatDate, formatDuration, runName, secondsBetween } from "../lib/format";
 import { StatusBadge } from "./format";
@@ -15,7 +14,7 @@ import {
   writeFilters,
   type HistoryFilters,
 } from "./historyFilters";
-import { automationQueries, isActive } from "./queries";
+import { automationQueries, isActive, type HistoryItem } from "./queries";
 
 const PAGE = 20;
 
@@ -168,7 +167,7 @@ function HistoryTable({ siteId, filters, timeZone }: TableProps) {
   );
 }
 
-function HistoryRow({ run, timeZone }: { run: Schemas["RunSummary"]; timeZone?: string }) {
+function HistoryRow({ run, timeZone }: { run: HistoryItem; timeZone?: string }) {
   const active = isActive(run.status);
   return (
     <tr data-testid={`history-${run.run_id}`}>
@@ -187,7 +186,7 @@ function HistoryRow({ run, timeZone }: { run: Schemas["RunSummary"]; timeZone?: 
       <td>{active ? "–" : formatDate(run.completed_at, timeZone)}</td>
       <td>
         {active
-          ? `${formatDuration(secondsBetween(run.started_at, null))} so far`
+          ? `${formatDuration(run.elapsed_seconds ?? secondsBetween(run.started_at, null))} so far`
           : run.completed_at
             ? formatDuration(secondsBetween(run.started_at, run.completed_at))
             : "–"}

@@ -13,7 +13,12 @@ import type { HistoryQuery } from "./historyFilters";
 export type Run = Schemas["RunOut"];
 export type RunStatus = Schemas["RunStatus"];
 export type Progress = Schemas["RunProgress"];
-type HistoryData = Schemas["Page_RunSummary_"];
+/**
+ * A history row, and for the active run the seconds it has run as its last progress event
+ * counted them (the server's clock, as the run card's; the browser's may be off).
+ */
+export type HistoryItem = Schemas["RunSummary"] & { elapsed_seconds?: number };
+type HistoryData = Omit<Schemas["Page_RunSummary_"], "items"> & { items: HistoryItem[] };
 
 export const LOG_SIZES = [50, 100, 200, 500] as const;
 export type LogSize = (typeof LOG_SIZES)[number];
@@ -240,7 +245,7 @@ export function useSaveBudget(siteId: number) {
 
 /**
  * A progress event changes figures shown elsewhere on the screen: the history's row of the run
- * is patched in place, and where the run spent credits since the last event, the balance and the
+ * is patched in place (status, stage, credits and time so far), and where the run spent credits since the last event, the balance and the
  * account's credits in the top bar are read again, so that every number on screen agrees.
  */
 export function applyProgress(
@@ -257,7 +262,12 @@ export function applyProgress(
           ...page,
           items: page.items.map((item) =>
             item.run_id === run.run_id
-              ? { ...item, ...run, total_credits_used: progress.metrics.credits_used }
+              ? {
+                  ...item,
+                  ...run,
+                  total_credits_used: progress.metrics.credits_used,
+                  elapsed_seconds: progress.metrics.duration_seconds,
+                }
               : item,
           ),
         }
