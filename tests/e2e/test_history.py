@@ -129,7 +129,7 @@ class TestHistoryFilters:
                 await first_day.fill("")
                 await last_day.fill("")
                 await expect(history.get_by_test_id("history-count")).to_have_text(
-                    "0 runs match the filters."
+                    "No run matches the filters."
                 )
                 await expect(page.get_by_role("table", name="Run history")).to_have_count(0)
                 await check(page, "history-no-match", width, screens)

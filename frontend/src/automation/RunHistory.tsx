@@ -133,8 +133,7 @@ function HistoryTable({ siteId, filters, timeZone }: TableProps) {
       <ErrorNote error={history.error} />
       {filtered && total !== undefined && (
         <p className="hint" role="status" data-testid="history-count">
-          {total === 1 ? "1 run matches" : `${total.toLocaleString("en-US")} runs match`} the
-          filters.
+          {matching(total)}
         </p>
       )}
       {total === 0 && !filtered && <p className="hint">No runs yet.</p>}
@@ -165,6 +164,12 @@ function HistoryTable({ siteId, filters, timeZone }: TableProps) {
       )}
     </>
   );
+}
+
+function matching(total: number): string {
+  if (total === 0) return "No run matches the filters.";
+  if (total === 1) return "1 run matches the filters.";
+  return `${total.toLocaleString("en-US")} runs match the filters.`;
 }
 
 function HistoryRow({ run, timeZone }: { run: HistoryItem; timeZone?: string }) {
