@@ -422,11 +422,16 @@ class TestRunProgress:
             "total_items": 5,
             "completed_items": 0,
             "percentage": 0,
+            "eta_seconds": None,
         }
         assert [(s["status"], s["input_count"]) for s in progress["stages"]] == [("pending", 5)] + [
             ("pending", 0)
         ] * 6
-        assert progress["metrics"] == {"credits_used": 0, "duration_seconds": 0}
+        assert progress["metrics"] == {
+            "credits_used": 0,
+            "duration_seconds": 0,
+            "projected_remaining_credits": None,
+        }
         assert progress["initial_snapshot"] is None
 
     async def test_an_active_run_is_running_at_stage_1(
@@ -468,8 +473,10 @@ class TestRunProgress:
             "total_items",
             "completed_items",
             "percentage",
+            "eta_seconds",
         }
         assert progress["global_progress"]["percentage"] == 100
+        assert progress["global_progress"]["eta_seconds"] is None
         total = progress["global_progress"]["total_items"]
         assert progress["global_progress"]["completed_items"] == total > 0
         assert [s.keys() for s in progress["stages"]] == [
@@ -483,7 +490,12 @@ class TestRunProgress:
         assert all(s["processed_count"] == s["input_count"] for s in progress["stages"])
         # Stage 7 only counts the articles left for review when auto-approval is off.
         assert all(s["processed_count"] > 0 for s in progress["stages"][:6])
-        assert progress["metrics"].keys() == {"credits_used", "duration_seconds"}
+        assert progress["metrics"].keys() == {
+            "credits_used",
+            "duration_seconds",
+            "projected_remaining_credits",
+        }
+        assert progress["metrics"]["projected_remaining_credits"] is None
         assert progress["metrics"]["credits_used"] == float(run.total_credits_used) > 0
         assert progress["metrics"]["duration_seconds"] >= 0
         assert progress["initial_snapshot"] == run.initial_snapshot

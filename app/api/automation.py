@@ -214,7 +214,7 @@ async def current_processing(
     run_id: OptionalRunId = None,
 ) -> ProcessingOut:
     run = await _site_run(session, site.id, principal.account_id, run_id, active_only=True)
-    return await progress.current_processing(session, redis, run)
+    return await progress.current_processing(redis, run)
 
 
 @router.get(

@@ -174,6 +174,9 @@ class AutomationRun(IdMixin, Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     total_credits_used: Mapped[Credits] = mapped_column(default=Decimal("0"), server_default="0")
     initial_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # How many items each stage is to handle: fixed at the start, re-planned at each stage's
+    # end; what the run's progress is read from (app.runs.plan.ProgressPlan).
+    progress_plan: Mapped[dict[str, Any]] = mapped_column(JSONB)
     stage_1_result: Mapped[dict[str, Any] | None] = _result()
     stage_2_result: Mapped[dict[str, Any] | None] = _result()
     stage_3_result: Mapped[dict[str, Any] | None] = _result()

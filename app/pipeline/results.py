@@ -28,6 +28,20 @@ COUNTERS: dict[int, tuple[str, ...]] = {
     7: ("ready_for_review", "approved_count", "scheduled_count"),
 }
 
+# The counters that say how many of a stage's input items it has handled: processed, or failed
+# (a failed item is not tried again in the same run). The stages count the same toward their
+# per-run limit (`Stage.taken_counters`; tests/test_pipeline_catalog.py keeps them in step).
+HANDLED: dict[int, tuple[str, ...]] = {
+    1: ("keywords_processed", "errors"),
+    2: ("clusters_processed", "errors"),
+    3: ("ideas_processed",),
+    4: ("tasks_processed", "errors"),
+    5: ("content_processed", "errors"),
+    # A failed image counts in `images_processed` as well as in `errors`.
+    6: ("images_processed",),
+    7: ("approved_count",),
+}
+
 Number = int | Decimal
 _KEY = re.compile(r"[a-z_]+")
 
@@ -96,3 +110,8 @@ def set_in_result(stage: int, values: dict[str, Any]) -> ColumnElement[Any]:
         literal(values, JSONB)
     )
     return merged
+
+
+def handled_in(stage: int, result: dict[str, Any] | None) -> int:
+    """How many input items the stage has handled, by its result (0 before it started)."""
+    return sum(int((result or {}).get(counter, 0)) for counter in HANDLED[stage])

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.automation import AutomationRun, RunStatus
 from app.pipeline.catalog import STAGE_NAMES, STAGE_NUMBERS
-from app.pipeline.pending import STAGE_MODELS, count_pending, pending_counts
+from app.pipeline.pending import STAGE_MODELS, pending_counts
+from app.runs.plan import figures, plan_of
 from app.runs.schemas import (
     GlobalProgress,
     InFlight,
@@ -26,16 +27,6 @@ from app.runs.schemas import (
 )
 from app.runs.signals import read_live
 
-# The counter of each stage's result that says how many of its items are done.
-PROCESSED_COUNTER = {
-    1: "keywords_processed",
-    2: "clusters_processed",
-    3: "ideas_processed",
-    4: "tasks_processed",
-    5: "content_processed",
-    6: "images_processed",
-    7: "approved_count",
-}
 STAGE_TYPES = {1: "AI", 2: "AI", 3: "local", 4: "AI", 5: "AI", 6: "AI", 7: "review"}
 
 
@@ -62,24 +53,6 @@ async def pipeline_overview(session: AsyncSession, site_id: int) -> PipelineOver
     return PipelineOverview(stages=stages, total_pending=sum(pending.values()))
 
 
-def processed(run: AutomationRun, stage: int) -> int:
-    result = getattr(run, f"stage_{stage}_result") or {}
-    return int(result.get(PROCESSED_COUNTER[stage], 0))
-
-
-def stage_status(run: AutomationRun, stage: int) -> str:
-    result = getattr(run, f"stage_{stage}_result")
-    if result and result.get("skipped"):
-        return "skipped"
-    if result and result.get("completed_at") and not result.get("partial"):
-        return "completed"
-    if stage == run.current_stage and run.status in (RunStatus.RUNNING, RunStatus.PAUSED):
-        return str(run.status)
-    if stage < run.current_stage:
-        return "completed"
-    return "pending"
-
-
 def duration_seconds(run: AutomationRun) -> int:
     end = run.completed_at or run.cancelled_at or datetime.now(UTC)
     return max(0, round((end - run.started_at).total_seconds()))
@@ -88,64 +61,81 @@ def duration_seconds(run: AutomationRun) -> int:
 async def run_progress(
     session: AsyncSession, site_id: int, run: AutomationRun | None
 ) -> RunProgress:
-    """Stage input counts are what the stage had or has to do: its items done plus, while it
-    has not finished, what is pending now (earlier stages feed later ones during the run)."""
-    pending = await pending_counts(session, site_id)
-    stages: list[StageProgress] = []
-    for n in STAGE_NUMBERS:
-        done = processed(run, n) if run else 0
-        status = stage_status(run, n) if run else "pending"
-        errors = int(((getattr(run, f"stage_{n}_result") if run else None) or {}).get("errors", 0))
-        finished = status in ("completed", "skipped")
-        input_count = done + errors if finished else done + errors + pending[n]
-        stages.append(
-            StageProgress(
-                number=n,
-                name=STAGE_NAMES[n],
-                status=status,
-                input_count=input_count,
-                processed_count=done,
-            )
-        )
-    total = sum(stage.input_count for stage in stages)
-    completed = sum(stage.processed_count for stage in stages)
+    """The run's figures from its row alone (its plan and its stage results); without a run,
+    what the site has pending (one query)."""
+    if run is None:
+        return await _no_run(session, site_id)
+    state = figures(run, plan_of(run), datetime.now(UTC))
     return RunProgress(
-        run=RunSummary.model_validate(run, from_attributes=True) if run else None,
+        run=RunSummary.model_validate(run, from_attributes=True),
         global_progress=GlobalProgress(
-            total_items=total,
-            completed_items=completed,
-            percentage=min(100, round(100 * completed / total)) if total else 0,
+            total_items=state.total_items,
+            completed_items=state.completed_items,
+            percentage=state.percentage,
+            eta_seconds=state.eta_seconds,
         ),
-        stages=stages,
+        stages=[
+            StageProgress(
+                number=stage.number,
+                name=STAGE_NAMES[stage.number],
+                status=stage.status,
+                input_count=stage.input_count,
+                processed_count=stage.processed_count,
+            )
+            for stage in state.stages
+        ],
         metrics=RunMetrics(
-            credits_used=run.total_credits_used if run else Decimal(0),
-            duration_seconds=duration_seconds(run) if run else 0,
+            credits_used=run.total_credits_used,
+            duration_seconds=duration_seconds(run),
+            projected_remaining_credits=state.credits_remaining,
         ),
-        initial_snapshot=run.initial_snapshot if run else None,
+        initial_snapshot=run.initial_snapshot,
     )
 
 
-async def current_processing(
-    session: AsyncSession, redis: Redis, run: AutomationRun
-) -> ProcessingOut:
+async def _no_run(session: AsyncSession, site_id: int) -> RunProgress:
+    pending = await pending_counts(session, site_id)
+    return RunProgress(
+        run=None,
+        global_progress=GlobalProgress(
+            total_items=sum(pending.values()), completed_items=0, percentage=0, eta_seconds=None
+        ),
+        stages=[
+            StageProgress(
+                number=n,
+                name=STAGE_NAMES[n],
+                status="pending",
+                input_count=pending[n],
+                processed_count=0,
+            )
+            for n in STAGE_NUMBERS
+        ],
+        metrics=RunMetrics(
+            credits_used=Decimal(0), duration_seconds=0, projected_remaining_credits=None
+        ),
+        initial_snapshot=None,
+    )
+
+
+async def current_processing(redis: Redis, run: AutomationRun) -> ProcessingOut:
+    """The live card the runner keeps in Redis, while it names the run's stage; else the
+    stage's figures from the run's row. The runner moves the run to its next stage before it
+    publishes the card of that stage (between the two lies the delay between stages): the row
+    is the first to know."""
     live = await read_live(redis, run.run_id) if run.status == RunStatus.RUNNING else None
-    if not live:
-        # No item in flight (not taken yet, paused, between batches): the stage's own counts.
-        stage = run.current_stage
-        result = getattr(run, f"stage_{stage}_result") or {}
-        done = processed(run, stage)
-        finished = stage_status(run, stage) in ("completed", "skipped")
-        pending = 0 if finished else await count_pending(session, stage, run.site_id)
+    if not live or int(live["stage"]) < run.current_stage:
+        # No item in flight (not taken yet, paused, between batches or stages).
+        stage = figures(run, plan_of(run), datetime.now(UTC)).stages[run.current_stage - 1]
         return ProcessingOut(
             run_id=run.run_id,
             status=run.status,
-            stage=stage,
-            stage_name=STAGE_NAMES[stage],
+            stage=stage.number,
+            stage_name=STAGE_NAMES[stage.number],
             batch=0,
             batches=0,
             items=[],
-            processed=done,
-            total=done + int(result.get("errors", 0)) + pending,
+            processed=stage.processed_count,
+            total=stage.input_count,
             updated_at=None,
         )
     return ProcessingOut(

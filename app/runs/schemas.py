@@ -110,9 +110,34 @@ class PipelineOverview(BaseModel):
 class GlobalProgress(BaseModel):
     """Items done over items to do, across all stages of the run."""
 
-    total_items: int
-    completed_items: int
-    percentage: int
+    total_items: int = Field(
+        description="The items the run is to handle: the sum of the stages' `input_count`. Fixed "
+        "at the start from the pending items and the estimate's projection of what each stage "
+        "feeds the next; re-planned when a stage ends, from what is really pending then; raised "
+        "as real counts exceed the plan. Without a run, what the site has pending."
+    )
+    completed_items: int = Field(
+        description="The items the run has handled: processed, or failed (a failed item is not "
+        "tried again in the same run)."
+    )
+    percentage: int = Field(
+        ge=0,
+        le=100,
+        description="completed_items / total_items in whole percent, rounded down, never lower "
+        "than it has been in this run: when a re-plan raises the total, it holds until the items "
+        "catch up. 100 once the run has completed. A finished, failed or cancelled run's "
+        "figures never change.",
+    )
+    eta_seconds: int | None = Field(
+        ge=0,
+        description="Seconds the running run has left: each stage's items left times the seconds "
+        "an item of that stage takes (this run's pace in its current stage, weighed against the "
+        "site's completed runs; theirs alone for the stages not reached yet), plus the delays "
+        "between the stages left. Null while unknown: the run is not running (paused, over, or "
+        "never started), or an AI stage with items left has no pace yet (on a site's first "
+        "run, until that stage starts). Stages 3 and 7 make no AI call: without a pace they "
+        "count as no time.",
+    )
 
 
 class StageProgress(BaseModel):
@@ -121,8 +146,13 @@ class StageProgress(BaseModel):
     number: int
     name: str
     status: str = Field(description="`pending`, `running`, `paused`, `completed` or `skipped`.")
-    input_count: int
-    processed_count: int
+    input_count: int = Field(
+        description="The items the stage is to handle: once it has ended, those it handled "
+        "(processed or failed); before, the run's plan for it (raised to what it handled when "
+        "that is more). Read from the run alone: what is added to the site later does not "
+        "change it."
+    )
+    processed_count: int = Field(description="The items the stage processed without failing.")
 
 
 class RunMetrics(BaseModel):
@@ -130,6 +160,11 @@ class RunMetrics(BaseModel):
 
     credits_used: CreditAmount
     duration_seconds: int
+    projected_remaining_credits: CreditAmount | None = Field(
+        description="Credits the active run is projected to spend still: the projection of the "
+        "stages it has not ended (re-estimated at each stage's end), less what they spent so "
+        "far. Null once the run is over, or without a run."
+    )
 
 
 class RunSummary(OutputModel):

@@ -29,6 +29,7 @@ from app.pipeline.pending import pending_counts
 from app.publishing.service import auto_approval_on
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
+from app.runs.planning import plan_run
 from app.runs.states import ACTIVE, create_run, set_run_state
 
 MAX_LOG_LINES = 5000
@@ -44,7 +45,8 @@ def snapshot_of(pending: dict[int, int]) -> dict[str, Any]:
 async def start_run(
     session: AsyncSession, log: RunLog, site: Site, trigger: TriggerType
 ) -> AutomationRun:
-    """A new running run for the site, after the balance check (1.2 times the estimate)."""
+    """A new running run for the site, after the balance check (1.2 times the estimate), with
+    its progress plan."""
     active = await active_run(session, site.id)
     if active is not None:
         raise AlreadyRunning(
@@ -63,6 +65,7 @@ async def start_run(
         site_id=site.id,
         trigger_type=trigger,
         initial_snapshot=snapshot_of(pending),
+        progress_plan=await plan_run(session, site.id, config, pending),
     )
 
 

@@ -24,6 +24,7 @@ from app.errors import AlreadyRunning, InvalidTransition, NotFound
 from app.metrics import RUN_TRANSITIONS
 from app.models.automation import AutomationRun, RunStatus, StoppedReason, TriggerType
 from app.runs.events import RunLog
+from app.runs.plan import ProgressPlan, snapshot_plan
 
 ACTIVE = frozenset({RunStatus.RUNNING, RunStatus.PAUSED})
 
@@ -65,9 +66,12 @@ async def create_run(
     site_id: int,
     trigger_type: TriggerType,
     initial_snapshot: dict[str, Any],
+    progress_plan: ProgressPlan | None = None,
 ) -> AutomationRun:
     """Insert a running run. The partial unique index refuses a second active run for the site,
-    however many requests race: the loser gets `AlreadyRunning`."""
+    however many requests race: the loser gets `AlreadyRunning`. Without a `progress_plan`, the
+    run is planned to handle the snapshot's counts, nothing projected."""
+    plan = progress_plan or snapshot_plan(initial_snapshot)
     run = AutomationRun(
         run_id=new_run_id(),
         account_id=account_id,
@@ -76,6 +80,7 @@ async def create_run(
         status=RunStatus.RUNNING,
         current_stage=1,
         initial_snapshot=initial_snapshot,
+        progress_plan=plan.stored(),
     )
     try:
         async with session.begin_nested():

@@ -44,6 +44,7 @@ from app.pipeline.results import initial_result, result_column, set_in_result
 from app.runs.config import get_or_create_config
 from app.runs.ending import Lost, end_run_unless_moved, settle_cancelled
 from app.runs.lease import SiteLease
+from app.runs.planning import replan_after_stage
 from app.stages.base import Stage
 from app.stages.context import StageContext, WorkerDeps
 from app.stages.control import Budget, Control, StopReason
@@ -454,6 +455,7 @@ async def _close_stage(
 
 
 async def _advance(ctx: StageContext, to_stage: int) -> None:
+    """Move the run to its next stage, and re-plan its progress in the same transaction."""
     async with ctx.transaction() as session:
         moved = await session.scalar(
             fenced(ctx.run)
@@ -462,6 +464,9 @@ async def _advance(ctx: StageContext, to_stage: int) -> None:
         )
         if moved is None:
             raise LeaseLost(ctx.run.run_id)
+        replanned = await replan_after_stage(session, ctx.run.id, ctx.stage, ctx.config)
+        if replanned is not None:
+            await ctx.event(session, "replanned", replanned.message, data=replanned.data)
 
 
 async def _stopped(deps: WorkerDeps, run: RunHandle, stop: StopReason) -> SliceEnd:
