@@ -4,6 +4,7 @@ move the images of an older deployment to unguessable names."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from app.config import Settings
 from app.db import Base, create_engine
 from app.main import create_app
 from app.migrate import alembic_config, downgrade, upgrade
+from app.runs.plan import ProgressPlan
 from tests.builders import png_bytes
 
 
@@ -352,6 +354,51 @@ class TestReferenceBehaviours:
             sites["never_saved"]: (False, False),
             sites["new"]: (True, True),
         }
+
+
+class TestRunProgressPlan:
+    """Migration 0009 on a deployment with runs from before the progress plan."""
+
+    async def test_each_run_is_planned_by_the_counts_of_its_snapshot(
+        self, fresh_database: str
+    ) -> None:
+        await asyncio.to_thread(upgrade, fresh_database, "0008")
+        account = await _execute(
+            fresh_database, "INSERT INTO accounts (name) VALUES ('a') RETURNING id", {}
+        )
+        site = await _execute(
+            fresh_database,
+            "INSERT INTO sites (account_id, name) VALUES (:a, 's') RETURNING id",
+            {"a": account},
+        )
+        snapshot = {f"stage_{n}_initial": 10 * n for n in range(1, 8)} | {
+            "total_initial_items": 280
+        }
+        for status, taken in (("cancelled", snapshot), ("completed", None)):
+            await _execute(
+                fresh_database,
+                "INSERT INTO automation_runs (run_id, account_id, site_id, status, "
+                "initial_snapshot) VALUES (:r, :a, :s, :status, CAST(:snapshot AS jsonb)) "
+                "RETURNING id",
+                {
+                    "r": f"run_{status}",
+                    "a": account,
+                    "s": site,
+                    "status": status,
+                    "snapshot": json.dumps(taken) if taken else None,
+                },
+            )
+
+        await asyncio.to_thread(upgrade, fresh_database)
+
+        rows = await _query(
+            fresh_database, "SELECT run_id, progress_plan FROM automation_runs ORDER BY id"
+        )
+        plans = {run_id: ProgressPlan.model_validate(plan) for run_id, plan in rows}
+        assert plans["run_cancelled"].basis == "snapshot"
+        assert [s.items for s in plans["run_cancelled"].stages] == [10, 20, 30, 40, 50, 60, 70]
+        assert [s.items for s in plans["run_completed"].stages] == [0] * 7
+        assert plans["run_cancelled"].floor == 0
 
 
 @dataclass(frozen=True)

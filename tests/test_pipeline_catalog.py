@@ -9,7 +9,7 @@ from sqlalchemy.sql.util import find_tables
 from app.credits.estimate import STAGE_LIMITS, STAGE_OPERATIONS
 from app.pipeline.catalog import STAGE_NAMES, STAGE_NUMBERS
 from app.pipeline.pending import STAGE_MODELS, pending_condition
-from app.pipeline.results import COUNTERS
+from app.pipeline.results import COUNTERS, HANDLED
 from app.stages.registry import STAGES
 
 
@@ -28,6 +28,9 @@ class TestCatalogMatchesTheStages:
         assert sorted(COUNTERS) == list(STAGE_NUMBERS)
         for number, stage in STAGES.items():
             assert set(stage.taken_counters) <= {*COUNTERS[number], "errors"}, number
+
+    def test_what_a_run_counts_as_handled_is_what_the_stage_takes_toward_its_limit(self) -> None:
+        assert {n: stage.taken_counters for n, stage in STAGES.items()} == HANDLED
 
     def test_each_stage_has_a_pending_condition_on_the_rows_it_works_on(self) -> None:
         assert sorted(STAGE_MODELS) == list(STAGE_NUMBERS)
