@@ -233,13 +233,21 @@ class TestTheEta:
 
         assert state.eta_seconds == 20 * 0.25 + 4 * 2 + 20 * 10 + 20 * 1 + 60 * 3
 
-    def test_weighs_the_stages_own_pace_against_the_history_by_items_handled(self) -> None:
-        """5 articles in 10 s (2 s each) against 4 s in the history: 3 s each."""
-        articles = run(4, stage_4_result=started(10, tasks_processed=5))
+    def test_weighs_the_stages_own_pace_against_the_history_by_its_share_done(self) -> None:
+        """10 of 20 articles in 20 s (2 s each) against 4 s in the history: 3 s each."""
+        articles = run(4, stage_4_result=started(20, tasks_processed=10))
 
         state = figures(articles, plan(0, 0, 0, 20, 0, 0, 0, paces={4: 4.0}), NOW)
 
-        assert state.eta_seconds == 15 * 3
+        assert state.eta_seconds == 10 * 3
+
+    def test_starts_a_stage_at_the_historys_pace(self) -> None:
+        """1 of 40 articles in 10 s: a slow first item against 4 s in the history."""
+        articles = run(4, stage_4_result=started(10, tasks_processed=1))
+
+        state = figures(articles, plan(0, 0, 0, 40, 0, 0, 0, paces={4: 4.0}), NOW)
+
+        assert state.eta_seconds == 162  # 39 left x (1/40 x 10 s + 39/40 x 4 s), rounded up
 
     def test_leaves_out_the_last_pause_of_the_stage(self) -> None:
         articles = run(4, stage_4_result=started(100, tasks_processed=10))

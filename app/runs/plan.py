@@ -45,9 +45,6 @@ PROCESSED_COUNTER = {
 # Stages without an AI call: unmeasured (no run of the site did them yet), they count as taking
 # no time, a few milliseconds an item against the AI stages' seconds.
 LOCAL_STAGES = frozenset({3, 7})
-# How many items of the current stage's own pace outweigh the site's history: early in a stage
-# its pace is a few items long, and counts the items still in flight against the ones done.
-PRIOR_ITEMS = 5
 LAST_STAGE = 7
 
 
@@ -221,15 +218,19 @@ def eta_seconds(
 def _pace(
     run: AutomationRun, plan: ProgressPlan, stage: StageFigures, now: datetime
 ) -> float | None:
-    """Seconds an item of the stage takes: its own pace in this run so far, weighed against the
-    site's history by how many items it has handled (`PRIOR_ITEMS`), or either alone."""
+    """Seconds an item of the stage takes: its own pace in this run so far and the site's
+    history, weighed by the share of its items it has handled; either alone without the other.
+    Early in a stage its own pace is a few items long and slow (the first items wait for their
+    answers, later ones overlap), so the history counts most until the stage is well under way.
+    """
     history = plan.stage(stage.number).seconds_per_item
     own = _own_pace(run, stage, now) if stage.number == run.current_stage else None
     if own is None:
         return history
     if history is None:
         return own
-    return (stage.handled * own + PRIOR_ITEMS * history) / (stage.handled + PRIOR_ITEMS)
+    done = stage.handled / stage.input_count
+    return done * own + (1 - done) * history
 
 
 def _own_pace(run: AutomationRun, stage: StageFigures, now: datetime) -> float | None:

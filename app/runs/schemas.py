@@ -131,8 +131,9 @@ class GlobalProgress(BaseModel):
     eta_seconds: int | None = Field(
         ge=0,
         description="Seconds the running run has left: each stage's items left times the seconds "
-        "an item of that stage takes (this run's pace in its current stage, weighed against the "
-        "site's completed runs; theirs alone for the stages not reached yet), plus the delays "
+        "an item of that stage takes (in its current stage, this run's pace so far and the "
+        "site's completed runs' pace, weighed by the share of the stage done; theirs alone for "
+        "the stages not reached yet), plus the delays "
         "between the stages left. Null while unknown: the run is not running (paused, over, or "
         "never started), or an AI stage with items left has no pace yet (on a site's first "
         "run, until that stage starts). Stages 3 and 7 make no AI call: without a pace they "
