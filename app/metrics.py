@@ -33,6 +33,17 @@ AI_TOKENS = Counter(
 CREDITS_CHARGED = Counter(
     "automation_credits_charged_total", "Credits settled for AI calls", ["operation"]
 )
+CHARGES_OVER_HOLD = Counter(
+    "automation_charges_over_hold_total",
+    "AI calls that cost more than their hold: the difference settled from the balance "
+    "(settled), or only as far as the balance allowed (capped)",
+    ["operation", "outcome"],
+)
+CREDITS_UNCHARGED = Counter(
+    "automation_credits_uncharged_total",
+    "Credits of capped charges the balance could not cover",
+    ["operation"],
+)
 PUBLICATIONS = Counter(
     "automation_publications_total",
     "Publications of content, by publisher kind and outcome (published, failed)",

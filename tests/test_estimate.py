@@ -45,10 +45,40 @@ def run_log(settings: Settings) -> RunLog:
     return RunLog(settings.log_path)
 
 
+# Two topics: the local clustering makes "Running Shoes" (5 keywords), "Sourdough Bread" (4) and
+# "Sourdough Starter" (1) of them, which have 5, 4 and 3 ideas.
+TWO_TOPICS = [
+    "trail running shoes",
+    "running shoes for women",
+    "best running shoes",
+    "running shoes for flat feet",
+    "cheap running shoes",
+    "sourdough bread recipe",
+    "sourdough starter",
+    "easy sourdough bread",
+    "sourdough bread flour",
+    "gluten free sourdough bread",
+]
+# Ten topics, one keyword each: ten clusters of 3 ideas.
+TEN_TOPICS = [
+    "yoga mat",
+    "espresso machine",
+    "solar panels",
+    "dog training",
+    "air fryer",
+    "camping tent",
+    "standing desk",
+    "car insurance",
+    "hiking boots",
+    "baby stroller",
+]
+
+
 async def add_pending(
     session_factory: async_sessionmaker[AsyncSession],
     tenant: Tenant,
     *,
+    texts: list[str] | None = None,
     keywords: int = 0,
     clusters: int = 0,
     ideas: int = 0,
@@ -57,7 +87,10 @@ async def add_pending(
     images: int = 0,
     in_review: int = 0,
 ) -> None:
-    """Rows pending at each stage: stage 1 keywords ... stage 7 articles in review."""
+    """Rows pending at each stage: stage 1 keywords (`texts`, or `keywords` of one topic) ...
+    stage 7 articles in review. A cluster pending for stage 2 has no keywords: 3 ideas."""
+    for text in texts or []:
+        await create_keyword(session_factory, tenant, keyword=text)
     for _ in range(keywords):
         await create_keyword(session_factory, tenant)
     for _ in range(clusters):
@@ -96,6 +129,26 @@ async def configure(client: httpx.AsyncClient, tenant: Tenant, **changes: Any) -
     assert response.status_code == 200, response.text
 
 
+def ranges(body: dict[str, Any]) -> list[tuple[int, int, float, float]]:
+    """(items_low, items_high, credits_low, credits_high) of stages 1..7."""
+    keys = ("items_low", "items_high", "credits_low", "credits_high")
+    per_stage = body["per_stage"]
+    return [tuple(per_stage[f"stage_{n}"][k] for k in keys) for n in range(1, 8)]  # type: ignore[misc]
+
+
+def exact(items: int, credits: float, enabled: bool = True) -> dict[str, Any]:
+    """A stage's part with no range: all of its items are pending now."""
+    return {
+        "enabled": enabled,
+        "items": items,
+        "credits": credits,
+        "items_low": items,
+        "items_high": items,
+        "credits_low": credits,
+        "credits_high": credits,
+    }
+
+
 def stages(body: dict[str, Any]) -> list[tuple[int, float]]:
     """(items, credits) of stages 1..7."""
     return [
@@ -105,14 +158,15 @@ def stages(body: dict[str, Any]) -> list[tuple[int, float]]:
 
 
 class TestTheFormulaOnPendingCounts:
-    async def test_each_stage_costs_the_reference_price_of_its_items(
+    async def test_each_stage_costs_the_calibrated_price_of_its_items(
         self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
     ) -> None:
         tenant = await create_tenant(session_factory)
         # Nothing flows on: each stage's pending items alone, one stage enabled at a time.
+        # An article is priced at 1,250 words (2.50 credits), not the reference's 2,500.
         await add_pending(session_factory, tenant, keywords=7, clusters=3, tasks=2, drafts=4)
         await configure(client, tenant, max_in_article_images=3)
-        expected = {1: 1.40, 2: 6.0, 4: 10.0, 5: 8.0}
+        expected = {1: 1.40, 2: 6.0, 4: 5.0, 5: 8.0}
         for stage, credits in expected.items():
             await configure(
                 client, tenant, **{f"stage_{n}_enabled": n == stage for n in range(1, 8)}
@@ -121,15 +175,15 @@ class TestTheFormulaOnPendingCounts:
             assert body["per_stage"][f"stage_{stage}"]["credits"] == credits
             assert body["estimated_credits"] == credits
 
-    async def test_an_article_with_four_images_costs_the_references_2_and_8_credits(
+    async def test_an_article_with_four_images_costs_2_and_8_credits(
         self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
     ) -> None:
         tenant = await create_tenant(session_factory)
         await add_pending(session_factory, tenant, drafts=1)
         await configure(client, tenant, max_in_article_images=3)
         body = await get_estimate(client, tenant)
-        assert body["per_stage"]["stage_5"] == {"enabled": True, "items": 1, "credits": 2.0}
-        assert body["per_stage"]["stage_6"] == {"enabled": True, "items": 4, "credits": 8.0}
+        assert body["per_stage"]["stage_5"] == exact(1, 2.0)
+        assert body["per_stage"]["stage_6"] == exact(4, 8.0)
         assert body["per_stage"]["stage_7"]["items"] == 1
         assert body["estimated_credits"] == 10.0
 
@@ -145,10 +199,10 @@ class TestTheFormulaOnPendingCounts:
             "sufficient": True,
             "basis": "formula",
             "capped_by_max_credits_per_run": False,
-            "per_stage": {
-                f"stage_{n}": {"enabled": True, "items": 0, "credits": 0.0} for n in range(1, 8)
-            },
+            "per_stage": {f"stage_{n}": exact(0, 0.0) for n in range(1, 8)},
             "projection": None,
+            "estimated_credits_low": 0.0,
+            "estimated_credits_high": 0.0,
         }
 
 
@@ -160,7 +214,7 @@ class TestProjectionThroughTheStages:
         await add_pending(
             session_factory,
             tenant,
-            keywords=10,
+            texts=TWO_TOPICS,
             clusters=2,
             ideas=3,
             tasks=4,
@@ -169,19 +223,19 @@ class TestProjectionThroughTheStages:
             in_review=7,
         )
         body = await get_estimate(client, tenant)
-        # 10 keywords -> 2 clusters (+2) -> 20 ideas (+3) -> 23 tasks (+4) -> 27 articles (+5)
-        # -> 96 images (3 each, +6) -> 34 articles in review (+7).
+        # 10 keywords -> 3 clusters (+2) -> 5 + 4 + 3 ideas (+3 + 3, +3) -> 21 tasks (+4)
+        # -> 25 articles (+5) -> 90 images (3 each, +6) -> 32 articles in review (+7).
         assert stages(body) == [
             (10, 2.0),
-            (4, 8.0),
-            (23, 0.0),
-            (27, 135.0),
-            (32, 48.0),
-            (102, 204.0),
-            (41, 0.0),
+            (5, 10.0),
+            (21, 0.0),
+            (25, 62.5),
+            (30, 45.0),
+            (96, 192.0),
+            (39, 0.0),
         ]
-        assert body["estimated_credits"] == 397.0
-        assert body["required_with_buffer"] == 476.4
+        assert body["estimated_credits"] == 311.5
+        assert body["required_with_buffer"] == 373.8
         assert body["current_balance"] == 100.0
         assert body["sufficient"] is False
 
@@ -192,7 +246,7 @@ class TestProjectionThroughTheStages:
         await add_pending(
             session_factory,
             tenant,
-            keywords=10,
+            texts=TWO_TOPICS,
             clusters=2,
             ideas=3,
             tasks=4,
@@ -202,17 +256,17 @@ class TestProjectionThroughTheStages:
         )
         await configure(client, tenant, stage_2_enabled=False)
         body = await get_estimate(client, tenant)
-        assert body["per_stage"]["stage_2"] == {"enabled": False, "items": 0, "credits": 0.0}
+        assert body["per_stage"]["stage_2"] == exact(0, 0.0, enabled=False)
         assert stages(body) == [
             (10, 2.0),
             (0, 0.0),
             (3, 0.0),
-            (7, 35.0),
+            (7, 17.5),
             (12, 18.0),
             (42, 84.0),
             (21, 0.0),
         ]
-        assert body["estimated_credits"] == 139.0
+        assert body["estimated_credits"] == 121.5
 
     async def test_per_run_limits_cap_each_stage_and_what_it_feeds_on(
         self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
@@ -221,7 +275,7 @@ class TestProjectionThroughTheStages:
         await add_pending(
             session_factory,
             tenant,
-            keywords=10,
+            texts=TWO_TOPICS,
             clusters=2,
             ideas=3,
             tasks=4,
@@ -231,30 +285,103 @@ class TestProjectionThroughTheStages:
         )
         await configure(client, tenant, max_keywords_per_run=5, max_tasks_per_run=10)
         body = await get_estimate(client, tenant)
+        # The first 5 keywords (by id) are the running shoes: 1 cluster of 5 ideas.
         assert stages(body) == [
             (5, 1.0),
             (3, 6.0),
-            (18, 0.0),
-            (10, 50.0),
+            (14, 0.0),
+            (10, 25.0),
             (15, 22.5),
             (51, 102.0),
             (24, 0.0),
         ]
-        assert body["estimated_credits"] == 181.5
+        assert body["estimated_credits"] == 156.5
 
-    async def test_the_credit_cap_of_a_run_caps_the_estimate(
+    async def test_the_credit_cap_of_a_run_caps_the_estimate_and_its_range(
         self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
     ) -> None:
         tenant = await create_tenant(session_factory)
         await add_pending(session_factory, tenant, tasks=20)
-        await configure(client, tenant, max_credits_per_run=50)
+        await configure(client, tenant, max_credits_per_run=30)
         body = await get_estimate(client, tenant)
-        assert body["per_stage"]["stage_4"]["credits"] == 100.0
-        assert body["estimated_credits"] == 50.0
+        assert body["per_stage"]["stage_4"]["credits"] == 50.0
+        assert body["estimated_credits"] == 30.0
+        assert body["estimated_credits_low"] == 30.0
+        assert body["estimated_credits_high"] == 30.0
         assert body["capped_by_max_credits_per_run"] is True
-        assert body["required_with_buffer"] == 60.0
+        assert body["required_with_buffer"] == 36.0
         assert body["sufficient"] is True
 
+
+class TestStageOneIsForeseenFromTheKeywords:
+    async def test_ten_topics_make_ten_clusters_and_two_topics_three(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        ten = await create_tenant(session_factory)
+        await add_pending(session_factory, ten, texts=TEN_TOPICS)
+        two = await create_tenant(session_factory)
+        await add_pending(session_factory, two, texts=TWO_TOPICS)
+
+        ten_body = await get_estimate(client, ten)
+        two_body = await get_estimate(client, two)
+
+        # The reference formula would say 2 clusters and 10 ideas for both.
+        assert stages(ten_body)[1:3] == [(10, 20.0), (30, 0.0)]
+        assert stages(two_body)[1:3] == [(3, 6.0), (12, 0.0)]
+
+    async def test_keywords_are_clustered_in_the_batches_stage_1_makes(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await add_pending(session_factory, tenant, texts=TWO_TOPICS)
+        await configure(client, tenant, stage_1_batch_size=1)
+        body = await get_estimate(client, tenant)
+        # One keyword a call: every keyword is a cluster of its own, of 3 ideas.
+        assert stages(body)[1:3] == [(10, 20.0), (30, 0.0)]
+
+    async def test_a_cluster_name_the_site_has_is_reused_not_created(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await add_pending(session_factory, tenant, texts=TWO_TOPICS)
+        parent = await create_cluster(session_factory, tenant, name="running shoes")
+        await create_idea(session_factory, tenant, cluster_id=parent.id)
+        body = await get_estimate(client, tenant)
+        # Sourdough Bread and Sourdough Starter only: 4 + 3 ideas, and the existing idea.
+        assert stages(body)[1:3] == [(2, 4.0), (8, 0.0)]
+
+
+class TestTheRange:
+    async def test_without_history_the_yields_and_article_length_range_15_percent(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await add_pending(
+            session_factory,
+            tenant,
+            texts=TWO_TOPICS,
+            clusters=2,
+            ideas=3,
+            tasks=4,
+            drafts=5,
+            images=6,
+            in_review=7,
+        )
+        body = await get_estimate(client, tenant)
+        # Clusters per keyword 0.3 +-15 %: 3 or 4 of 10 keywords; ideas per cluster 3.6 +-15 %;
+        # an article 2.50 +-15 %; the rows pending now are certain.
+        assert ranges(body) == [
+            (10, 10, 2.0, 2.0),
+            (5, 6, 10.0, 12.0),
+            (19, 28, 0.0, 0.0),
+            (23, 32, 48.88, 92.0),
+            (28, 37, 42.0, 55.5),
+            (90, 117, 180.0, 234.0),
+            (37, 46, 0.0, 0.0),
+        ]
+        assert body["estimated_credits_low"] == 282.88
+        assert body["estimated_credits"] == 311.5
+        assert body["estimated_credits_high"] == 395.5
 
 class TestPricesComeFromTheCostTable:
     async def test_an_edited_price_changes_the_estimate(
@@ -332,7 +459,7 @@ class TestProjectionFromPastRuns:
         run_log: RunLog,
     ) -> None:
         tenant = await create_tenant(session_factory)
-        await add_pending(session_factory, tenant, keywords=10)
+        await add_pending(session_factory, tenant, texts=TEN_TOPICS)
         await add_history(session_factory, tenant, run_log, runs=3)
 
         body = await get_estimate(client, tenant)
@@ -350,17 +477,18 @@ class TestProjectionFromPastRuns:
                 "stage_6": 2.0,
             },
         }
-        # 10 keywords -> 1 cluster -> 3 ideas -> 3 tasks -> 3 articles -> 9 images.
+        # The history's credits per item; the clusters foreseen from the keywords themselves
+        # (ten topics: 10 clusters, not the history's 1 per 10 keywords), 3 ideas each.
         assert stages(body) == [
             (10, 2.0),
-            (1, 2.0),
-            (3, 0.0),
-            (3, 12.0),
-            (3, 4.5),
-            (9, 18.0),
-            (3, 0.0),
+            (10, 20.0),
+            (30, 0.0),
+            (30, 120.0),
+            (30, 45.0),
+            (90, 180.0),
+            (30, 0.0),
         ]
-        assert body["estimated_credits"] == 38.5
+        assert body["estimated_credits"] == 367.0
 
     async def test_two_runs_are_not_enough_history(
         self,
@@ -369,7 +497,7 @@ class TestProjectionFromPastRuns:
         run_log: RunLog,
     ) -> None:
         tenant = await create_tenant(session_factory)
-        await add_pending(session_factory, tenant, keywords=10)
+        await add_pending(session_factory, tenant, texts=TEN_TOPICS)
         await add_history(session_factory, tenant, run_log, runs=2)
         await add_completed_run(session_factory, tenant, run_log, status=RunStatus.CANCELLED)
         await add_completed_run(session_factory, tenant, run_log, status=RunStatus.FAILED)
@@ -378,8 +506,33 @@ class TestProjectionFromPastRuns:
 
         assert body["basis"] == "formula"
         assert body["projection"] is None
-        # The formula: 2 clusters, 10 ideas, tasks and articles, 30 images.
-        assert body["estimated_credits"] == 2.0 + 4.0 + 50.0 + 15.0 + 60.0
+        # The formula: 10 clusters, 30 ideas, tasks and articles, 90 images.
+        assert body["estimated_credits"] == 2.0 + 20.0 + 75.0 + 45.0 + 180.0
+
+    async def test_with_history_the_range_spans_the_runs_lowest_and_highest_ratios(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        run_log: RunLog,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await add_pending(session_factory, tenant, tasks=10)
+        # Articles of 1,000, 1,500 and 2,000 words: 2, 3 and 4 credits a task, 3 on average.
+        for per_task in (2, 3, 4):
+            await add_completed_run(
+                session_factory,
+                tenant,
+                run_log,
+                stage_4_result={"tasks_processed": 10, "credits_used": 10 * per_task},
+            )
+        body = await get_estimate(client, tenant)
+        assert body["basis"] == "history"
+        stage_4 = body["per_stage"]["stage_4"]
+        assert (stage_4["credits_low"], stage_4["credits"], stage_4["credits_high"]) == (
+            20.0,
+            30.0,
+            40.0,
+        )
 
 
 async def clustering_only(session: AsyncSession, site: Site) -> AutomationConfig:

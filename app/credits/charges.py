@@ -3,7 +3,8 @@
 Before an AI call the item's maximum cost is held: `UPDATE accounts SET credits = credits - x
 WHERE credits >= x`, atomic however many runs and workers charge the account at once, so the
 balance never goes negative. After the call, in the same transaction that writes the item's
-result, the hold is released and the real cost settled; a failed call releases its whole hold.
+result, the hold is released and the real cost settled, also where it exceeds the hold, as far
+as the balance allows (see `settle`); a failed call releases its whole hold.
 
 Every movement is a ledger row whose idempotency key is `{item key}:reserve|release|settle`, the
 item key naming the run, the operation and the item: a resumed item reuses its hold, and an item
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.errors import InsufficientCredits
+from app.metrics import CHARGES_OVER_HOLD, CREDITS_UNCHARGED
 from app.models.billing import CreditTransaction, Operation, TransactionKind
 from app.models.tenancy import Account
 
@@ -100,24 +102,43 @@ async def settle(
     *,
     data: dict[str, Any] | None = None,
 ) -> Decimal:
-    """Release the hold and charge the real cost (never more than was held); returns the cost.
-    `data` (the call's token usage) is kept on the settle row."""
-    if cost > hold.amount:
-        # The hold is the item's most (SPEC §8); one that proved short is worth knowing about.
+    """Release the hold and charge the real cost; returns what was charged. `data` (the call's
+    token usage) is kept on the settle row.
+
+    A cost above the hold (a longer article than held for, more tokens than foreseen, a resumed
+    item's hold taken at an older price) is charged in full when the balance allows: the
+    difference is taken under the account's row lock, never below 0. What the balance cannot
+    cover is left uncharged, counted and logged: the charge is capped."""
+    if cost <= hold.amount:
+        if hold.amount <= 0:
+            return Decimal(0)
+        balance = await _credit(session, charge.account_id, hold.amount - cost)
+        _add_row(session, charge, TransactionKind.RELEASE, hold.amount, balance + cost)
+        if cost > 0:
+            _add_row(session, charge, TransactionKind.SETTLE, -cost, balance, data)
+        return cost
+    available = await session.scalar(
+        select(Account.credits).where(Account.id == charge.account_id).with_for_update()
+    )
+    assert available is not None, "the paying account exists while its run does"
+    charged = min(cost, available + hold.amount)
+    balance = await _credit(session, charge.account_id, hold.amount - charged)
+    if hold.amount > 0:
+        _add_row(session, charge, TransactionKind.RELEASE, hold.amount, available + hold.amount)
+    over = {"held": str(hold.amount), "cost": str(cost)}
+    _add_row(session, charge, TransactionKind.SETTLE, -charged, balance, {**(data or {}), **over})
+    outcome = "settled" if charged == cost else "capped"
+    CHARGES_OVER_HOLD.labels(charge.operation.value, outcome).inc()
+    if charged < cost:
+        CREDITS_UNCHARGED.labels(charge.operation.value).inc(float(cost - charged))
         log.warning(
-            "charge capped at its hold",
+            "charge capped at the balance",
             key=charge.base,
             cost=str(cost),
             hold=str(hold.amount),
+            charged=str(charged),
         )
-        cost = hold.amount
-    if hold.amount <= 0:
-        return Decimal(0)
-    balance = await _credit(session, charge.account_id, hold.amount - cost)
-    _add_row(session, charge, TransactionKind.RELEASE, hold.amount, balance + cost)
-    if cost > 0:
-        _add_row(session, charge, TransactionKind.SETTLE, -cost, balance, data)
-    return cost
+    return charged
 
 
 async def release(session: AsyncSession, charge: Charge, hold: Hold) -> None:

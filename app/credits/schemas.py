@@ -30,6 +30,13 @@ class StageEstimate(OutputModel):
         "stages of the same run feed it, within its per-run limit."
     )
     credits: CreditAmount
+    items_low: int = Field(
+        description="The low end of the range of `items`: the yields of earlier stages at the "
+        "low end (see `estimated_credits_low`). Equals `items` for work already pending."
+    )
+    items_high: int = Field(description="The high end of the range of `items`.")
+    credits_low: CreditAmount = Field(description="The low end of the range of `credits`.")
+    credits_high: CreditAmount = Field(description="The high end of the range of `credits`.")
 
 
 class Projection(OutputModel):
@@ -50,10 +57,24 @@ class Estimate(OutputModel):
 
     estimated_credits: CreditAmount = Field(
         description="The sum of `per_stage` credits, capped at `max_credits_per_run` when one is "
-        "set. Computed from `projection` (the site's run history) when present, else from the "
-        "reference formula at the current prices: keywords/5, clusters x 2, tasks x 5 "
-        "(2,500 words), image prompts x 0.5 and images x 2 per article's 1 + "
-        "`max_in_article_images` images; ~5 keywords per cluster and 5 ideas per cluster."
+        "set, at the cost table's current prices. How many clusters the pending keywords make "
+        "is foreseen by clustering them as stage 1 will (batch by batch, names already used "
+        "reused), and each cluster's ideas by its size (3 to 7). Per item: the averages of "
+        "`projection` (the site's run history) when present, else an article of 1,250 words "
+        "(1 credit per 500 words: 2.50), 0.5 per image prompt and 2 per image for 1 + "
+        "`max_in_article_images` images an article. (The reference formula assumes ~5 keywords "
+        "per cluster, 5 ideas per cluster and 2,500 words; the pipeline makes more, shorter "
+        "articles.)"
+    )
+    estimated_credits_low: CreditAmount = Field(
+        description="The low end of the estimate's range: with history, every ratio at the "
+        "lowest any of the runs had; without, the foreseen yields and the article length 15% "
+        "lower. Capped like `estimated_credits`."
+    )
+    estimated_credits_high: CreditAmount = Field(
+        description="The high end of the estimate's range: with history, every ratio at the "
+        "highest any of the runs had; without, the foreseen yields and the article length 15% "
+        "higher. Capped like `estimated_credits`."
     )
     required_with_buffer: CreditAmount = Field(
         description="estimated_credits x 1.2: the balance a run needs to start."

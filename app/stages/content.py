@@ -20,9 +20,11 @@ from app.stages.context import StageContext
 from app.stages.work import InvalidOutput, Written, ai_item
 
 DEFAULT_WORD_COUNT = 1500
-# The hold covers an article up to this many times its target length; a longer one is charged
-# no more than was held.
+# The hold covers an article up to this many times its target length, and at least
+# `MIN_HOLD_WORDS` (a model asked for 100 words may well write 210); a longer one is charged
+# the rest as far as the balance allows (`settle`).
 HOLD_LENGTH_FACTOR = 2
+MIN_HOLD_WORDS = 1000
 
 
 class ContentStage(Stage):
@@ -95,7 +97,7 @@ class ContentStage(Stage):
             item=item,
             item_key=f"task:{task_id}",
             operation=Operation.CONTENT_GENERATION,
-            hold=price.hold(brief.target_word_count * HOLD_LENGTH_FACTOR),
+            hold=price.hold(max(brief.target_word_count * HOLD_LENGTH_FACTOR, MIN_HOLD_WORDS)),
             call=lambda: ctx.deps.provider.generate_content(brief),
             write=write,
             failed=failed,

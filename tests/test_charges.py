@@ -1,0 +1,199 @@
+"""Reserve, then settle (SPEC §8): a call that costs more than its hold is charged the
+difference as far as the balance allows, under the account's row lock, never below 0 and never
+twice; what the balance cannot cover is counted as a capped charge."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from decimal import Decimal
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.credits.charges import Charge, Hold, HoldState, reserve, settle
+from app.db import unit_of_work
+from app.models.automation import AutomationRun
+from app.models.billing import CreditTransaction, Operation, TransactionKind
+from app.models.tenancy import Account
+from app.runs.events import RunLog
+from tests.builders import create_automation_run
+from tests.factories import Tenant, create_tenant
+
+SessionFactory = async_sessionmaker[AsyncSession]
+_items = itertools.count(1)
+
+
+@pytest.fixture
+def run_log(settings: Settings) -> RunLog:
+    return RunLog(settings.log_path)
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def over_hold(outcome: str) -> float:
+    return metric(
+        "automation_charges_over_hold_total", operation="content_generation", outcome=outcome
+    )
+
+
+def uncharged() -> float:
+    return metric("automation_credits_uncharged_total", operation="content_generation")
+
+
+async def new_run(session_factory: SessionFactory, tenant: Tenant, run_log: RunLog) -> AutomationRun:
+    return await create_automation_run(session_factory, tenant, run_log)
+
+
+def charge_for(tenant: Tenant, run: AutomationRun) -> Charge:
+    return Charge(
+        tenant.account_id,
+        tenant.site_id,
+        run.id,
+        Operation.CONTENT_GENERATION,
+        f"task:{next(_items)}",
+    )
+
+
+async def hold(session_factory: SessionFactory, charge: Charge, amount: str) -> Hold:
+    async with unit_of_work(session_factory) as session:
+        return await reserve(session, charge, Decimal(amount))
+
+
+async def pay(session_factory: SessionFactory, charge: Charge, held: Hold, cost: str) -> Decimal:
+    async with unit_of_work(session_factory) as session:
+        return await settle(session, charge, held, Decimal(cost))
+
+
+async def balance_of(session_factory: SessionFactory, tenant: Tenant) -> Decimal:
+    async with session_factory() as session:
+        credits = await session.scalar(
+            select(Account.credits).where(Account.id == tenant.account_id)
+        )
+    assert credits is not None
+    return credits
+
+
+async def rows_of(session_factory: SessionFactory, charge: Charge) -> list[tuple[str, Decimal]]:
+    async with session_factory() as session:
+        rows = await session.execute(
+            select(CreditTransaction.kind, CreditTransaction.amount)
+            .where(CreditTransaction.idempotency_key.like(f"{charge.base}:%"))
+            .order_by(CreditTransaction.id)
+        )
+    return [(kind.value, amount) for kind, amount in rows]
+
+
+class TestACostAboveItsHold:
+    async def test_is_charged_in_full_when_the_balance_allows(
+        self, session_factory: SessionFactory, run_log: RunLog
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=Decimal(10))
+        run = await new_run(session_factory, tenant, run_log)
+        charge = charge_for(tenant, run)
+        settled, capped = over_hold("settled"), over_hold("capped")
+
+        held = await hold(session_factory, charge, "0.40")
+        charged = await pay(session_factory, charge, held, "0.42")
+
+        # Before: 0.40 charged of 0.42 ("charge capped at its hold").
+        assert charged == Decimal("0.42")
+        assert await balance_of(session_factory, tenant) == Decimal("9.58")
+        assert await rows_of(session_factory, charge) == [
+            ("reserve", Decimal("-0.40")),
+            ("release", Decimal("0.40")),
+            ("settle", Decimal("-0.42")),
+        ]
+        assert over_hold("settled") == settled + 1
+        assert over_hold("capped") == capped
+
+    async def test_takes_only_what_the_balance_has_and_counts_the_cap(
+        self, session_factory: SessionFactory, run_log: RunLog
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=Decimal("0.45"))
+        run = await new_run(session_factory, tenant, run_log)
+        charge = charge_for(tenant, run)
+        capped, missing = over_hold("capped"), uncharged()
+
+        held = await hold(session_factory, charge, "0.40")
+        charged = await pay(session_factory, charge, held, "1.00")
+
+        assert charged == Decimal("0.45")
+        assert await balance_of(session_factory, tenant) == Decimal(0)
+        assert await rows_of(session_factory, charge) == [
+            ("reserve", Decimal("-0.40")),
+            ("release", Decimal("0.40")),
+            ("settle", Decimal("-0.45")),
+        ]
+        assert over_hold("capped") == capped + 1
+        assert uncharged() == missing + 0.55
+
+    async def test_a_settled_item_is_never_held_or_charged_again(
+        self, session_factory: SessionFactory, run_log: RunLog
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=Decimal(10))
+        run = await new_run(session_factory, tenant, run_log)
+        charge = charge_for(tenant, run)
+        held = await hold(session_factory, charge, "0.40")
+        await pay(session_factory, charge, held, "0.42")
+
+        again = await hold(session_factory, charge, "0.40")
+
+        assert again == Hold(HoldState.SPENT, Decimal(0))
+        assert await balance_of(session_factory, tenant) == Decimal("9.58")
+
+
+class TestManyItemsSettlingAtOnceNearZero:
+    async def test_the_balance_never_goes_negative_and_each_item_is_charged_once(
+        self, session_factory: SessionFactory, run_log: RunLog
+    ) -> None:
+        # 1.00 credit: ten holds of 0.10 take it all, then each call costs 0.30.
+        tenant = await create_tenant(session_factory, credits=Decimal("1.00"))
+        run = await new_run(session_factory, tenant, run_log)
+        charges = [charge_for(tenant, run) for _ in range(10)]
+        holds = [await hold(session_factory, c, "0.10") for c in charges]
+        assert await balance_of(session_factory, tenant) == Decimal(0)
+
+        charged = await asyncio.gather(
+            *(pay(session_factory, c, h, "0.30") for c, h in zip(charges, holds, strict=True))
+        )
+
+        # Each gets back its own hold only: 0.10 each, the whole balance and no more.
+        assert sum(charged) == Decimal("1.00")
+        assert all(c == Decimal("0.10") for c in charged)
+        assert await balance_of(session_factory, tenant) == Decimal(0)
+        for c in charges:
+            kinds = [kind for kind, _ in await rows_of(session_factory, c)]
+            assert kinds == ["reserve", "release", "settle"]
+
+    async def test_spare_credits_go_to_the_first_comers_and_never_below_zero(
+        self, session_factory: SessionFactory, run_log: RunLog
+    ) -> None:
+        # 1.50 credits: ten holds of 0.10 leave 0.50 spare for the differences of 0.20 each.
+        tenant = await create_tenant(session_factory, credits=Decimal("1.50"))
+        run = await new_run(session_factory, tenant, run_log)
+        charges = [charge_for(tenant, run) for _ in range(10)]
+        holds = [await hold(session_factory, c, "0.10") for c in charges]
+
+        charged = await asyncio.gather(
+            *(pay(session_factory, c, h, "0.30") for c, h in zip(charges, holds, strict=True))
+        )
+
+        assert sum(charged) == Decimal("1.50")
+        assert sorted(charged) == sorted(
+            [Decimal("0.30")] * 2 + [Decimal("0.20")] + [Decimal("0.10")] * 7
+        )
+        assert await balance_of(session_factory, tenant) == Decimal(0)
+        async with session_factory() as session:
+            lowest = await session.scalar(
+                select(CreditTransaction.balance_after)
+                .where(CreditTransaction.account_id == tenant.account_id)
+                .order_by(CreditTransaction.balance_after)
+                .limit(1)
+            )
+        assert lowest == Decimal(0)
