@@ -17,7 +17,7 @@ from app.config import Settings
 from app.credits.charges import Charge, Hold, HoldState, reserve, settle
 from app.db import unit_of_work
 from app.models.automation import AutomationRun
-from app.models.billing import CreditTransaction, Operation, TransactionKind
+from app.models.billing import CreditTransaction, Operation
 from app.models.tenancy import Account
 from app.runs.events import RunLog
 from tests.builders import create_automation_run
@@ -46,7 +46,9 @@ def uncharged() -> float:
     return metric("automation_credits_uncharged_total", operation="content_generation")
 
 
-async def new_run(session_factory: SessionFactory, tenant: Tenant, run_log: RunLog) -> AutomationRun:
+async def new_run(
+    session_factory: SessionFactory, tenant: Tenant, run_log: RunLog
+) -> AutomationRun:
     return await create_automation_run(session_factory, tenant, run_log)
 
 

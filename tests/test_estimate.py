@@ -23,6 +23,7 @@ from app.models.billing import CreditCostConfig
 from app.models.tenancy import Site
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
+from tests import engine
 from tests.builders import (
     create_automation_run,
     create_cluster,
@@ -352,7 +353,7 @@ class TestStageOneIsForeseenFromTheKeywords:
 
 
 class TestTheRange:
-    async def test_without_history_the_yields_and_article_length_range_15_percent(
+    async def test_without_history_the_yields_and_article_length_range_10_percent(
         self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
     ) -> None:
         tenant = await create_tenant(session_factory)
@@ -368,20 +369,22 @@ class TestTheRange:
             in_review=7,
         )
         body = await get_estimate(client, tenant)
-        # Clusters per keyword 0.3 +-15 %: 3 or 4 of 10 keywords; ideas per cluster 3.6 +-15 %;
-        # an article 2.50 +-15 %; the rows pending now are certain.
+        # Clusters per keyword 0.3 +-10 %: 3 or 4 clusters of 10 keywords; ideas per cluster
+        # 3.6 +-10 %: 17 or 24 of 5 clusters; an article 2.50 +-10 %; the rows pending now are
+        # certain.
         assert ranges(body) == [
             (10, 10, 2.0, 2.0),
             (5, 6, 10.0, 12.0),
-            (19, 28, 0.0, 0.0),
-            (23, 32, 48.88, 92.0),
-            (28, 37, 42.0, 55.5),
-            (90, 117, 180.0, 234.0),
-            (37, 46, 0.0, 0.0),
+            (20, 27, 0.0, 0.0),
+            (24, 31, 54.0, 85.25),
+            (29, 36, 43.5, 54.0),
+            (93, 114, 186.0, 228.0),
+            (38, 45, 0.0, 0.0),
         ]
-        assert body["estimated_credits_low"] == 282.88
+        assert body["estimated_credits_low"] == 295.5
         assert body["estimated_credits"] == 311.5
-        assert body["estimated_credits_high"] == 395.5
+        assert body["estimated_credits_high"] == 381.25
+
 
 class TestPricesComeFromTheCostTable:
     async def test_an_edited_price_changes_the_estimate(
@@ -578,3 +581,30 @@ class TestTheBalanceCheck:
         assert result.sufficient is True
         assert result.required_with_buffer == Decimal("12.00")
         assert result.current_balance == Decimal("12.00")
+
+
+class TestTheEstimateOfAFirstRunMatchesTheRun:
+    async def test_40_keywords_each_stage_processes_what_was_estimated(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=Decimal(100000))
+        await engine.feed(client, tenant, 40)
+        await engine.configure(client, tenant, stage_4_batch_size=4, stage_6_batch_size=8)
+        body = await get_estimate(client, tenant)
+
+        run_id = await engine.start(client, tenant)
+        await engine.work(settings)
+        run = await engine.load_run(session_factory, run_id)
+
+        assert run.stopped_reason == "completed", run.error_message
+        keys = ("keywords_processed", "clusters_processed", "ideas_processed")
+        keys += ("tasks_processed", "content_processed", "images_processed", "ready_for_review")
+        actual = [getattr(run, f"stage_{n}_result")[key] for n, key in enumerate(keys, start=1)]
+        # The reference formula said 8 clusters and 40 articles for 40 keywords.
+        assert [items for items, _ in stages(body)] == actual
+        spent = float(run.total_credits_used)
+        assert abs(body["estimated_credits"] - spent) <= 0.05 * spent
+        assert body["estimated_credits_low"] <= spent <= body["estimated_credits_high"]

@@ -56,9 +56,10 @@ MILLI = Decimal("0.001")
 CLUSTERS_PER_KEYWORD = Decimal("0.7")  # 20 keywords a batch, on the benchmark's sets
 IDEAS_PER_CLUSTER = 3
 WORDS_PER_ARTICLE = 1250
-# The range around foreseen yields and article length when the site has no history: the local
-# provider comes within 5 % (bench/estimate.py); a hosted model varies more.
-FORMULA_BAND = Decimal("0.15")
+# The range around the foreseen yields and the article length (each, so a figure two stages
+# down ranges wider): the local provider comes within 3 % a stage (bench/estimate.py); a
+# hosted model varies more, which the site's history then measures.
+FORMULA_BAND = Decimal("0.1")
 MIN_HISTORY_RUNS = 3
 HISTORY_RUNS = 10
 

@@ -67,14 +67,16 @@ class Estimate(OutputModel):
         "articles.)"
     )
     estimated_credits_low: CreditAmount = Field(
-        description="The low end of the estimate's range: with history, every ratio at the "
-        "lowest any of the runs had; without, the foreseen yields and the article length 15% "
-        "lower. Capped like `estimated_credits`."
+        description="The low end of the estimate's range: clusters per keyword and ideas per "
+        "cluster 10% under those foreseen; credits per item at the lowest any of the history's "
+        "runs had, or, without history, articles 10% shorter (and calls priced by tokens 10% "
+        "cheaper). Capped like `estimated_credits`."
     )
     estimated_credits_high: CreditAmount = Field(
-        description="The high end of the estimate's range: with history, every ratio at the "
-        "highest any of the runs had; without, the foreseen yields and the article length 15% "
-        "higher. Capped like `estimated_credits`."
+        description="The high end of the estimate's range: clusters per keyword and ideas per "
+        "cluster 10% over those foreseen; credits per item at the highest any of the history's "
+        "runs had, or, without history, articles 10% longer (and calls priced by tokens 10% "
+        "dearer). Capped like `estimated_credits`."
     )
     required_with_buffer: CreditAmount = Field(
         description="estimated_credits x 1.2: the balance a run needs to start."
