@@ -1,7 +1,8 @@
 import { useQuery } from "@tanstack/react-query";
 import { Term } from "../components/InfoTip";
 import { ErrorNote, TableScroll } from "../components/ui";
-import { formatCredits, formatCount } from "../lib/format";
+import { formatCredits } from "../lib/format";
+import { creditsWithRange, itemsWithRange, rangeSentence } from "./estimate";
 import { STAGE_NUMBERS, stageName } from "./format";
 import { automationQueries } from "./queries";
 
@@ -12,6 +13,9 @@ const TIPS = {
   required: "A run starts only while the balance covers the estimate plus 20%.",
   spent: "Credits this run has been charged so far.",
   remaining: "What the items still waiting would cost, at the same estimate.",
+  range:
+    "The range: with run history, from the site's cheapest to its dearest run per item; " +
+    "without, the clusters, ideas and article length foreseen 10% lower and higher.",
 };
 
 type Props = {
@@ -26,6 +30,8 @@ export function CreditsCard({ siteId, spent }: Props) {
   const estimate = useQuery(automationQueries.estimate(siteId));
   const e = estimate.data;
   const during = spent !== undefined;
+  const total = e && { low: e.estimated_credits_low, high: e.estimated_credits_high };
+  const likely = e && total ? rangeSentence(e.estimated_credits, total) : null;
   return (
     <section className="card" aria-label="Credits">
       <h2>Credits</h2>
@@ -51,6 +57,7 @@ export function CreditsCard({ siteId, spent }: Props) {
             </dt>
             <dd data-testid="projected-remaining">
               {e ? `≈ ${formatCredits(e.estimated_credits)} credits` : "…"}
+              {likely && <span className="hint"> ({likely})</span>}
             </dd>
           </>
         ) : (
@@ -60,6 +67,12 @@ export function CreditsCard({ siteId, spent }: Props) {
             </dt>
             <dd data-testid="estimate-credits">
               {e ? `${formatCredits(e.estimated_credits)} credits` : "…"}
+              {likely && (
+                <span className="hint" data-testid="estimate-range">
+                  {" "}
+                  ({likely})
+                </span>
+              )}
             </dd>
             <dt>
               <Term label="Needed to start" tip={TIPS.required} />
@@ -98,8 +111,20 @@ export function CreditsCard({ siteId, spent }: Props) {
                       <td>
                         {n}. {stageName(n)}
                       </td>
-                      <td>{stage.enabled ? formatCount(stage.items) : "off"}</td>
-                      <td>{formatCredits(stage.credits)}</td>
+                      <td>
+                        {stage.enabled
+                          ? itemsWithRange(stage.items, {
+                              low: stage.items_low,
+                              high: stage.items_high,
+                            })
+                          : "off"}
+                      </td>
+                      <td>
+                        {creditsWithRange(stage.credits, {
+                          low: stage.credits_low,
+                          high: stage.credits_high,
+                        })}
+                      </td>
                     </tr>
                   );
                 })}
@@ -109,8 +134,12 @@ export function CreditsCard({ siteId, spent }: Props) {
           <p className="hint">
             {e.basis === "history"
               ? `Projected from the site's last ${e.projection?.completed_runs ?? 3} completed runs.`
-              : "Reference formula: the site has no run history yet, so later stages are projected from typical yields."}
+              : "No run history yet: the clusters are foreseen from the waiting keywords, an article at 1,250 words."}
             {e.capped_by_max_credits_per_run && " Capped by the per-run credit limit."}
+          </p>
+          <p className="hint">
+            <Term label="In brackets" tip={TIPS.range} />: the likely range, where the figure
+            depends on what earlier stages will make.
           </p>
         </details>
       )}
