@@ -132,9 +132,16 @@ async def configure(client: httpx.AsyncClient, tenant: Tenant, **changes: Any) -
 
 def ranges(body: dict[str, Any]) -> list[tuple[int, int, float, float]]:
     """(items_low, items_high, credits_low, credits_high) of stages 1..7."""
-    keys = ("items_low", "items_high", "credits_low", "credits_high")
     per_stage = body["per_stage"]
-    return [tuple(per_stage[f"stage_{n}"][k] for k in keys) for n in range(1, 8)]  # type: ignore[misc]
+    return [
+        (
+            per_stage[f"stage_{n}"]["items_low"],
+            per_stage[f"stage_{n}"]["items_high"],
+            per_stage[f"stage_{n}"]["credits_low"],
+            per_stage[f"stage_{n}"]["credits_high"],
+        )
+        for n in range(1, 8)
+    ]
 
 
 def exact(items: int, credits: float, enabled: bool = True) -> dict[str, Any]:
@@ -600,8 +607,15 @@ class TestTheEstimateOfAFirstRunMatchesTheRun:
         run = await engine.load_run(session_factory, run_id)
 
         assert run.stopped_reason == "completed", run.error_message
-        keys = ("keywords_processed", "clusters_processed", "ideas_processed")
-        keys += ("tasks_processed", "content_processed", "images_processed", "ready_for_review")
+        keys = (
+            "keywords_processed",
+            "clusters_processed",
+            "ideas_processed",
+            "tasks_processed",
+            "content_processed",
+            "images_processed",
+            "ready_for_review",
+        )
         actual = [getattr(run, f"stage_{n}_result")[key] for n, key in enumerate(keys, start=1)]
         # The reference formula said 8 clusters and 40 articles for 40 keywords.
         assert [items for items, _ in stages(body)] == actual
