@@ -1,8 +1,8 @@
 """How close the estimate comes to what runs really make and spend, per stage.
 
     .venv/bin/python -m bench.estimate [--scenarios 10:20,40:20,100:20,100:50] [--runs 4]
-                                       [--provider local|openai] [--database-url URL]
-                                       [--redis-url URL]
+                                       [--provider local|openai] [--per-token CREDITS]
+                                       [--database-url URL] [--redis-url URL]
 
 Servers: the URLs given, else TEST_DATABASE_URL / TEST_REDIS_URL, else embedded ones. Each
 scenario N:B gets its own database and one site whose stage 1 clusters B keywords a call (the
@@ -33,12 +33,15 @@ from typing import Any
 
 import httpx
 from prometheus_client import REGISTRY
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import create_engine, create_session_factory, unit_of_work
 from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.models.automation import AutomationRun
+from app.models.billing import CreditCostConfig, Pricing
 from app.tenancy.service import create_account
 from bench.pipeline import (
     check_redis_free,
@@ -62,6 +65,16 @@ ITEMS = {
     7: "ready_for_review",
 }
 TARGETS = {"formula": 20.0, "history": 10.0}
+IMAGES_PER_ARTICLE = 3
+
+
+def reference_formula(keywords: int) -> float:
+    """What the seed's formula estimated for `keywords` new keywords at the seeded prices:
+    keywords/5, 5 keywords a cluster at 2, 5 ideas a cluster, 2,500 words (5) an article, and
+    0.5 a prompt and 2 an image for each of its images."""
+    clusters = keywords / 5
+    articles = clusters * 5
+    return keywords / 5 + clusters * 2 + articles * (5 + 2.5 * IMAGES_PER_ARTICLE)
 
 
 @dataclass(frozen=True)
@@ -126,9 +139,24 @@ async def api(
     return response.json()
 
 
+async def price_by_tokens(session: AsyncSession, per_1k: Decimal) -> None:
+    """Every operation priced by the tokens the provider reports, at `per_1k` credits."""
+    await session.execute(
+        update(CreditCostConfig).values(
+            pricing=Pricing.PER_TOKEN,
+            credits_per_1k_tokens=per_1k,
+            min_credits_per_call=Decimal("0.01"),
+        )
+    )
+
+
 async def run_scenario(
-    server_url: str, redis_url: str, provider: str, scenario: Scenario, runs: int
+    server_url: str,
+    redis_url: str,
+    args: argparse.Namespace,
+    scenario: Scenario,
 ) -> list[Compared]:
+    provider, runs = args.provider, args.runs
     await check_redis_free(redis_url)
     data_dir = Path(tempfile.mkdtemp(prefix="ca-bench-data-"))
     research = make_keywords(scenario.keywords * runs)
@@ -152,6 +180,8 @@ async def run_scenario(
                     credits=CREDITS,
                     site_name="Bench site",
                 )
+                if args.per_token is not None:
+                    await price_by_tokens(session, Decimal(args.per_token))
             await engine.dispose()
             assert created.site is not None
             site_id = created.site.id
@@ -219,16 +249,21 @@ def report(scenario: Scenario, compared: list[Compared]) -> None:
 
 
 def summary(results: dict[Scenario, list[Compared]]) -> None:
-    print("\nscenario (keywords:batch) | run | basis   | total error % | within target")
+    print(
+        "\nscenario (keywords:batch) | run | basis   | total error % | within target | "
+        "reference formula's error %"
+    )
     worst = {"formula": 0.0, "history": 0.0}
     for scenario, compared in results.items():
         for c in compared:
             target = TARGETS[c.basis]
             worst[c.basis] = max(worst[c.basis], abs(c.total_error))
             verdict = "yes" if abs(c.total_error) <= target else "NO"
+            reference = error(reference_formula(scenario.keywords), float(c.run.total_credits_used))
             print(
                 f"{scenario.keywords:>10}:{scenario.batch_size:<14} | {c.number:3} | "
-                f"{c.basis:7} | {c.total_error:+13.1f} | {verdict} (+-{target:.0f} %)"
+                f"{c.basis:7} | {c.total_error:+13.1f} | {verdict} (+-{target:.0f} %)    | "
+                f"{reference:+.1f}"
             )
     for basis, value in worst.items():
         print(f"largest total error, {basis}: {value:.1f} % (target +-{TARGETS[basis]:.0f} %)")
@@ -264,13 +299,14 @@ def parse_scenarios(text: str) -> list[Scenario]:
 
 
 async def run(database_url: str, redis_url: str, args: argparse.Namespace) -> None:
+    pricing = f"{args.per_token} credits per 1k tokens" if args.per_token else "seeded prices"
     print(
-        f"estimate benchmark: {args.provider} provider, {args.runs} runs a site, "
+        f"estimate benchmark: {args.provider} provider, {pricing}, {args.runs} runs a site, "
         "first run from the formula, the 4th on from history"
     )
     results = {}
     for scenario in parse_scenarios(args.scenarios):
-        compared = await run_scenario(database_url, redis_url, args.provider, scenario, args.runs)
+        compared = await run_scenario(database_url, redis_url, args, scenario)
         report(scenario, compared)
         results[scenario] = compared
     summary(results)
@@ -289,6 +325,12 @@ def main() -> None:
         choices=["local", "openai"],
         default="local",
         help="openai: the openai provider against an OpenAI-compatible server on 127.0.0.1",
+    )
+    parser.add_argument(
+        "--per-token",
+        metavar="CREDITS",
+        help="price every operation by tokens, CREDITS per 1k (with --provider openai, whose "
+        "server reports usage); the seeded prices per unit otherwise",
     )
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL"))
