@@ -412,6 +412,27 @@ class TestPricesComeFromTheCostTable:
             await session.rollback()
         assert result.per_stage["stage_6"].credits == Decimal("15.00")
 
+    async def test_an_operation_priced_by_tokens_costs_the_tokens_its_call_takes(
+        self, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await add_pending(session_factory, tenant, tasks=2)
+        async with session_factory() as session:
+            await session.execute(
+                update(CreditCostConfig)
+                .where(CreditCostConfig.operation == "content_generation")
+                .values(pricing="per_token", credits_per_1k_tokens=Decimal(1))
+            )
+            site = await session.get_one(Site, tenant.site_id)
+            config = await get_or_create_config(session, site)
+            result = await estimate(session, site, config)
+            await session.rollback()
+        # 230 tokens of instructions and brief and 1,250 of article: 1.48 credits a task, not
+        # the 2.50 of the unit price the row still has; +-30 % (a tokenizer's count).
+        stage_4 = result.per_stage["stage_4"]
+        assert stage_4.credits == Decimal("2.96")
+        assert (stage_4.credits_low, stage_4.credits_high) == (Decimal("2.08"), Decimal("3.85"))
+
 
 async def add_completed_run(
     session_factory: async_sessionmaker[AsyncSession],

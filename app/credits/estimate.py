@@ -59,6 +59,14 @@ MILLI = Decimal("0.001")
 CLUSTERS_PER_KEYWORD = Decimal("0.7")
 IDEAS_PER_CLUSTER = 3
 WORDS_PER_ARTICLE = 1250
+# Tokens a call takes where an operation is priced by tokens, as (fixed, per unit): stage 1 per
+# keyword of its batch, stages 4 and 5 per word of the article (written, or read for its
+# prompts); measured with the OpenAI-compatible test server, which counts a token a word
+# (bench/estimate.py --provider openai --per-token 1). A hosted model's tokenizer counts about
+# 1.3 tokens an English word, so its text calls cost up to ~30 % more: the range's band for
+# token-priced calls is `TOKEN_BAND`, and the site's history measures the real figure.
+TOKENS_PER_CALL = {1: (100, 16), 2: (480, 0), 4: (230, 1), 5: (140, 1), 6: (317, 0)}
+TOKEN_BAND = Decimal("0.3")
 # The range around the foreseen yields and the article length (each, so a figure two stages
 # down ranges wider): the local provider comes within 3 % a stage (bench/estimate.py); a
 # hosted model varies more, which the site's history then measures.
@@ -108,19 +116,37 @@ def images_per_article(config: AutomationConfig) -> int:
     return 1 + config.max_in_article_images
 
 
+def _tokens_per_call(stage: int, config: AutomationConfig) -> tuple[int, int]:
+    """(tokens a call of the stage takes, items it processes): see `TOKENS_PER_CALL`."""
+    fixed, per_unit = TOKENS_PER_CALL[stage]
+    match stage:
+        case 1:
+            size = config.stage_1_batch_size
+            return fixed + per_unit * size, size
+        case 4 | 5:
+            return fixed + per_unit * WORDS_PER_ARTICLE, 1
+    return fixed, 1
+
+
 def formula_rates(prices: Prices, config: AutomationConfig) -> Rates:
-    """The calibrated formula at the cost table's current prices, with its band."""
+    """The calibrated formula at the cost table's current prices, with its band. An operation
+    priced by tokens costs the tokens its call typically takes (at least its minimum a call)."""
     units_per_item = {1: 1, 2: 1, 4: WORDS_PER_ARTICLE, 5: images_per_article(config), 6: 1}
     credits: dict[int, Decimal] = {}
     for stage, operation in STAGE_OPERATIONS.items():
         price = price_of(prices, operation)
-        credits[stage] = units_per_item[stage] * price.credits_per_unit / price.unit_size
+        if price.pricing == Pricing.PER_TOKEN:
+            tokens, items = _tokens_per_call(stage, config)
+            per_call = max(tokens * price.credits_per_1k_tokens / 1000, price.min_credits_per_call)
+            credits[stage] = per_call / items
+        else:
+            credits[stage] = units_per_item[stage] * price.credits_per_unit / price.unit_size
     rates = Rates(
         clusters_per_keyword=CLUSTERS_PER_KEYWORD,
         ideas_per_cluster=Decimal(IDEAS_PER_CLUSTER),
         credits_per_item=credits,
     )
-    return _banded(rates, FORMULA_BAND, token_priced=_token_priced(prices))
+    return _banded(rates, token_priced=_token_priced(prices))
 
 
 def _token_priced(prices: Prices) -> set[int]:
@@ -131,22 +157,26 @@ def _token_priced(prices: Prices) -> set[int]:
     }
 
 
-def _banded(rates: Rates, band: Decimal, *, token_priced: set[int]) -> Rates:
-    """`rates` with a range of +-`band` on the yields and on what varies per item: an article's
-    length (stage 4), and every call priced by tokens."""
-    varying = {4} | token_priced
+def _banded(rates: Rates, *, token_priced: set[int]) -> Rates:
+    """`rates` with a range of +-`FORMULA_BAND` on the yields and on an article's length
+    (stage 4), and +-`TOKEN_BAND` on every call priced by tokens."""
 
-    def scaled(factor: Decimal) -> Rates:
+    def band(stage: int) -> Decimal:
+        if stage in token_priced:
+            return TOKEN_BAND
+        return FORMULA_BAND if stage == 4 else Decimal(0)
+
+    def scaled(sign: int) -> Rates:
         return Rates(
-            clusters_per_keyword=rates.clusters_per_keyword * factor,
-            ideas_per_cluster=rates.ideas_per_cluster * factor,
+            clusters_per_keyword=rates.clusters_per_keyword * (1 + sign * FORMULA_BAND),
+            ideas_per_cluster=rates.ideas_per_cluster * (1 + sign * FORMULA_BAND),
             credits_per_item={
-                stage: credits * factor if stage in varying else credits
+                stage: credits * (1 + sign * band(stage))
                 for stage, credits in rates.credits_per_item.items()
             },
         )
 
-    return replace(rates, low=scaled(1 - band), high=scaled(1 + band))
+    return replace(rates, low=scaled(-1), high=scaled(1))
 
 
 def _number(result: Mapping[str, Any] | None, key: str) -> Decimal:
