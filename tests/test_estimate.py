@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.credits import yields
 from app.credits.estimate import check_balance, estimate
 from app.credits.ledger import top_up
 from app.db import unit_of_work
@@ -357,6 +358,19 @@ class TestStageOneIsForeseenFromTheKeywords:
         body = await get_estimate(client, tenant)
         # Sourdough Bread and Sourdough Starter only: 4 + 3 ideas, and the existing idea.
         assert stages(body)[1:3] == [(2, 4.0), (8, 0.0)]
+
+    async def test_past_the_keywords_analysed_their_yield_carries_over(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        await add_pending(session_factory, tenant, texts=TEN_TOPICS)
+        monkeypatch.setattr(yields, "MAX_ANALYSED", 4)
+        body = await get_estimate(client, tenant)
+        # 4 keywords analysed, 4 clusters of 3 ideas: 10 clusters and 30 ideas for the 10.
+        assert stages(body)[:3] == [(10, 2.0), (10, 20.0), (30, 0.0)]
 
 
 class TestTheRange:
