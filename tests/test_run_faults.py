@@ -383,7 +383,9 @@ class TestConcurrentCharges:
         session_factory: async_sessionmaker[AsyncSession],
         settings: Settings,
     ) -> None:
-        tenant = await create_tenant(session_factory, credits=Decimal(450))
+        # Each run of 25 keywords is estimated at 485 credits (582 with the buffer): each may
+        # start, both together cannot finish.
+        tenant = await create_tenant(session_factory, credits=Decimal(600))
         other = await create_site(session_factory, tenant, name="Second site")
         second = Tenant(**{**tenant.__dict__, "site_id": other.id})
         for site in (tenant, second):
@@ -404,7 +406,7 @@ class TestConcurrentCharges:
                 )
             )
         spent = sum((run.total_credits_used for run in finished), Decimal(0))
-        assert balance == Decimal(450) - spent
+        assert balance == Decimal(600) - spent
         assert lowest is not None
         assert lowest >= 0
         assert balance is not None
