@@ -24,6 +24,7 @@ from app.ai.schemas import (
     ArticleOut,
     ClusterBrief,
     ClusteringOut,
+    ClusterOut,
     ContentBrief,
     IdeasOut,
     ImageOut,
@@ -36,7 +37,7 @@ from app.runs import progress
 from app.runs.states import ACTIVE
 from app.workers.worker import build_worker, close_worker
 from tests.builders import create_content
-from tests.engine import configure, feed, keywords, load_run, start, work
+from tests.engine import MODIFIERS, TOPICS, configure, feed, keywords, load_run, start, work
 from tests.factories import Tenant, create_tenant
 
 API = "/api/v1/automation"
@@ -67,6 +68,9 @@ class SamplingProvider(LocalProvider):
     def __init__(self) -> None:
         super().__init__(latency_ms=0)
         self.sample: Sample | None = None
+        # Cluster as a hosted model may, otherwise than the text similarity the estimate
+        # foresees stage 1 with: every keyword a topic of its own.
+        self.one_cluster_a_keyword = False
 
     async def _sample(self) -> None:
         if self.sample is not None:
@@ -74,6 +78,12 @@ class SamplingProvider(LocalProvider):
 
     async def cluster_keywords(self, keywords: list[KeywordBrief]) -> Answer[ClusteringOut]:
         await self._sample()
+        if self.one_cluster_a_keyword:
+            clusters = [
+                ClusterOut(name=k.keyword.title(), description=k.keyword, keywords=[k.keyword])
+                for k in keywords
+            ]
+            return Answer(ClusteringOut(clusters=clusters))
         return await super().cluster_keywords(keywords)
 
     async def generate_ideas(self, cluster: ClusterBrief) -> Answer[IdeasOut]:
@@ -168,10 +178,18 @@ class TestARunsProgressNeverGoesBack:
         tenant: Tenant,
         provider: SamplingProvider,
     ) -> None:
-        """20 keywords: stage 1 makes more clusters than the formula's one per 5 keywords (10,
-        not 4), so the re-plan after it raises the total: the bar of the earlier code ran back
-        at each stage that created work. Six ideas go on past stage 3, to keep the run short."""
-        await feed(client, tenant, 20)
+        """20 keywords of two topics, which the estimate foresees as a few clusters, made into
+        20 by the provider: the re-plan after stage 1 raises the total, where the bar of the
+        earlier code ran back at each stage that created work. Six ideas go on past stage 3, to
+        keep the run short."""
+        two_topics = [f"{m} {t}" for t in TOPICS[:2] for m in MODIFIERS[:10]]
+        response = await client.post(
+            f"/api/v1/planner/keywords/?site_id={tenant.site_id}",
+            json={"keywords": [{"keyword": k} for k in two_topics]},
+            headers=tenant.headers,
+        )
+        assert response.status_code == 200, response.text
+        provider.one_cluster_a_keyword = True
         await configure(client, tenant, max_ideas_per_run=6)
 
         run_id, samples = await sampled_run(client, session_factory, settings, tenant, provider)
