@@ -54,6 +54,7 @@ class Service:
     database_url: str
     api_key: str
     account_id: int
+    pid: int
 
     @property
     def auth(self) -> dict[str, str]:
@@ -123,8 +124,8 @@ async def serve(
         base_url = f"http://127.0.0.1:{port}"
         async with subprocess_serving(
             [AUTOMATION, "serve"], env, f"{base_url}/healthz", data_dir / "serve.log"
-        ):
-            yield Service(base_url, url, created.api_key, created.account.id)
+        ) as process:
+            yield Service(base_url, url, created.api_key, created.account.id, process.pid)
 
 
 @asynccontextmanager

@@ -21,7 +21,16 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.api.deps import API_REDIS, PrincipalDep, QueueDep, RedisDep, SessionDep, SiteDep
+from app.api.deps import (
+    API_REDIS,
+    PrincipalDep,
+    QueueDep,
+    ReadSessionDep,
+    RedisDep,
+    SessionDep,
+    SiteDep,
+    SiteIdQuery,
+)
 from app.api.errors import ERROR_RESPONSES
 from app.db import unit_of_work
 from app.effects import after_commit
@@ -29,7 +38,7 @@ from app.errors import NotFound, is_backend_down
 from app.http_server import shutting_down
 from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
 from app.queue import JobQueue
-from app.runs import progress, service
+from app.runs import progress, reads, service
 from app.runs.events import RunLog
 from app.runs.schemas import (
     CurrentRunOut,
@@ -94,7 +103,7 @@ STREAM_POLL_SECONDS = 0.5
 STREAM_KEEPALIVE_SECONDS = 15
 
 
-def get_run_log(request: Request) -> RunLog:
+async def get_run_log(request: Request) -> RunLog:
     run_log: RunLog = request.app.state.run_log
     return run_log
 
@@ -185,8 +194,10 @@ async def cancel(
 
 
 @router.get("/current_run/", response_model=CurrentRunOut, summary="The site's active run")
-async def current_run(site: SiteDep, session: SessionDep) -> CurrentRunOut:
-    run = await service.active_run(session, site.id)
+async def current_run(
+    principal: PrincipalDep, session: ReadSessionDep, site_id: SiteIdQuery
+) -> CurrentRunOut:
+    run = await reads.site_active_run(session, principal.account_id, site_id)
     return CurrentRunOut(run=RunOut.model_validate(run) if run else None)
 
 
