@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -34,7 +35,16 @@ import httpx
 from bench.ai_server import AIServerProcess
 from bench.load import Figures, load
 from bench.pipeline import make_keywords
-from bench.service import Backends, Service, backends, call, create_site, floor_app, serve
+from bench.service import (
+    Backends,
+    Floor,
+    Service,
+    backends,
+    call,
+    create_site,
+    floor_app,
+    serve,
+)
 
 BUSY_CONFIG = {"within_stage_delay": 0, "between_stage_delay": 0, "ai_concurrency": 4}
 
@@ -44,6 +54,20 @@ class Read:
     label: str
     base_url: str
     target: str
+    # The process that answers: its CPU time per request is printed beside the rate, a figure
+    # that the machine's other load moves much less than the rate.
+    pid: int
+
+
+@dataclass(frozen=True)
+class Measured:
+    read: Read
+    figures: Figures
+    cpu_seconds: float
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_seconds * 1000 / max(1, len(self.figures.latencies))
 
 
 async def paused_run(client: httpx.AsyncClient, site_id: int) -> str:
@@ -63,47 +87,65 @@ async def run_state(client: httpx.AsyncClient, site_id: int) -> str:
     return f"{run['status']}, stage {run['current_stage']}, {stages} stage results"
 
 
-def paths(service: Service, floor_url: str, site_id: int, prefix: str) -> list[Read]:
+def paths(service: Service, floor: Floor, site_id: int, prefix: str) -> list[Read]:
     auto = "/api/v1/automation"
+    url, pid = service.base_url, service.pid
     return [
-        Read("/healthz", service.base_url, "/healthz"),
-        Read("floor (FastAPI + asyncpg)", floor_url, f"/floor?prefix={prefix}"),
-        Read("current_run", service.base_url, f"{auto}/current_run/?site_id={site_id}"),
-        Read("run_progress", service.base_url, f"{auto}/run_progress/?site_id={site_id}"),
+        Read("/healthz", url, "/healthz", pid),
+        Read("floor (FastAPI + asyncpg)", floor.base_url, f"/floor?prefix={prefix}", floor.pid),
+        Read("current_run", url, f"{auto}/current_run/?site_id={site_id}", pid),
+        Read("run_progress", url, f"{auto}/run_progress/?site_id={site_id}", pid),
         Read(
             "planner/keywords ?limit=20",
-            service.base_url,
+            url,
             f"/api/v1/planner/keywords/?site_id={site_id}&limit=20",
+            pid,
         ),
     ]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads (Linux: /proc)."""
+    # The command name, in parentheses, may hold spaces: the fields counted are after it.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    user, system = int(fields[11]), int(fields[12])
+    return (user + system) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(
-    service: Service, measured: list[Read], concurrency: int, seconds: float
-) -> list[tuple[Read, Figures]]:
+    service: Service, reads: list[Read], concurrency: int, seconds: float
+) -> list[Measured]:
     results = []
-    for path in measured:
+    for read in reads:
         figures = await load(
-            path.base_url,
-            path.target,
+            read.base_url,
+            read.target,
             headers=service.auth,
             concurrency=concurrency,
             seconds=seconds,
+            on_measure_start=partial(cpu_seconds, read.pid),
         )
-        results.append((path, figures))
-        print(f"  measured {path.label}", flush=True)
+        assert figures.measure_started_with is not None
+        used = cpu_seconds(read.pid) - figures.measure_started_with
+        results.append(Measured(read, figures, used))
+        print(f"  measured {read.label}", flush=True)
     return results
 
 
-def table(title: str, results: list[tuple[Read, Figures]]) -> None:
-    healthz = results[0][1].rate
+def table(title: str, results: list[Measured]) -> None:
+    healthz = results[0].figures.rate
     print(f"\n{title}")
-    print(f"{'path':30}{'req/s':>8}{'of healthz':>12}{'p50 ms':>9}{'p99 ms':>9}  statuses")
-    for path, f in results:
+    print(
+        f"{'path':28}{'req/s':>7}{'of healthz':>11}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'CPU ms/req':>11}  statuses"
+    )
+    for m in results:
+        f = m.figures
         statuses = ", ".join(f"{s}: {n}" for s, n in sorted(f.statuses.items()))
         print(
-            f"{path.label:30}{f.rate:8.0f}{f.rate / healthz:11.0%} "
-            f"{f.percentile(50) * 1000:8.1f}{f.percentile(99) * 1000:9.1f}  {statuses}"
+            f"{m.read.label:28}{f.rate:7.0f}{f.rate / healthz:10.0%} "
+            f"{f.percentile(50) * 1000:7.1f}{f.percentile(99) * 1000:8.1f}"
+            f"{m.cpu_ms_per_request:11.2f}  {statuses}"
         )
 
 
@@ -114,16 +156,16 @@ async def run(args: argparse.Namespace, found: Backends) -> None:
             provider = {"AI_PROVIDER": "openai", "AI_BASE_URL": ai.base_url, "AI_API_KEY": "bench"}
             async with (
                 serve(found, data_dir, provider) as service,
-                floor_app(service.database_url, data_dir / "floor.log") as floor_url,
+                floor_app(service.database_url, data_dir / "floor.log") as floor,
                 service.client() as client,
             ):
-                await bench(args, service, floor_url, client)
+                await bench(args, service, floor, client)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def bench(
-    args: argparse.Namespace, service: Service, floor_url: str, client: httpx.AsyncClient
+    args: argparse.Namespace, service: Service, floor: Floor, client: httpx.AsyncClient
 ) -> None:
     site_id = await create_site(client, "Paused")
     busy_id = await create_site(client, "Busy")
@@ -142,7 +184,7 @@ async def bench(
     await asyncio.sleep(1)
     print(f"site {site_id}: {await run_state(client, site_id)}", flush=True)
     prefix = "_".join(service.api_key.split("_")[:2])
-    measured = paths(service, floor_url, site_id, prefix)
+    measured = paths(service, floor, site_id, prefix)
     c, s = args.concurrency, args.seconds
     table(
         f"== a paused run of {args.keywords} keywords; c = {c}, {s:g} s per path",

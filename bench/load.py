@@ -12,6 +12,7 @@ import asyncio
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -63,6 +64,8 @@ class Figures:
 
     seconds: float
     latencies: list[float] = field(default_factory=list)
+    # What `on_measure_start` answered when the warm-up ended.
+    measure_started_with: float | None = None
     statuses: Counter[int] = field(default_factory=Counter)
 
     @property
@@ -81,10 +84,17 @@ def _request(host: str, target: str, headers: dict[str, str]) -> bytes:
 
 
 async def load(
-    base_url: str, target: str, *, headers: dict[str, str], concurrency: int, seconds: float
+    base_url: str,
+    target: str,
+    *,
+    headers: dict[str, str],
+    concurrency: int,
+    seconds: float,
+    on_measure_start: Callable[[], float] | None = None,
 ) -> Figures:
     """`concurrency` connections each sending GET `target` back to back for `seconds` (after a
-    warm-up of their own); every answer counts, whatever its status."""
+    warm-up of their own); every answer counts, whatever its status. `on_measure_start` is
+    called when the warm-up ends (to read a counter then)."""
     parts = urlsplit(base_url)
     assert parts.hostname is not None
     assert parts.port is not None
@@ -99,6 +109,11 @@ async def load(
     measure_from = began + WARM_UP_SECONDS
     until = measure_from + seconds
 
+    async def mark_start() -> None:
+        await asyncio.sleep(measure_from - time.perf_counter())
+        if on_measure_start is not None:
+            figures.measure_started_with = on_measure_start()
+
     async def client(connection: _Connection) -> None:
         while (started := time.perf_counter()) < until:
             status = await connection.get(request)
@@ -107,7 +122,7 @@ async def load(
                 figures.statuses[status] += 1
 
     try:
-        await asyncio.gather(*(client(c) for c in connections))
+        await asyncio.gather(mark_start(), *(client(c) for c in connections))
     finally:
         for connection in connections:
             connection.close()

@@ -128,16 +128,22 @@ async def serve(
             yield Service(base_url, url, created.api_key, created.account.id, process.pid)
 
 
+@dataclass(frozen=True)
+class Floor:
+    base_url: str
+    pid: int
+
+
 @asynccontextmanager
-async def floor_app(database_url: str, log: Path) -> AsyncIterator[str]:
-    """`bench.floor_app` in a uvicorn process of its own; yields its base URL."""
+async def floor_app(database_url: str, log: Path) -> AsyncIterator[Floor]:
+    """`bench.floor_app` in a uvicorn process of its own."""
     port = free_port()
     env = environment_without_settings(FLOOR_DATABASE_URL=database_url)
     args = [sys.executable, "-m", "uvicorn", "--factory", "bench.floor_app:create_app"]
     args += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     base_url = f"http://127.0.0.1:{port}"
-    async with subprocess_serving(args, env, f"{base_url}/floor?prefix=none", log):
-        yield base_url
+    async with subprocess_serving(args, env, f"{base_url}/floor?prefix=none", log) as process:
+        yield Floor(base_url, process.pid)
 
 
 async def call(
