@@ -59,9 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = create_redis(redis_url)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
-        app.state.read_session_factory = create_session_factory(
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-        )
+        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.state.read_session_factory = create_session_factory(app.state.read_engine)
         app.state.redis = redis
         app.state.queue = ArqQueue(redis)
         try:

@@ -25,7 +25,7 @@ from app.api.deps import (
     API_REDIS,
     PrincipalDep,
     QueueDep,
-    ReadSessionDep,
+    ReadEngineDep,
     RedisDep,
     SessionDep,
     SiteDep,
@@ -195,9 +195,10 @@ async def cancel(
 
 @router.get("/current_run/", response_model=CurrentRunOut, summary="The site's active run")
 async def current_run(
-    principal: PrincipalDep, session: ReadSessionDep, site_id: SiteIdQuery
+    principal: PrincipalDep, engine: ReadEngineDep, site_id: SiteIdQuery
 ) -> CurrentRunOut:
-    run = await reads.site_active_run(session, principal.account_id, site_id)
+    async with engine.connect() as connection:
+        run = await reads.site_active_run(connection, principal.account_id, site_id)
     return CurrentRunOut(run=RunOut.model_validate(run) if run else None)
 
 
