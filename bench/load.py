@@ -75,7 +75,7 @@ class Figures:
     def percentile(self, p: int) -> float:
         if len(self.latencies) < 2:
             return float("nan")
-        return statistics.quantiles(self.latencies, n=100)[p - 1]
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1]
 
 
 def _request(host: str, target: str, headers: dict[str, str]) -> bytes:
