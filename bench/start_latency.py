@@ -10,7 +10,8 @@ a pause of random length (so that `run_now` falls anywhere in the worker's polli
 `run_now`, then wait for the server's next request; the time between the two is the start
 latency. The run is then cancelled and the worker let go idle again before the next site.
 
-Printed: p50, p99 and the worst of the start latency, and of `run_now`'s answer.
+Printed: p50, p99 and the worst of the start latency, of `run_now`'s answer, and of the time
+from the answer to the first call (the worker's part: arq's poll, the slice's start).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -55,11 +57,18 @@ async def until_idle(client: httpx.AsyncClient, server: OpenAICompatibleServer, 
         await asyncio.sleep(0.05)
 
 
+@dataclass
+class Starts:
+    """Per run, seconds from sending `run_now`: to its answer, to the first AI call."""
+
+    answered: list[float] = field(default_factory=list)
+    called: list[float] = field(default_factory=list)
+
+
 async def measure(
     service: Service, server: OpenAICompatibleServer, runs: int, keywords: int
-) -> tuple[list[float], list[float]]:
-    starts: list[float] = []
-    answers: list[float] = []
+) -> Starts:
+    starts = Starts()
     chance = random.Random(20261207)  # noqa: S311 - pauses, not secrets
     async with service.client() as client:
         sites = [await create_site(client, f"Site {n}") for n in range(runs)]
@@ -72,11 +81,11 @@ async def measure(
             seen = len(server.requests)
             sent = time.monotonic()
             started = await call(client, "POST", "/api/v1/automation/run_now/", {"site_id": site})
-            answers.append(time.monotonic() - sent)
-            starts.append(await first_call_after(server, seen, sent) - sent)
+            starts.answered.append(time.monotonic() - sent)
+            starts.called.append(await first_call_after(server, seen, sent) - sent)
             await call(client, "POST", "/api/v1/automation/cancel/", {"run_id": started["run_id"]})
             await until_idle(client, server, site)
-    return starts, answers
+    return starts
 
 
 def summary(label: str, samples: list[float]) -> str:
@@ -97,10 +106,12 @@ async def run(args: argparse.Namespace, found: Backends) -> None:
                 "AI_API_KEY": "bench",
             }
             async with serve(found, data_dir, provider) as service:
-                starts, answers = await measure(service, server, args.runs, args.keywords)
+                starts = await measure(service, server, args.runs, args.keywords)
+        after = [c - a for c, a in zip(starts.called, starts.answered, strict=True)]
         print(f"\n== {args.runs} runs, each of {args.keywords} keywords, an idle worker")
-        print(summary("run_now -> first AI call:", starts))
-        print(summary("run_now answered:", answers))
+        print(summary("run_now -> first AI call:", starts.called))
+        print(summary("run_now answered:", starts.answered))
+        print(summary("answered -> first AI call:", after))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
