@@ -26,6 +26,7 @@ from app.api.deps import (
     PrincipalDep,
     QueueDep,
     ReadEngineDep,
+    ReadSessionDep,
     RedisDep,
     SessionDep,
     SiteDep,
@@ -53,6 +54,7 @@ from app.runs.schemas import (
 )
 from app.runs.signals import send_signal
 from app.schemas import MAX_ID, MAX_OFFSET, Page, Pagination, Text, page_of
+from app.tenancy import service as tenancy
 
 log = structlog.get_logger(__name__)
 
@@ -237,19 +239,20 @@ async def current_processing(
     "the site has never run.",
 )
 async def run_progress(
-    site: SiteDep,
-    session: SessionDep,
     principal: PrincipalDep,
+    session: ReadSessionDep,
+    *,
+    # In this order, as the OpenAPI document had them when the site came from `SiteDep`.
     run_id: OptionalRunId = None,
+    site_id: SiteIdQuery,
 ) -> RunProgress:
     run: AutomationRun | None
     if run_id is None:
-        run = await service.active_run(session, site.id) or await service.latest_run(
-            session, site.id
-        )
+        run = await reads.site_run_to_show(session, principal.account_id, site_id)
     else:
+        site = await tenancy.get_site(session, principal.account_id, site_id)
         run = await _site_run(session, site.id, principal.account_id, run_id)
-    return await progress.run_progress(session, site.id, run)
+    return await progress.run_progress(session, site_id, run)
 
 
 @router.get(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Row, and_, bindparam, case, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.errors import NotFound
 from app.models.automation import AutomationRun
@@ -42,3 +42,31 @@ async def site_active_run(
     if found is None:
         raise NotFound(f"site {site_id} not found")
     return found if found.run_id is not None else None
+
+
+# The active run if there is one, else the latest (started last).
+_SITE_RUN_TO_SHOW = (
+    select(Site.id, AutomationRun)
+    .select_from(Site)
+    .outerjoin(AutomationRun, AutomationRun.site_id == Site.id)
+    .where(Site.id == bindparam("site_id"), Site.account_id == bindparam("account_id"))
+    .order_by(
+        case((AutomationRun.status.in_(sorted(ACTIVE)), 0), else_=1),
+        AutomationRun.started_at.desc(),
+        AutomationRun.id.desc(),
+    )
+    .limit(1)
+)
+
+
+async def site_run_to_show(
+    session: AsyncSession, account_id: int, site_id: int
+) -> AutomationRun | None:
+    """The account's site's active run, else its latest, else None; NotFound when the site is
+    not the account's."""
+    params = {"site_id": site_id, "account_id": account_id}
+    found = (await session.execute(_SITE_RUN_TO_SHOW, params)).first()
+    if found is None:
+        raise NotFound(f"site {site_id} not found")
+    run: AutomationRun | None = found[1]
+    return run
