@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TypeVar
 
+import uvloop
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -133,7 +134,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
                 _in_transaction(database_url, lambda session: demo_login(session, password))
             )
             _print_demo(resolved, login)
-        asyncio.run(serve_api_and_worker(resolved))
+        # uvloop, as `automation api` has it from uvicorn: the API's reads answer about twice as
+        # fast as on asyncio's own loop.
+        uvloop.run(serve_api_and_worker(resolved))
 
 
 def _print_demo(settings: Settings, login: DemoLogin) -> None:

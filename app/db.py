@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, MetaData, Select, func, select
+from sqlalchemy import BigInteger, DateTime, MetaData, Select, event, func, select
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.effects import begin_effects, run_effects, take_effects
 
@@ -52,10 +55,39 @@ def async_url(url: str) -> str:
     return url
 
 
+# A connection back from the pool after longer than this is checked before use (PostgreSQL may
+# have restarted meanwhile); one used more recently is not. SQLAlchemy's `pool_pre_ping` checks
+# every checkout, and with asyncpg a check is three round trips (BEGIN, a statement, ROLLBACK):
+# more than a status read's own query. A restart closes connections that were in use too: their
+# next statement fails as a disconnect, which makes SQLAlchemy replace every pooled connection.
+PING_AFTER_IDLE_SECONDS = 1.0
+_CHECKED_IN_AT = "checked_in_at"
+
+
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    engine = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size)
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        # A new connection has no time: it was just made.
+        since = record.info.get(_CHECKED_IN_AT)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool replaces the connection and checks out again.
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -30,6 +30,7 @@ from app.media import MediaFiles
 from app.observability import RequestMetrics, configure_logging
 from app.redis import create_redis
 from app.runs.events import RunLog
+from app.tenancy.key_cache import KeyCache
 from app.workers.queue import ArqQueue
 
 # The dashboard, built from frontend/ by `make web` (Vite writes it here).
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = create_redis(redis_url)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
+        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.state.read_session_factory = create_session_factory(app.state.read_engine)
         app.state.redis = redis
         app.state.queue = ArqQueue(redis)
         try:
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.run_log = RunLog(settings.log_path)
+    app.state.key_cache = KeyCache()
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 from typing import Literal
@@ -14,6 +15,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from pydantic import SecretStr
+from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +25,7 @@ from app.main import create_app
 from app.models.tenancy import ApiKey, LoginFailures
 from app.tenancy import security, throttle
 from app.tenancy.security import PasswordChecks
+from app.tenancy.usage import USAGE_KEY
 from tests.factories import create_tenant
 
 
@@ -76,6 +79,74 @@ class TestApiKeys:
             row.revoked_at = row.created_at
         response = await client.get("/api/v1/me", headers=tenant.headers)
         assert response.status_code == 401
+
+
+class TestVerifiedKeys:
+    """A key found valid is remembered for a second by the process (app) that checked it."""
+
+    async def test_a_key_revoked_through_another_process_is_refused_within_two_seconds(
+        self,
+        client: httpx.AsyncClient,
+        settings: Settings,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        other = create_app(settings)
+        async with (
+            other.router.lifespan_context(other),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=other), base_url="http://other"
+            ) as other_client,
+        ):
+            created = await client.post(
+                "/api/v1/auth/keys/", json={"name": "script"}, headers=tenant.headers
+            )
+            key = created.json()
+            key_headers = {"Authorization": f"Bearer {key['api_key']}"}
+            # Both processes have checked the key, and remember it.
+            assert (await client.get("/api/v1/me", headers=key_headers)).status_code == 200
+            assert (await other_client.get("/api/v1/me", headers=key_headers)).status_code == 200
+
+            revoked = await other_client.delete(
+                f"/api/v1/auth/keys/{key['id']}/", headers=tenant.headers
+            )
+            assert revoked.status_code == 204
+            revoked_at = time.monotonic()
+            assert (await other_client.get("/api/v1/me", headers=key_headers)).status_code == 401
+            while (await client.get("/api/v1/me", headers=key_headers)).status_code == 200:
+                assert time.monotonic() - revoked_at <= 2
+                await asyncio.sleep(0.05)
+            assert (await client.get("/api/v1/me", headers=tenant.headers)).status_code == 200
+
+    async def test_a_key_revoked_in_the_database_is_refused_within_two_seconds(
+        self, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        assert (await client.get("/api/v1/me", headers=tenant.headers)).status_code == 200
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(ApiKey).where(ApiKey.user_id == tenant.user_id).values(revoked_at=func.now())
+            )
+        revoked_at = time.monotonic()
+        while (await client.get("/api/v1/me", headers=tenant.headers)).status_code == 200:
+            assert time.monotonic() - revoked_at <= 2
+            await asyncio.sleep(0.05)
+
+    async def test_the_use_of_a_key_is_noted_once_per_interval_not_per_request(
+        self,
+        client: httpx.AsyncClient,
+        redis: Redis,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        tenant = await create_tenant(session_factory)
+        async with session_factory() as session:
+            key_id = await session.scalar(select(ApiKey.id).where(ApiKey.user_id == tenant.user_id))
+        assert (await client.get("/api/v1/me", headers=tenant.headers)).status_code == 200
+        first = await redis.hget(USAGE_KEY, str(key_id))  # type: ignore[misc]
+        assert first is not None
+        await asyncio.sleep(0.01)
+        assert (await client.get("/api/v1/me", headers=tenant.headers)).status_code == 200
+        assert await redis.hget(USAGE_KEY, str(key_id)) == first  # type: ignore[misc]
 
 
 class TestMe:

@@ -7,13 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, status
 from pydantic import Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep
+from app.api.deps import KeyCacheDep, PageDep, PrincipalDep, SessionDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES, ErrorBody
 from app.api.params import id_path
+from app.effects import after_commit
 from app.schemas import CreditAmount, InputModel, OutputModel, Page
 from app.tenancy import security, throttle
 from app.tenancy import service as tenancy
+from app.tenancy.key_cache import KeyCache
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -122,8 +125,9 @@ async def login(body: LoginIn, request: Request, session: SessionDep) -> LoginOu
     response_class=Response,
     summary="Revoke the key of this request",
 )
-async def logout(principal: PrincipalDep, session: SessionDep) -> None:
+async def logout(principal: PrincipalDep, session: SessionDep, cache: KeyCacheDep) -> None:
     await tenancy.revoke_api_key(session, principal, principal.api_key_id)
+    _forget_once_committed(session, cache, principal.api_key_id)
 
 
 @router.get("/me", response_model=MeOut, summary="The calling user and its account")
@@ -173,5 +177,19 @@ async def create_key(body: ApiKeyIn, principal: PrincipalDep, session: SessionDe
     response_class=Response,
     summary="Revoke an API key",
 )
-async def revoke_key(key_id: KeyIdPath, principal: PrincipalDep, session: SessionDep) -> None:
+async def revoke_key(
+    key_id: KeyIdPath, principal: PrincipalDep, session: SessionDep, cache: KeyCacheDep
+) -> None:
     await tenancy.revoke_api_key(session, principal, key_id)
+    _forget_once_committed(session, cache, key_id)
+
+
+def _forget_once_committed(session: AsyncSession, cache: KeyCache, key_id: int) -> None:
+    """This process refuses the revoked key from the commit on; the others within
+    `VERIFIED_SECONDS` (`app.tenancy.key_cache`). Not before the commit: a request verifying
+    the key meanwhile would remember it as valid."""
+
+    async def forget() -> None:
+        cache.forget_key_id(key_id)
+
+    after_commit(session, forget, name="forget revoked key")

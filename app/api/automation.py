@@ -21,7 +21,17 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.api.deps import API_REDIS, PrincipalDep, QueueDep, RedisDep, SessionDep, SiteDep
+from app.api.deps import (
+    API_REDIS,
+    PrincipalDep,
+    QueueDep,
+    ReadEngineDep,
+    ReadSessionDep,
+    RedisDep,
+    SessionDep,
+    SiteDep,
+    SiteIdQuery,
+)
 from app.api.errors import ERROR_RESPONSES
 from app.db import unit_of_work
 from app.effects import after_commit
@@ -29,7 +39,7 @@ from app.errors import NotFound, is_backend_down
 from app.http_server import shutting_down
 from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
 from app.queue import JobQueue
-from app.runs import progress, service
+from app.runs import progress, reads, service
 from app.runs.events import RunLog
 from app.runs.schemas import (
     CurrentRunOut,
@@ -44,6 +54,7 @@ from app.runs.schemas import (
 )
 from app.runs.signals import send_signal
 from app.schemas import MAX_ID, MAX_OFFSET, Page, Pagination, Text, page_of
+from app.tenancy import service as tenancy
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +105,7 @@ STREAM_POLL_SECONDS = 0.5
 STREAM_KEEPALIVE_SECONDS = 15
 
 
-def get_run_log(request: Request) -> RunLog:
+async def get_run_log(request: Request) -> RunLog:
     run_log: RunLog = request.app.state.run_log
     return run_log
 
@@ -185,8 +196,11 @@ async def cancel(
 
 
 @router.get("/current_run/", response_model=CurrentRunOut, summary="The site's active run")
-async def current_run(site: SiteDep, session: SessionDep) -> CurrentRunOut:
-    run = await service.active_run(session, site.id)
+async def current_run(
+    principal: PrincipalDep, engine: ReadEngineDep, site_id: SiteIdQuery
+) -> CurrentRunOut:
+    async with engine.connect() as connection:
+        run = await reads.site_active_run(connection, principal.account_id, site_id)
     return CurrentRunOut(run=RunOut.model_validate(run) if run else None)
 
 
@@ -225,19 +239,20 @@ async def current_processing(
     "the site has never run.",
 )
 async def run_progress(
-    site: SiteDep,
-    session: SessionDep,
     principal: PrincipalDep,
+    session: ReadSessionDep,
+    *,
+    # In this order, as the OpenAPI document had them when the site came from `SiteDep`.
     run_id: OptionalRunId = None,
+    site_id: SiteIdQuery,
 ) -> RunProgress:
     run: AutomationRun | None
     if run_id is None:
-        run = await service.active_run(session, site.id) or await service.latest_run(
-            session, site.id
-        )
+        run = await reads.site_run_to_show(session, principal.account_id, site_id)
     else:
+        site = await tenancy.get_site(session, principal.account_id, site_id)
         run = await _site_run(session, site.id, principal.account_id, run_id)
-    return await progress.run_progress(session, site.id, run)
+    return await progress.run_progress(session, site_id, run)
 
 
 @router.get(

@@ -17,7 +17,7 @@ def id_query(description: str) -> Any:
     return Query(ge=1, le=MAX_ID, description=description)
 
 
-def pagination(
+async def pagination(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> Pagination:

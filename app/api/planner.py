@@ -7,7 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile
 
-from app.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, SiteDep
+from app.api.deps import (
+    PageDep,
+    PrincipalDep,
+    ReadSessionDep,
+    ReadSiteDep,
+    SessionDep,
+    SettingsDep,
+    SiteDep,
+)
 from app.api.errors import ERROR_RESPONSES, ErrorBody
 from app.api.params import id_path, id_query
 from app.errors import PayloadTooLarge
@@ -67,8 +75,8 @@ async def import_keywords(
 
 @router.get("/keywords/", response_model=Page[KeywordOut], summary="List a site's keywords")
 async def list_keywords(
-    site: SiteDep,
-    session: SessionDep,
+    site: ReadSiteDep,
+    session: ReadSessionDep,
     page: PageDep,
     status: KeywordStatus | None = None,
     cluster_id: Annotated[int | None, id_query("Only this cluster's items.")] = None,
