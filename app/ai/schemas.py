@@ -3,6 +3,7 @@ these models is a failure of the call, never written to the database."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
@@ -98,8 +99,18 @@ class IdeaOut(_Model):
     target_word_count: int = Field(ge=100, le=10000)
 
 
+MIN_IDEAS = 3
+MAX_IDEAS = 7
+
+
+def idea_count(keywords: int) -> int:
+    """The ideas a cluster of `keywords` keywords is worth: one more for every two keywords past
+    the first two, within 3 to 7 (the local provider makes this many; the estimate foresees it)."""
+    return min(MAX_IDEAS, max(MIN_IDEAS, 2 + math.ceil(keywords / 2)))
+
+
 class IdeasOut(_Model):
-    ideas: list[IdeaOut] = Field(min_length=3, max_length=7)
+    ideas: list[IdeaOut] = Field(min_length=MIN_IDEAS, max_length=MAX_IDEAS)
 
 
 class ArticleOut(_Model):

@@ -30,9 +30,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ai.local.clustering import cluster_keywords
-from app.ai.local.ideas import idea_count
-from app.ai.schemas import KeywordBrief
+from app.ai.schemas import KeywordBrief, idea_count
 from app.models.automation import AutomationConfig
 from app.models.planner import Cluster, Keyword
 from app.pipeline.pending import pending_condition
@@ -131,11 +129,17 @@ def _foresee(
     keywords: list[tuple[int, str]], batch_size: int, known: set[str], sizes: list[int]
 ) -> Yields:
     """Cluster batch by batch as stage 1 does; a name met before (in the site or an earlier
-    batch) gathers its keywords into that cluster instead of making one."""
+    batch) gathers its keywords into that cluster instead of making one.
+
+    The clustering's libraries (scikit-learn, SciPy: about 100 MB resident) are imported only
+    when there are keywords to cluster, so a worker re-planning runs past stage 1 (no keyword
+    left pending) does not load them."""
     new: dict[str, int] = {}
+    if keywords:
+        from app.ai.local.clustering import cluster_keywords
     for start in range(0, len(keywords), batch_size):
         batch = [KeywordBrief(id=i, keyword=k) for i, k in keywords[start : start + batch_size]]
-        for cluster in cluster_keywords(batch).clusters:
+        for cluster in cluster_keywords(batch).clusters:  # pyright: ignore[reportPossiblyUnbound]
             name = cluster.name.strip()[:300].lower()
             if name in known:
                 continue

@@ -8,14 +8,11 @@ bake sourdough bread").
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from app.ai.local.text import join_words, seeded_rng, shorten, title_case
-from app.ai.schemas import ClusterBrief, IdeaOut, IdeasOut, OutlineSection
+from app.ai.schemas import ClusterBrief, IdeaOut, IdeasOut, OutlineSection, idea_count
 
-MIN_IDEAS = 3
-MAX_IDEAS = 7
 MIN_WORDS = 800
 MAX_WORDS = 2000
 # Ideas stay on their own keyword and the next few, so one idea does not cover the whole cluster.
@@ -115,11 +112,6 @@ def generate_ideas(cluster: ClusterBrief) -> IdeasOut:
         jitter = rng.randrange(-4, 5) * 50
         ideas.append(_idea(angle, primary, other, covered, angle.words + jitter))
     return IdeasOut(ideas=ideas)
-
-
-def idea_count(keywords: int) -> int:
-    """One idea more for every two keywords past the first two, within 3 to 7."""
-    return min(MAX_IDEAS, max(MIN_IDEAS, 2 + math.ceil(keywords / 2)))
 
 
 def _idea(angle: Angle, primary: str, other: str, covered: list[str], words: int) -> IdeaOut:
