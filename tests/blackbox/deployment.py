@@ -23,9 +23,9 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.db import create_engine
+from app.db import async_url
 from app.embedded import EmbeddedServices
 from tests.console import AUTOMATION, environment_without_settings, free_port, run_automation
 from tests.servers.redis_server import RedisServer, die_with_this_process
@@ -158,9 +158,13 @@ class Deployment:
 
     @property
     def engine(self) -> AsyncEngine:
-        """The test's own connection to the database, for the checks."""
+        """The test's own connection to the database, for the checks: each checkout is pinged,
+        as the checks poll through PostgreSQL's restarts (the service's engine pings only a
+        connection idle for a while, and lets a request on a closed one fail once)."""
         if self._engine is None:
-            self._engine = create_engine(self.postgres.url, pool_size=2)
+            self._engine = create_async_engine(
+                async_url(self.postgres.url), pool_size=2, pool_pre_ping=True
+            )
         return self._engine
 
     def environment(self) -> dict[str, str]:
