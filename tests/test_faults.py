@@ -24,14 +24,19 @@ from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.migrate import upgrade
 from app.tenancy import throttle
+from app.tenancy.key_cache import KeyCache
 from app.tenancy.usage import USAGE_KEY
 from tests.factories import Tenant, create_tenant
 from tests.servers.redis_server import RedisServer
 
 
 @asynccontextmanager
-async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def api_client(
+    settings: Settings, key_cache: KeyCache | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
+    if key_cache is not None:
+        app.state.key_cache = key_cache
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -104,7 +109,10 @@ class TestRedisRestart:
         database_url: str,
     ) -> None:
         tenant = await _tenant_on(database_url)
-        async with api_client(settings.model_copy(update={"redis_url": own_redis.url})) as client:
+        # Every use is due to be noted (a process notes a key's use every 10 s by default).
+        every_use = KeyCache(note_every_seconds=0)
+        on_own_redis = settings.model_copy(update={"redis_url": own_redis.url})
+        async with api_client(on_own_redis, every_use) as client:
             assert (await client.get("/api/v1/me", headers=tenant.headers)).status_code == 200
 
             await own_redis.stop()

@@ -111,7 +111,9 @@ async def get_principal(
         cache.put(digest, principal)
     if cache.use_to_note(principal.api_key_id):
         # Bookkeeping only: a Redis outage must not fail requests that do not need Redis.
-        await best_effort(API_REDIS, note_key_used(redis, principal.api_key_id, datetime.now(UTC)))
+        used = note_key_used(redis, principal.api_key_id, datetime.now(UTC))
+        if await best_effort(API_REDIS, used):
+            cache.use_noted(principal.api_key_id)
     return principal
 
 

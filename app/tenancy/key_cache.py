@@ -58,12 +58,12 @@ class KeyCache:
         self._verified = {k: v for k, v in self._verified.items() if v[0].api_key_id != api_key_id}
 
     def use_to_note(self, api_key_id: int) -> bool:
-        """Whether this use of the key is to be noted (the first in `note_every_seconds`)."""
-        now = time.monotonic()
+        """Whether this use of the key is to be noted: none was noted in `note_every_seconds`."""
         last = self._noted.get(api_key_id)
-        if last is not None and now - last < self.note_every_seconds:
-            return False
+        return last is None or time.monotonic() - last >= self.note_every_seconds
+
+    def use_noted(self, api_key_id: int) -> None:
+        """The key's use is in Redis now (a note lost to an outage is not: the next use tries)."""
         if len(self._noted) >= MOST_KEYS:
             self._noted.clear()
-        self._noted[api_key_id] = now
-        return True
+        self._noted[api_key_id] = time.monotonic()
