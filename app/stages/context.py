@@ -51,6 +51,32 @@ class WorkerDeps:
         return self.settings.media_path
 
 
+class Slots:
+    """The run's `ai_concurrency` slots. The feeder takes a free one, then gives it to the item it
+    admits; the item gives it back when its AI call is over (or when it ends), once."""
+
+    def __init__(self, count: int) -> None:
+        self._free = asyncio.Semaphore(count)
+        self._given: set[int] = set()
+
+    async def take(self) -> None:
+        """Wait for a free slot (the feeder's, until it gives it to an item or puts it back)."""
+        await self._free.acquire()
+
+    def put_back(self) -> None:
+        """A slot the feeder took but gave to no item."""
+        self._free.release()
+
+    def give(self, item_id: int) -> None:
+        self._given.add(item_id)
+
+    def give_back(self, item_id: int) -> None:
+        """The item's slot is free again; later calls for the same item do nothing."""
+        if item_id in self._given:
+            self._given.remove(item_id)
+            self._free.release()
+
+
 @dataclass
 class StageContext:
     stage: int
@@ -61,12 +87,13 @@ class StageContext:
     control: Control
     budget: Budget
     live: Live
-    # The run's `ai_concurrency` slots, and the items of the current batch that got one.
-    slots: asyncio.Semaphore
+    # The run's `ai_concurrency` slots, and the items of the stage that were admitted into one
+    # (an item stopped before its call, after a long wait for the provider, leaves the set).
+    slots: Slots
     admitted: set[int] = field(default_factory=set)
 
     async def admit(self, item_id: int, title: str) -> bool:
-        """Called holding a slot: may the item start? Not if the run must stop first."""
+        """Called holding a free slot: may the item start? Not if the run must stop first."""
         if await self.control.check() is not None:
             return False
         self.admitted.add(item_id)

@@ -58,19 +58,16 @@ async def ai_item(
     call: Callable[[], Awaitable[Answer[T]]],
     write: Callable[[AsyncSession, Answer[T]], Awaitable[Written]],
     failed: Callable[[AsyncSession, str], Awaitable[dict[str, Number]]],
-    units: int = 1,
 ) -> None:
-    """One AI call for one item. Holding one of the run's slots: the stop check, the wait for a
-    provider-wide permit, the stop check again, the credit hold and the call (within the item's
-    deadline); then, with the slot free for the next item, the result, its cost and counters in
-    one transaction (or, if the call failed, the release and the failure).
+    """One AI call for one item, admitted into one of the run's slots. Holding the slot: the wait
+    for a provider-wide permit, the stop check again, the credit hold and the call (within the
+    item's deadline); then, with the slot given back for the next item, the result, its cost and
+    counters in one transaction (or, if the call failed, the release and the failure).
 
     `failed` marks the item failed and returns the counters to add; an `AIFatalError` goes up to
-    the runner, which fails the run. `units` is how many items the live card counts as done.
+    the runner, which fails the run. The live card counts the item's `units` as done.
     """
-    async with ctx.slots:
-        if not await ctx.admit(item.id, item.title):
-            return
+    try:
         async with ctx.deps.gate.slot(ctx.run.site_id) as waited:
             AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(waited)
             # The turn may have been long in coming: a pause, a cancel, a lost lease or the
@@ -95,6 +92,8 @@ async def ai_item(
                 raise
             except AIError as exc:
                 error = exc
+    finally:
+        ctx.slots.give_back(item.id)
     cost = Decimal(0)
     try:
         if error is None:
@@ -117,7 +116,7 @@ async def ai_item(
         await _fail(ctx, operation, charge, holding, item_key, error, failed)
     finally:
         ctx.budget.done(operation, holding.amount, cost)
-        await ctx.live.finish(item.id, units)
+        await ctx.live.finish(item.id, item.units)
 
 
 async def _within_deadline(
@@ -202,12 +201,12 @@ async def _fail(
 async def local_item(
     ctx: StageContext, item: Item, write: Callable[[AsyncSession], Awaitable[Written]]
 ) -> None:
-    """Write one item with no AI call, its counters in the same transaction."""
-    async with ctx.slots:
-        if not await ctx.admit(item.id, item.title):
-            return
+    """Write one item with no AI call, its counters in the same transaction, holding its slot."""
+    try:
         async with ctx.transaction() as session:
             written = await write(session)
             await ctx.commit_progress(session, written.deltas)
             await ctx.event(session, "item_done", written.message, data={**written.data})
-    await ctx.live.finish(item.id)
+    finally:
+        ctx.slots.give_back(item.id)
+    await ctx.live.finish(item.id, item.units)
