@@ -14,8 +14,9 @@ queues answers for the next requests in order (an HTTP error, given assistant co
 an image by URL served from `/files/`), and `server.always` answers every request after the
 script. `server.requests` records what arrived, with arrival times (`time.monotonic()`);
 `server.in_flight` and `server.max_in_flight` count requests being answered (the benchmark's
-figure). `latency_ms` makes every answer wait that long; with `jitter`, a lognormal time of that
-mean whose 99th percentile is 5 times the mean (real providers' latencies vary that much).
+figure), and `server.in_flight_log` keeps how many were, after each change, with its time.
+`latency_ms` makes every answer wait that long; with `jitter`, a lognormal time of that mean
+whose 99th percentile is 5 times the mean (real providers' latencies vary that much).
 
 The server runs uvicorn on an event loop of its own, in a thread: it handles hundreds of
 concurrent requests without taking time from the loop of the code under test, and it installs
@@ -138,6 +139,7 @@ class OpenAICompatibleServer:
         self.always: Reply | None = None
         self.in_flight = 0
         self.max_in_flight = 0
+        self.in_flight_log: list[tuple[float, int]] = []
         self._script: deque[Reply] = deque()
         self._files: dict[str, bytes] = {}
         self._ids = itertools.count(1)
@@ -246,6 +248,7 @@ class OpenAICompatibleServer:
         arrived = time.monotonic()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.in_flight_log.append((arrived, self.in_flight))
         try:
             body = await request.json()
             self.requests.append(Received(request.url.path, body, dict(request.headers), arrived))
@@ -260,6 +263,7 @@ class OpenAICompatibleServer:
             return JSONResponse(content, reply.status, headers=dict(reply.headers))
         finally:
             self.in_flight -= 1
+            self.in_flight_log.append((time.monotonic(), self.in_flight))
 
     def _latency(self) -> float:
         if not self.jitter or self.latency <= 0:
