@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, false, func, insert, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -61,27 +61,55 @@ class Hold:
 
 
 async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hold:
-    """Hold `amount` credits for the call, or reuse the hold a previous attempt left."""
+    """Hold `amount` credits for the call, or reuse the hold a previous attempt left.
+
+    One statement, one round trip: it reads the item's earlier rows and, only when there are
+    none and the balance covers `amount`, debits the account and writes the hold's row."""
+    ledger = CreditTransaction.__table__
     keys = [charge.key(TransactionKind.RESERVE), charge.key(TransactionKind.RELEASE)]
-    rows = {
-        row.kind: row
-        for row in await session.scalars(
-            select(CreditTransaction).where(CreditTransaction.idempotency_key.in_(keys))
-        )
-    }
-    if TransactionKind.RELEASE in rows:
-        return Hold(HoldState.SPENT, Decimal(0))
-    if TransactionKind.RESERVE in rows:
-        return Hold(HoldState.HELD, -rows[TransactionKind.RESERVE].amount)
-    if amount <= 0:
-        return Hold(HoldState.HELD, Decimal(0))
-    balance = await session.scalar(
+    prior = (
+        select(ledger.c.kind, ledger.c.amount)
+        .where(ledger.c.idempotency_key.in_(keys))
+        .cte("prior")
+    )
+    debit = (
         update(Account)
-        .where(Account.id == charge.account_id, Account.credits >= amount)
+        .where(
+            Account.id == charge.account_id,
+            Account.credits >= amount,
+            true() if amount > 0 else false(),
+            ~exists(prior.select()),
+        )
         .values(credits=Account.credits - amount)
         .returning(Account.credits)
+        .cte("debit")
     )
-    if balance is None:
+    row = _row_values(charge, TransactionKind.RESERVE, -amount)
+    held = insert(CreditTransaction).from_select(
+        [*row, "balance_after"],
+        select(*(literal(v, ledger.c[k].type) for k, v in row.items()), debit.c.credits),
+    )
+    found = (
+        await session.execute(
+            select(
+                select(debit.c.credits).scalar_subquery().label("balance"),
+                select(prior.c.amount)
+                .where(prior.c.kind == TransactionKind.RESERVE)
+                .scalar_subquery()
+                .label("reserved"),
+                exists(prior.select().where(prior.c.kind == TransactionKind.RELEASE)).label(
+                    "released"
+                ),
+            ).add_cte(held.cte("held"))
+        )
+    ).one()
+    if found.released:
+        return Hold(HoldState.SPENT, Decimal(0))
+    if found.reserved is not None:
+        return Hold(HoldState.HELD, -found.reserved)
+    if amount <= 0:
+        return Hold(HoldState.HELD, Decimal(0))
+    if found.balance is None:
         current = await session.scalar(
             select(Account.credits).where(Account.id == charge.account_id)
         )
@@ -90,7 +118,6 @@ async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hol
             f"{current} available",
             details={"required": float(amount), "balance": float(current or 0)},
         )
-    _add_row(session, charge, TransactionKind.RESERVE, -amount, balance)
     return Hold(HoldState.HELD, amount)
 
 
@@ -206,6 +233,20 @@ _DESCRIPTIONS = {
 }
 
 
+def _row_values(charge: Charge, kind: TransactionKind, amount: Decimal) -> dict[str, Any]:
+    """A ledger row of the charge, but its balance and data."""
+    return {
+        "account_id": charge.account_id,
+        "site_id": charge.site_id,
+        "run_pk": charge.run_pk,
+        "kind": kind,
+        "operation": charge.operation.value,
+        "amount": amount,
+        "idempotency_key": charge.key(kind),
+        "description": f"{_DESCRIPTIONS[kind]}: {charge.operation.value} {charge.item_key}",
+    }
+
+
 def _add_row(
     session: AsyncSession,
     charge: Charge,
@@ -216,15 +257,6 @@ def _add_row(
 ) -> None:
     session.add(
         CreditTransaction(
-            account_id=charge.account_id,
-            site_id=charge.site_id,
-            run_pk=charge.run_pk,
-            kind=kind,
-            operation=charge.operation.value,
-            amount=amount,
-            balance_after=balance_after,
-            idempotency_key=charge.key(kind),
-            description=f"{_DESCRIPTIONS[kind]}: {charge.operation.value} {charge.item_key}",
-            data=data,
+            **_row_values(charge, kind, amount), balance_after=balance_after, data=data
         )
     )
