@@ -290,6 +290,8 @@ async def _drive(deps: WorkerDeps, start: _SliceStart, control: Control) -> Slic
         return SliceEnd("lease_lost")
     except AIFatalError as exc:
         return await _finish(deps, run, RunStatus.FAILED, StoppedReason.FAILED, str(exc))
+    finally:
+        await live.close()
 
 
 async def _completion_reason(deps: WorkerDeps, run: RunHandle) -> StoppedReason:
