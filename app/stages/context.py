@@ -4,6 +4,7 @@ provider, prices and budget, the stop control, the live state, and the item tran
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -49,6 +50,16 @@ class WorkerDeps:
     @property
     def media_path(self) -> Path:
         return self.settings.media_path
+
+
+@dataclass(frozen=True)
+class ItemEvent:
+    """An item's line of the run's log, written with its counters."""
+
+    kind: str
+    message: str
+    level: str = "info"
+    data: dict[str, Any] | None = None
 
 
 class Slots:
@@ -109,19 +120,29 @@ class StageContext:
             yield session
 
     async def commit_progress(
-        self, session: AsyncSession, deltas: dict[str, Number], credits: Decimal = Decimal(0)
+        self,
+        session: AsyncSession,
+        deltas: dict[str, Number],
+        credits: Decimal = Decimal(0),
+        event: ItemEvent | None = None,
     ) -> None:
         """Add to the stage's counters and the run's credits, if this worker still holds the
-        run: the fence check and the counters are one statement of the item's transaction."""
+        run: the fence check and the counters are one statement of the item's transaction, which
+        also writes the item's `event` to the run's log."""
         keys = tuple(deltas)
         params: dict[str, Any] = {f"d{n}": value for n, value in enumerate(deltas.values())}
         params.update(run_pk=self.run.id, fence=self.run.fence)
         if credits:
             params["credits"] = credits
-        statement = progress_statement(self.stage, keys, bool(credits))
+        if event is not None:
+            data = None if event.data is None else json.dumps(event.data)
+            params.update(kind=event.kind, level=event.level, message=event.message, data=data)
+        statement = progress_statement(self.stage, keys, bool(credits), event is not None)
         done = (await session.execute(statement, params)).scalar()
         if done is None:
             raise LeaseLost(self.run.run_id)
+        if event is not None:
+            self.deps.log.mirror(self.run, self.stage, event.level, event.message)
 
     async def event(
         self,

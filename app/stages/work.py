@@ -26,12 +26,14 @@ from app.metrics import (
 from app.models.billing import Operation
 from app.pipeline.results import Number
 from app.stages.base import Item
-from app.stages.context import StageContext
+from app.stages.context import ItemEvent, StageContext
 from app.stages.control import StopReason
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+# A wait for the provider-wide permit longer than this is followed by a second stop check.
+LONG_TURN_SECONDS = 0.05
 
 
 class InvalidOutput(AIError):
@@ -71,8 +73,9 @@ async def ai_item(
         async with ctx.deps.gate.slot(ctx.run.site_id) as waited:
             AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(waited)
             # The turn may have been long in coming: a pause, a cancel, a lost lease or the
-            # slice's end meanwhile stops the item before anything is held or paid for.
-            if await ctx.control.check() is not None:
+            # slice's end meanwhile stops the item before anything is held or paid for. (A turn
+            # that came at once follows the admission's check too closely to need another.)
+            if waited > LONG_TURN_SECONDS and await ctx.control.check() is not None:
                 ctx.admitted.discard(item.id)
                 await ctx.live.finish(item.id, 0)
                 return
@@ -104,10 +107,8 @@ async def ai_item(
                     usage = _usage_data(answer.usage)
                     cost = await settle(session, charge, holding, price, data=usage or None)
                     deltas = {**written.deltas, "credits_used": cost}
-                    await ctx.commit_progress(session, deltas, cost)
-                    await ctx.event(
-                        session, "item_done", written.message, data={**written.data, **usage}
-                    )
+                    done = ItemEvent("item_done", written.message, data={**written.data, **usage})
+                    await ctx.commit_progress(session, deltas, cost, done)
                 CREDITS_CHARGED.labels(operation.value).inc(float(cost))
                 return
             except AIError as exc:  # the answer did not fit the input: nothing was written
@@ -187,13 +188,15 @@ async def _fail(
     async with ctx.transaction() as session:
         await release(session, charge, held)
         deltas = await failed(session, reason)
-        await ctx.commit_progress(session, {**deltas, "errors": deltas.get("errors", 1)})
-        await ctx.event(
+        await ctx.commit_progress(
             session,
-            "item_failed",
-            f"{item_key} failed: {reason}",
-            level="warning",
-            data=_usage_data(error.usage) or None,
+            {**deltas, "errors": deltas.get("errors", 1)},
+            event=ItemEvent(
+                "item_failed",
+                f"{item_key} failed: {reason}",
+                level="warning",
+                data=_usage_data(error.usage) or None,
+            ),
         )
     log.warning("item failed", run_id=ctx.run.run_id, item=item_key, error=reason)
 
@@ -205,8 +208,8 @@ async def local_item(
     try:
         async with ctx.transaction() as session:
             written = await write(session)
-            await ctx.commit_progress(session, written.deltas)
-            await ctx.event(session, "item_done", written.message, data={**written.data})
+            done = ItemEvent("item_done", written.message, data={**written.data})
+            await ctx.commit_progress(session, written.deltas, event=done)
     finally:
         ctx.slots.give_back(item.id)
     await ctx.live.finish(item.id, item.units)
