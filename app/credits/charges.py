@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, false, func, insert, literal, select, true, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -60,49 +60,49 @@ class Hold:
     amount: Decimal
 
 
-async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hold:
-    """Hold `amount` credits for the call, or reuse the hold a previous attempt left.
+# The hold, as one statement: the item's earlier rows; the debit, only when there are none and
+# the balance covers the amount; the hold's row, only when the debit was made. Plain SQL, built
+# once: every AI call runs it, and an expression would be built and keyed again each time.
+_RESERVE = text(
+    """
+    WITH prior AS (
+        SELECT kind, amount FROM credit_transactions
+        WHERE idempotency_key IN (:reserve_key, :release_key)
+    ), debit AS (
+        UPDATE accounts SET credits = credits - :amount, updated_at = now()
+        WHERE id = :account_id AND credits >= :amount AND :amount > 0
+          AND NOT EXISTS (SELECT FROM prior)
+        RETURNING credits
+    ), held AS (
+        INSERT INTO credit_transactions (account_id, site_id, run_pk, kind, operation, amount,
+                                         balance_after, idempotency_key, description)
+        SELECT :account_id, CAST(:site_id AS bigint), CAST(:run_pk AS bigint), 'reserve',
+               CAST(:operation AS varchar), -CAST(:amount AS numeric), credits, :reserve_key,
+               CAST(:description AS varchar)
+        FROM debit
+    )
+    SELECT (SELECT credits FROM debit) AS balance,
+           (SELECT amount FROM prior WHERE kind = 'reserve') AS reserved,
+           EXISTS (SELECT FROM prior WHERE kind = 'release') AS released
+    """
+)
 
-    One statement, one round trip: it reads the item's earlier rows and, only when there are
-    none and the balance covers `amount`, debits the account and writes the hold's row."""
-    ledger = CreditTransaction.__table__
-    keys = [charge.key(TransactionKind.RESERVE), charge.key(TransactionKind.RELEASE)]
-    prior = (
-        select(ledger.c.kind, ledger.c.amount)
-        .where(ledger.c.idempotency_key.in_(keys))
-        .cte("prior")
-    )
-    debit = (
-        update(Account)
-        .where(
-            Account.id == charge.account_id,
-            Account.credits >= amount,
-            true() if amount > 0 else false(),
-            ~exists(prior.select()),
-        )
-        .values(credits=Account.credits - amount)
-        .returning(Account.credits)
-        .cte("debit")
-    )
+
+async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hold:
+    """Hold `amount` credits for the call, or reuse the hold a previous attempt left: one
+    statement, one round trip."""
     row = _row_values(charge, TransactionKind.RESERVE, -amount)
-    held = insert(CreditTransaction).from_select(
-        [*row, "balance_after"],
-        select(*(literal(v, ledger.c[k].type) for k, v in row.items()), debit.c.credits),
-    )
-    found = (
-        await session.execute(
-            select(
-                select(debit.c.credits).scalar_subquery().label("balance"),
-                select(prior.c.amount)
-                .where(prior.c.kind == TransactionKind.RESERVE)
-                .scalar_subquery()
-                .label("reserved"),
-                exists(prior.select().where(prior.c.kind == TransactionKind.RELEASE)).label(
-                    "released"
-                ),
-            ).add_cte(held.cte("held"))
-        )
-    ).one()
+    params = {
+        "reserve_key": row["idempotency_key"],
+        "release_key": charge.key(TransactionKind.RELEASE),
+        "amount": amount,
+        "account_id": charge.account_id,
+        "site_id": charge.site_id,
+        "run_pk": charge.run_pk,
+        "operation": row["operation"],
+        "description": row["description"],
+    }
+    found = (await session.execute(_RESERVE, params)).one()
     if found.released:
         return Hold(HoldState.SPENT, Decimal(0))
     if found.reserved is not None:
