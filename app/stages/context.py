@@ -119,6 +119,14 @@ class StageContext:
         async with unit_of_work(self.deps.session_factory) as session:
             yield session
 
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncSession]:
+        """A session for work that is one statement, atomic by itself: run in autocommit, with
+        no BEGIN and COMMIT around it (two round trips fewer)."""
+        async with self.deps.session_factory() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
+
     async def commit_progress(
         self,
         session: AsyncSession,

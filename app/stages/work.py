@@ -157,7 +157,7 @@ async def _hold(
         return None
     charge = Charge(ctx.run.account_id, ctx.run.site_id, ctx.run.id, operation, item_key)
     try:
-        async with ctx.transaction() as session:
+        async with ctx.statement() as session:  # the hold is one statement
             held = await reserve(session, charge, amount)
     except InsufficientCredits:
         ctx.budget.done(operation, amount, Decimal(0))
