@@ -32,8 +32,6 @@ from app.stages.control import StopReason
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-# A wait for the provider-wide permit longer than this is followed by a second stop check.
-LONG_TURN_SECONDS = 0.05
 
 
 class InvalidOutput(AIError):
@@ -73,9 +71,8 @@ async def ai_item(
         async with ctx.deps.gate.slot(ctx.run.site_id) as waited:
             AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(waited)
             # The turn may have been long in coming: a pause, a cancel, a lost lease or the
-            # slice's end meanwhile stops the item before anything is held or paid for. (A turn
-            # that came at once follows the admission's check too closely to need another.)
-            if waited > LONG_TURN_SECONDS and await ctx.control.check() is not None:
+            # slice's end meanwhile stops the item before anything is held or paid for.
+            if await ctx.control.check() is not None:
                 ctx.admitted.discard(item.id)
                 await ctx.live.finish(item.id, 0)
                 return
