@@ -70,7 +70,7 @@ class ResilientWorker(Worker):
         """arq's, one job at a time: a job whose start fails on Redis gives back the place it
         took (arq leaves its semaphore and counter taken, so repeated outages would leave the
         worker with no room for jobs). A job this worker is running is passed over: arq keeps a
-        job queued until it ends, so every poll (20 a second) found it again and checked its
+        job queued until it ends, so every poll (dozens a second) found it again and checked its
         in-progress key, three Redis round trips each time."""
         for job_id in job_ids:
             running = self.tasks.get(job_id.decode())
