@@ -12,10 +12,12 @@ import httpx
 
 class AIServerProcess:
     """`async with AIServerProcess(latency_ms=L) as server:` `server.base_url` is AI_BASE_URL;
-    `await server.in_flight()` counts the requests it is answering."""
+    `await server.in_flight()` counts the requests it is answering. With `jitter` the latencies
+    are lognormal, of mean L and 99th percentile 5 L."""
 
-    def __init__(self, *, latency_ms: int) -> None:
+    def __init__(self, *, latency_ms: int, jitter: bool = False) -> None:
         self.latency_ms = latency_ms
+        self.jitter = jitter
         self.base_url = ""
         self._process: asyncio.subprocess.Process | None = None
         self._client = httpx.AsyncClient(timeout=5)
@@ -27,6 +29,7 @@ class AIServerProcess:
             "tests.servers.openai_compatible",
             "--latency-ms",
             str(self.latency_ms),
+            *(["--latency-jitter"] if self.jitter else []),
             stdout=asyncio.subprocess.PIPE,
         )
         assert self._process.stdout is not None

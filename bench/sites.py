@@ -99,7 +99,7 @@ async def run_sites(server_url: str, redis_url: str, args: Any) -> None:
     try:
         async with (
             fresh_database(server_url) as url,
-            provider_setup(args.provider, args.latency_ms) as provider,
+            provider_setup(args.provider, args.latency_ms, args.latency_jitter) as provider,
         ):
             settings = Settings(
                 database_url=url,

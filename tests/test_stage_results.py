@@ -141,11 +141,12 @@ class TestBatchesRunCountsProcessedBatchesOnly:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """The pause is committed while a batch is in flight and its Redis signal is lost: the
-        runner learns of it when the next batch starts, and that batch is not counted."""
+        runner learns of it when the next batch loads, and that batch is not counted. One slot,
+        so that the next batch loads only once the held call is over."""
         provider = HeldClustering()
         monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
         await feed(client, tenant, 4)
-        await configure(client, tenant, stage_1_batch_size=1)
+        await configure(client, tenant, stage_1_batch_size=1, ai_concurrency=1)
         run_id = await start(client, tenant)
 
         async with worker_running(settings):

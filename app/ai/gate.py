@@ -110,7 +110,8 @@ return mine
 """
 )
 
-# KEYS as acquire, plus the wake-up list prefix. ARGV: token, cap, lease, wait lease.
+# KEYS as acquire, plus the wake-up list prefix. ARGV: token, cap, lease, wait lease. Also drops
+# the token's own wake-up list.
 _RELEASE = (
     _HAND_OFF
     + _PURGE
@@ -118,6 +119,7 @@ _RELEASE = (
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[7] .. ARGV[1])
 for _, granted in ipairs(hand_off(tonumber(ARGV[2]), tonumber(ARGV[3]), now)) do
   redis.call('RPUSH', KEYS[7] .. granted, 1)
   redis.call('PEXPIRE', KEYS[7] .. granted, tonumber(ARGV[4]))
@@ -181,7 +183,6 @@ class ProviderGate:
         args: list[str | int] = [token, self.cap, self._lease_ms, WAIT_LEASE_MS]
         try:
             await self._release(keys=self._keys, args=args)
-            await self._redis.delete(self._keys[6] + token)
         except RedisError as exc:
             # Never in place of the call's own outcome: the permit lapses with its lease.
             self._outage.met(exc)

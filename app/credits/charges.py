@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -60,28 +60,56 @@ class Hold:
     amount: Decimal
 
 
+# The hold, as one statement: the item's earlier rows; the debit, only when there are none and
+# the balance covers the amount; the hold's row, only when the debit was made. Plain SQL, built
+# once: every AI call runs it, and an expression would be built and keyed again each time.
+_RESERVE = text(
+    """
+    WITH prior AS (
+        SELECT kind, amount FROM credit_transactions
+        WHERE idempotency_key IN (:reserve_key, :release_key)
+    ), debit AS (
+        UPDATE accounts SET credits = credits - :amount, updated_at = now()
+        WHERE id = :account_id AND credits >= :amount AND :amount > 0
+          AND NOT EXISTS (SELECT FROM prior)
+        RETURNING credits
+    ), held AS (
+        INSERT INTO credit_transactions (account_id, site_id, run_pk, kind, operation, amount,
+                                         balance_after, idempotency_key, description)
+        SELECT :account_id, CAST(:site_id AS bigint), CAST(:run_pk AS bigint), 'reserve',
+               CAST(:operation AS varchar), -CAST(:amount AS numeric), credits, :reserve_key,
+               CAST(:description AS varchar)
+        FROM debit
+    )
+    SELECT (SELECT credits FROM debit) AS balance,
+           (SELECT amount FROM prior WHERE kind = 'reserve') AS reserved,
+           EXISTS (SELECT FROM prior WHERE kind = 'release') AS released
+    """
+)
+
+
 async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hold:
-    """Hold `amount` credits for the call, or reuse the hold a previous attempt left."""
-    keys = [charge.key(TransactionKind.RESERVE), charge.key(TransactionKind.RELEASE)]
-    rows = {
-        row.kind: row
-        for row in await session.scalars(
-            select(CreditTransaction).where(CreditTransaction.idempotency_key.in_(keys))
-        )
+    """Hold `amount` credits for the call, or reuse the hold a previous attempt left: one
+    statement, one round trip."""
+    row = _row_values(charge, TransactionKind.RESERVE, -amount)
+    params = {
+        "reserve_key": row["idempotency_key"],
+        "release_key": charge.key(TransactionKind.RELEASE),
+        "amount": amount,
+        "account_id": charge.account_id,
+        "site_id": charge.site_id,
+        "run_pk": charge.run_pk,
+        "operation": row["operation"],
+        "description": row["description"],
     }
-    if TransactionKind.RELEASE in rows:
+    found = (await session.execute(_RESERVE, params)).one()
+    if found.released:
         return Hold(HoldState.SPENT, Decimal(0))
-    if TransactionKind.RESERVE in rows:
-        return Hold(HoldState.HELD, -rows[TransactionKind.RESERVE].amount)
+    if found.reserved is not None:
+        return Hold(HoldState.HELD, -found.reserved)
     if amount <= 0:
         return Hold(HoldState.HELD, Decimal(0))
-    balance = await session.scalar(
-        update(Account)
-        .where(Account.id == charge.account_id, Account.credits >= amount)
-        .values(credits=Account.credits - amount)
-        .returning(Account.credits)
-    )
-    if balance is None:
+    if found.balance is None:
         current = await session.scalar(
             select(Account.credits).where(Account.id == charge.account_id)
         )
@@ -90,7 +118,6 @@ async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hol
             f"{current} available",
             details={"required": float(amount), "balance": float(current or 0)},
         )
-    _add_row(session, charge, TransactionKind.RESERVE, -amount, balance)
     return Hold(HoldState.HELD, amount)
 
 
@@ -206,6 +233,20 @@ _DESCRIPTIONS = {
 }
 
 
+def _row_values(charge: Charge, kind: TransactionKind, amount: Decimal) -> dict[str, Any]:
+    """A ledger row of the charge, but its balance and data."""
+    return {
+        "account_id": charge.account_id,
+        "site_id": charge.site_id,
+        "run_pk": charge.run_pk,
+        "kind": kind,
+        "operation": charge.operation.value,
+        "amount": amount,
+        "idempotency_key": charge.key(kind),
+        "description": f"{_DESCRIPTIONS[kind]}: {charge.operation.value} {charge.item_key}",
+    }
+
+
 def _add_row(
     session: AsyncSession,
     charge: Charge,
@@ -216,15 +257,6 @@ def _add_row(
 ) -> None:
     session.add(
         CreditTransaction(
-            account_id=charge.account_id,
-            site_id=charge.site_id,
-            run_pk=charge.run_pk,
-            kind=kind,
-            operation=charge.operation.value,
-            amount=amount,
-            balance_after=balance_after,
-            idempotency_key=charge.key(kind),
-            description=f"{_DESCRIPTIONS[kind]}: {charge.operation.value} {charge.item_key}",
-            data=data,
+            **_row_values(charge, kind, amount), balance_after=balance_after, data=data
         )
     )

@@ -65,9 +65,13 @@ def initial_result(stage: int, *, skipped: bool = False) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=256)
-def progress_statement(stage: int, keys: tuple[str, ...], with_credits: bool) -> TextClause:
+def progress_statement(
+    stage: int, keys: tuple[str, ...], with_credits: bool, with_event: bool = False
+) -> TextClause:
     """`UPDATE automation_runs SET stage_N_result = stage_N_result || {key: old + :dN, ...}`
-    (and `total_credits_used + :credits`) for the run holding `:fence`, returning its id.
+    (and `total_credits_used + :credits`) for the run holding `:fence`, returning its id; with
+    `with_event`, the same statement inserts the item's run event (`:kind`, `:level`,
+    `:message`, `:data` as JSON) if the fence held, returning its run's id.
 
     Built once per shape: every item of a run commits one, so it is a prepared statement, not
     an expression compiled again each time.
@@ -87,6 +91,13 @@ def progress_statement(stage: int, keys: tuple[str, ...], with_credits: bool) ->
         sets.append("total_credits_used = total_credits_used + CAST(:credits AS numeric)")
     where = "WHERE id = :run_pk AND fence = :fence RETURNING id"
     sql = f"UPDATE automation_runs SET {', '.join(sets)} {where}"  # noqa: S608 - keys checked
+    if with_event:
+        sql = (
+            f"WITH run AS ({sql}) "  # noqa: S608 - keys checked
+            "INSERT INTO run_events (run_pk, stage, kind, level, message, data) "
+            f"SELECT id, {stage}, CAST(:kind AS varchar), CAST(:level AS varchar), "
+            "CAST(:message AS text), CAST(:data AS jsonb) FROM run RETURNING run_pk"
+        )
     return text(sql)
 
 

@@ -52,8 +52,13 @@ class RunLog:
             run_pk=run.id, stage=stage, kind=kind, level=level, message=message, data=data
         )
         session.add(event)
-        self._append(run, stage, f"[{_stamp()}] {level.upper()} {message}")
+        self.mirror(run, stage, level, message)
         return event
+
+    def mirror(self, run: RunIdentity, stage: int | None, level: str, message: str) -> None:
+        """The event's line in the files, for an event row written some other way (an item's
+        event is inserted by the statement that adds its counters)."""
+        self._append(run, stage, f"[{_stamp()}] {level.upper()} {message}")
 
     def _append(self, run: RunIdentity, stage: int | None, line: str) -> None:
         folder = self.folder(run)

@@ -1,29 +1,29 @@
-"""The stage interface: what a stage selects, how it processes a batch, what counts toward its
-per-run limit. The runner (app.stages.runner) drives every stage the same way."""
+"""The stage interface: what a stage selects, how it processes an item, what counts toward its
+per-run limit. The runner (app.stages.runner) drives every stage the same way, feeding its items
+through the run's slots (app.stages.flow)."""
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ai.base import AIFatalError
 from app.models.billing import Operation
 from app.stages.context import StageContext
-from app.stages.handle import LeaseLost
 
 
 @dataclass(frozen=True)
 class Item:
-    """One row a stage works on: its id, a title for the live card, what the stage needs."""
+    """One unit of a stage's work: the id the stage's cursor moves to, a title for the live card,
+    what the stage needs, and how many rows it stands for (stage 1: the keywords of one call),
+    its share of the per-run limit and of the live card's count."""
 
     id: int
     title: str
     data: Any = None
+    units: int = 1
 
 
 class Stage(ABC):
@@ -62,48 +62,10 @@ class Stage(ABC):
     async def load(
         self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int
     ) -> list[Item]:
-        """The next pending rows with ids above `after_id`, oldest first, at most `limit`."""
+        """The next batch: pending rows with ids above `after_id`, oldest first, at most `limit`
+        (of units), as the items to process (stage 1: one item for the whole batch)."""
 
-    async def process_batch(self, ctx: StageContext, items: list[Item]) -> int:
-        """Process a batch; returns how many items (a prefix of `items`) were started.
-
-        Every item of the batch is under way at once, but an item starts its work only when it
-        gets one of the run's `ai_concurrency` slots, in order, and after checking the stop
-        control: so a pause or cancel takes effect before the next item, never mid-item, and
-        one item's database writes overlap the next items' AI calls.
-        """
-        ctx.admitted.clear()
-        try:
-            async with asyncio.TaskGroup() as group:
-                for item in items:
-                    group.create_task(self.process_item(ctx, item))
-        except ExceptionGroup as failures:
-            raise _most_telling(failures) from failures
-        started = 0
-        for item in items:
-            if item.id not in ctx.admitted:
-                break
-            started += 1
-        return started
-
+    @abstractmethod
     async def process_item(self, ctx: StageContext, item: Item) -> None:
-        raise NotImplementedError(f"stage {self.number} processes whole batches")
-
-
-def _most_telling(failures: ExceptionGroup[Exception]) -> Exception:
-    """The one error of a batch the runner acts on: the provider failing for good first (the
-    run fails), then a lost lease (the slice stops), then whatever came first."""
-    flat = list(_flatten(failures))
-    for kind in (AIFatalError, LeaseLost):
-        for error in flat:
-            if isinstance(error, kind):
-                return error
-    return flat[0]
-
-
-def _flatten(group: ExceptionGroup[Exception]) -> Iterator[Exception]:
-    for error in group.exceptions:
-        if isinstance(error, ExceptionGroup):
-            yield from _flatten(error)
-        else:
-            yield error
+        """Process one item, admitted into one of the run's slots: give the slot back
+        (`ctx.slots.give_back(item.id)`) as soon as the item's AI call is over."""

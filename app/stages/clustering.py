@@ -29,44 +29,40 @@ class ClusteringStage(Stage):
     async def load(
         self, session: AsyncSession, ctx: StageContext, after_id: int, limit: int
     ) -> list[Item]:
+        """The batch as one item: one call clusters all its keywords."""
         rows = await session.scalars(
             select(Keyword)
             .where(Keyword.site_id == ctx.run.site_id, pending_condition(1), Keyword.id > after_id)
             .order_by(Keyword.id)
             .limit(limit)
         )
-        return [
-            Item(
-                row.id,
-                row.keyword,
-                KeywordBrief(id=row.id, keyword=row.keyword, volume=row.volume, intent=row.intent),
-            )
+        briefs = [
+            KeywordBrief(id=row.id, keyword=row.keyword, volume=row.volume, intent=row.intent)
             for row in rows
         ]
+        if not briefs:
+            return []
+        return [Item(briefs[-1].id, f"{len(briefs)} keywords", briefs, units=len(briefs))]
 
-    async def process_batch(self, ctx: StageContext, items: list[Item]) -> int:
-        """One call for the whole batch: all of it is started, or none."""
-        ctx.admitted.clear()
-        briefs: list[KeywordBrief] = [item.data for item in items]
+    async def process_item(self, ctx: StageContext, item: Item) -> None:
+        briefs: list[KeywordBrief] = item.data
 
         async def write(session: AsyncSession, answer: Answer[ClusteringOut]) -> Written:
             return await _write_clusters(session, ctx, briefs, answer.output)
 
         async def failed(session: AsyncSession, reason: str) -> dict[str, Number]:
-            return {"errors": len(items)}
+            return {"errors": len(briefs)}
 
         await ai_item(
             ctx,
-            item=Item(items[0].id, f"{len(items)} keywords"),
-            units=len(items),
-            item_key=f"keywords:{items[0].id}-{items[-1].id}",
+            item=item,
+            item_key=f"keywords:{briefs[0].id}-{briefs[-1].id}",
             operation=Operation.CLUSTERING,
-            hold=ctx.price(Operation.CLUSTERING).hold(len(items)),
+            hold=ctx.price(Operation.CLUSTERING).hold(len(briefs)),
             call=lambda: ctx.deps.provider.cluster_keywords(briefs),
             write=write,
             failed=failed,
         )
-        return len(items) if items[0].id in ctx.admitted else 0
 
 
 async def _write_clusters(
@@ -78,7 +74,9 @@ async def _write_clusters(
         raise InvalidOutput(f"the clustering named keywords it was not given: {unknown[:3]}")
     mapped = 0
     created = 0
-    for out in output.clusters:
+    # In the order of the names' unique index: calls of one run write at once, and two that
+    # create or update the same clusters in another order would deadlock.
+    for out in sorted(output.clusters, key=lambda c: _index_name(c.name)):
         keyword_ids = sorted({ids[normalised(k)] for k in out.keywords})
         cluster_id, is_new = await _cluster_named(session, ctx, out.name, out.description)
         created += is_new
@@ -110,7 +108,7 @@ async def _cluster_named(
     session: AsyncSession, ctx: StageContext, name: str, description: str
 ) -> tuple[int, bool]:
     """The site's cluster of this name (any case), created if there is none: (id, created)."""
-    name = name.strip()[:300]
+    name = _stored_name(name)
     created = await session.scalar(
         insert(Cluster)
         .values(
@@ -131,3 +129,11 @@ async def _cluster_named(
     )
     assert existing is not None, "the insert conflicted with this cluster"
     return existing, False
+
+
+def _stored_name(name: str) -> str:
+    return name.strip()[:300]
+
+
+def _index_name(name: str) -> str:
+    return _stored_name(name).lower()

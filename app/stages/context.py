@@ -4,6 +4,7 @@ provider, prices and budget, the stop control, the live state, and the item tran
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,42 @@ class WorkerDeps:
         return self.settings.media_path
 
 
+@dataclass(frozen=True)
+class ItemEvent:
+    """An item's line of the run's log, written with its counters."""
+
+    kind: str
+    message: str
+    level: str = "info"
+    data: dict[str, Any] | None = None
+
+
+class Slots:
+    """The run's `ai_concurrency` slots. The feeder takes a free one, then gives it to the item it
+    admits; the item gives it back when its AI call is over (or when it ends), once."""
+
+    def __init__(self, count: int) -> None:
+        self._free = asyncio.Semaphore(count)
+        self._given: set[int] = set()
+
+    async def take(self) -> None:
+        """Wait for a free slot (the feeder's, until it gives it to an item or puts it back)."""
+        await self._free.acquire()
+
+    def put_back(self) -> None:
+        """A slot the feeder took but gave to no item."""
+        self._free.release()
+
+    def give(self, item_id: int) -> None:
+        self._given.add(item_id)
+
+    def give_back(self, item_id: int) -> None:
+        """The item's slot is free again; later calls for the same item do nothing."""
+        if item_id in self._given:
+            self._given.remove(item_id)
+            self._free.release()
+
+
 @dataclass
 class StageContext:
     stage: int
@@ -61,12 +98,13 @@ class StageContext:
     control: Control
     budget: Budget
     live: Live
-    # The run's `ai_concurrency` slots, and the items of the current batch that got one.
-    slots: asyncio.Semaphore
+    # The run's `ai_concurrency` slots, and the items of the stage that were admitted into one
+    # (an item stopped before its call, after a long wait for the provider, leaves the set).
+    slots: Slots
     admitted: set[int] = field(default_factory=set)
 
     async def admit(self, item_id: int, title: str) -> bool:
-        """Called holding a slot: may the item start? Not if the run must stop first."""
+        """Called holding a free slot: may the item start? Not if the run must stop first."""
         if await self.control.check() is not None:
             return False
         self.admitted.add(item_id)
@@ -81,20 +119,38 @@ class StageContext:
         async with unit_of_work(self.deps.session_factory) as session:
             yield session
 
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncSession]:
+        """A session for work that is one statement, atomic by itself: run in autocommit, with
+        no BEGIN and COMMIT around it (two round trips fewer)."""
+        async with self.deps.session_factory() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
+
     async def commit_progress(
-        self, session: AsyncSession, deltas: dict[str, Number], credits: Decimal = Decimal(0)
+        self,
+        session: AsyncSession,
+        deltas: dict[str, Number],
+        credits: Decimal = Decimal(0),
+        event: ItemEvent | None = None,
     ) -> None:
         """Add to the stage's counters and the run's credits, if this worker still holds the
-        run: the fence check and the counters are one statement of the item's transaction."""
+        run: the fence check and the counters are one statement of the item's transaction, which
+        also writes the item's `event` to the run's log."""
         keys = tuple(deltas)
         params: dict[str, Any] = {f"d{n}": value for n, value in enumerate(deltas.values())}
         params.update(run_pk=self.run.id, fence=self.run.fence)
         if credits:
             params["credits"] = credits
-        statement = progress_statement(self.stage, keys, bool(credits))
+        if event is not None:
+            data = None if event.data is None else json.dumps(event.data)
+            params.update(kind=event.kind, level=event.level, message=event.message, data=data)
+        statement = progress_statement(self.stage, keys, bool(credits), event is not None)
         done = (await session.execute(statement, params)).scalar()
         if done is None:
             raise LeaseLost(self.run.run_id)
+        if event is not None:
+            self.deps.log.mirror(self.run, self.stage, event.level, event.message)
 
     async def event(
         self,

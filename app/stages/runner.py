@@ -1,11 +1,11 @@
 """The runner: one slice of one run (SPEC §7, §9b).
 
 A slice takes the site lease, raises the run's fence, then drives the stages from
-`current_stage`: each selects its pending rows by state, in batches, and commits every item on its
-own. It stops before its next item on a pause or cancel, a lost lease, a credit limit, an empty
-balance, or when its time is up; then it saves where it is. A slice that ran out of time leaves
-the next slice number to be enqueued, so no job runs for hours and a killed worker costs one
-lease period.
+`current_stage`: each selects its pending rows by state, in batches, feeds them through the run's
+`ai_concurrency` slots (app.stages.flow) and commits every item on its own. It stops before its
+next item on a pause or cancel, a lost lease, a credit limit, an empty balance, or when its time
+is up; then it saves where it is. A slice that ran out of time leaves the next slice number to be
+enqueued, so no job runs for hours and a killed worker costs one lease period.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ from app.runs.ending import Lost, end_run_unless_moved, settle_cancelled
 from app.runs.lease import SiteLease
 from app.runs.planning import replan_after_stage
 from app.stages.base import Stage
-from app.stages.context import StageContext, WorkerDeps
+from app.stages.context import Slots, StageContext, WorkerDeps
 from app.stages.control import Budget, Control, StopReason
+from app.stages.flow import Feeder
 from app.stages.handle import LeaseLost, RunHandle, fenced
 from app.stages.live import Live
 from app.stages.registry import STAGES
@@ -270,7 +271,7 @@ async def _keep_lease(lease: SiteLease, run: RunHandle) -> bool:
 async def _drive(deps: WorkerDeps, start: _SliceStart, control: Control) -> SliceEnd:
     run, config = start.run, start.config
     live = Live(deps.redis, run.run_id, control.outage)
-    slots = asyncio.Semaphore(config.ai_concurrency)
+    slots = Slots(config.ai_concurrency)
     try:
         for number in range(start.current_stage, 8):
             ctx = StageContext(
@@ -289,6 +290,8 @@ async def _drive(deps: WorkerDeps, start: _SliceStart, control: Control) -> Slic
         return SliceEnd("lease_lost")
     except AIFatalError as exc:
         return await _finish(deps, run, RunStatus.FAILED, StoppedReason.FAILED, str(exc))
+    finally:
+        await live.close()
 
 
 async def _completion_reason(deps: WorkerDeps, run: RunHandle) -> StoppedReason:
@@ -307,41 +310,8 @@ async def run_stage(ctx: StageContext, stage: Stage) -> StopReason | None:
     if opening is None:
         return None
     result, cursor = opening
-    limit = stage.limit(ctx)
-    taken = stage.taken(result)
-    batch_size = stage.batch_size(ctx)
-    batch_no = int(result.get("batches_run", 0))
-    first = True
-    while await ctx.control.check() is None:
-        room = None if limit is None else limit - taken
-        if room is not None and room <= 0:
-            break
-        if not first:
-            await ctx.control.sleep(ctx.config.within_stage_delay)
-            if ctx.control.stop is not None:
-                break
-        first = False
-        size = batch_size if room is None else min(batch_size, room)
-        async with ctx.transaction() as session:
-            # The previous batch's cursor is saved with this one's start: one commit fewer a
-            # batch; after a crash at most one batch's failed items are tried once more.
-            await _save_cursor(session, ctx, cursor)
-            items = [] if ctx.control.stop else await stage.load(session, ctx, cursor, size)
-            if items:
-                await ctx.commit_progress(session, {"batches_run": 1})
-        if not items:
-            break
-        batch_no += 1
-        left = max(ctx.live.total - ctx.live.processed, len(items))
-        await ctx.live.enter_batch(batch_no, batch_no - 1 + -(-left // batch_size))
-        started = await stage.process_batch(ctx, items)
-        if started:
-            cursor = items[started - 1].id
-            taken += started
-        else:
-            # A stop came before the batch's first item: `batches_run` counts processed ones.
-            async with ctx.transaction() as session:
-                await ctx.commit_progress(session, {"batches_run": -1})
+    feeder = Feeder(ctx, stage, cursor, stage.taken(result), int(result.get("batches_run", 0)))
+    cursor = await feeder.run()
     stop = ctx.control.stop
     if stop == StopReason.STAGE_BUDGET:
         ctx.control.stop = None
@@ -389,17 +359,6 @@ async def _open_stage(ctx: StageContext, stage: Stage) -> tuple[dict[str, Any], 
     taken = stage.taken(result)
     await ctx.live.enter_stage(stage.number, stage.name, taken, taken + pending)
     return None if skipped else (result, cursor)
-
-
-async def _save_cursor(session: AsyncSession, ctx: StageContext, cursor: int) -> None:
-    """Save the cursor, and read the run's status: a pause or cancel whose signal Redis lost
-    stops the stage here, at the batch boundary."""
-    status = await session.scalar(
-        fenced(ctx.run).values(stage_cursor=cursor).returning(AutomationRun.status)
-    )
-    if status is None:
-        raise LeaseLost(ctx.run.run_id)
-    ctx.control.note_status(status)
 
 
 async def _close_stage(

@@ -26,7 +26,7 @@ from app.metrics import (
 from app.models.billing import Operation
 from app.pipeline.results import Number
 from app.stages.base import Item
-from app.stages.context import StageContext
+from app.stages.context import ItemEvent, StageContext
 from app.stages.control import StopReason
 
 log = structlog.get_logger(__name__)
@@ -58,19 +58,16 @@ async def ai_item(
     call: Callable[[], Awaitable[Answer[T]]],
     write: Callable[[AsyncSession, Answer[T]], Awaitable[Written]],
     failed: Callable[[AsyncSession, str], Awaitable[dict[str, Number]]],
-    units: int = 1,
 ) -> None:
-    """One AI call for one item. Holding one of the run's slots: the stop check, the wait for a
-    provider-wide permit, the stop check again, the credit hold and the call (within the item's
-    deadline); then, with the slot free for the next item, the result, its cost and counters in
-    one transaction (or, if the call failed, the release and the failure).
+    """One AI call for one item, admitted into one of the run's slots. Holding the slot: the wait
+    for a provider-wide permit, the stop check again, the credit hold and the call (within the
+    item's deadline); then, with the slot given back for the next item, the result, its cost and
+    counters in one transaction (or, if the call failed, the release and the failure).
 
     `failed` marks the item failed and returns the counters to add; an `AIFatalError` goes up to
-    the runner, which fails the run. `units` is how many items the live card counts as done.
+    the runner, which fails the run. The live card counts the item's `units` as done.
     """
-    async with ctx.slots:
-        if not await ctx.admit(item.id, item.title):
-            return
+    try:
         async with ctx.deps.gate.slot(ctx.run.site_id) as waited:
             AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(waited)
             # The turn may have been long in coming: a pause, a cancel, a lost lease or the
@@ -95,6 +92,8 @@ async def ai_item(
                 raise
             except AIError as exc:
                 error = exc
+    finally:
+        ctx.slots.give_back(item.id)
     cost = Decimal(0)
     try:
         if error is None:
@@ -105,10 +104,8 @@ async def ai_item(
                     usage = _usage_data(answer.usage)
                     cost = await settle(session, charge, holding, price, data=usage or None)
                     deltas = {**written.deltas, "credits_used": cost}
-                    await ctx.commit_progress(session, deltas, cost)
-                    await ctx.event(
-                        session, "item_done", written.message, data={**written.data, **usage}
-                    )
+                    done = ItemEvent("item_done", written.message, data={**written.data, **usage})
+                    await ctx.commit_progress(session, deltas, cost, done)
                 CREDITS_CHARGED.labels(operation.value).inc(float(cost))
                 return
             except AIError as exc:  # the answer did not fit the input: nothing was written
@@ -117,7 +114,7 @@ async def ai_item(
         await _fail(ctx, operation, charge, holding, item_key, error, failed)
     finally:
         ctx.budget.done(operation, holding.amount, cost)
-        await ctx.live.finish(item.id, units)
+        await ctx.live.finish(item.id, item.units)
 
 
 async def _within_deadline(
@@ -157,7 +154,7 @@ async def _hold(
         return None
     charge = Charge(ctx.run.account_id, ctx.run.site_id, ctx.run.id, operation, item_key)
     try:
-        async with ctx.transaction() as session:
+        async with ctx.statement() as session:  # the hold is one statement
             held = await reserve(session, charge, amount)
     except InsufficientCredits:
         ctx.budget.done(operation, amount, Decimal(0))
@@ -188,13 +185,15 @@ async def _fail(
     async with ctx.transaction() as session:
         await release(session, charge, held)
         deltas = await failed(session, reason)
-        await ctx.commit_progress(session, {**deltas, "errors": deltas.get("errors", 1)})
-        await ctx.event(
+        await ctx.commit_progress(
             session,
-            "item_failed",
-            f"{item_key} failed: {reason}",
-            level="warning",
-            data=_usage_data(error.usage) or None,
+            {**deltas, "errors": deltas.get("errors", 1)},
+            event=ItemEvent(
+                "item_failed",
+                f"{item_key} failed: {reason}",
+                level="warning",
+                data=_usage_data(error.usage) or None,
+            ),
         )
     log.warning("item failed", run_id=ctx.run.run_id, item=item_key, error=reason)
 
@@ -202,12 +201,12 @@ async def _fail(
 async def local_item(
     ctx: StageContext, item: Item, write: Callable[[AsyncSession], Awaitable[Written]]
 ) -> None:
-    """Write one item with no AI call, its counters in the same transaction."""
-    async with ctx.slots:
-        if not await ctx.admit(item.id, item.title):
-            return
+    """Write one item with no AI call, its counters in the same transaction, holding its slot."""
+    try:
         async with ctx.transaction() as session:
             written = await write(session)
-            await ctx.commit_progress(session, written.deltas)
-            await ctx.event(session, "item_done", written.message, data={**written.data})
-    await ctx.live.finish(item.id)
+            done = ItemEvent("item_done", written.message, data={**written.data})
+            await ctx.commit_progress(session, written.deltas, event=done)
+    finally:
+        ctx.slots.give_back(item.id)
+    await ctx.live.finish(item.id, item.units)

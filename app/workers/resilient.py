@@ -69,8 +69,13 @@ class ResilientWorker(Worker):
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """arq's, one job at a time: a job whose start fails on Redis gives back the place it
         took (arq leaves its semaphore and counter taken, so repeated outages would leave the
-        worker with no room for jobs)."""
+        worker with no room for jobs). A job this worker is running is passed over: arq keeps a
+        job queued until it ends, so every poll (dozens a second) found it again and checked its
+        in-progress key, three Redis round trips each time."""
         for job_id in job_ids:
+            running = self.tasks.get(job_id.decode())
+            if running is not None and not running.done():
+                continue
             try:
                 await super().start_jobs([job_id])
             except Exception as exc:

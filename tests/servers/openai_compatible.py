@@ -14,7 +14,9 @@ queues answers for the next requests in order (an HTTP error, given assistant co
 an image by URL served from `/files/`), and `server.always` answers every request after the
 script. `server.requests` records what arrived, with arrival times (`time.monotonic()`);
 `server.in_flight` and `server.max_in_flight` count requests being answered (the benchmark's
-figure). `latency_ms` makes every answer wait that long.
+figure), and `server.in_flight_log` keeps how many were, after each change, with its time.
+`latency_ms` makes every answer wait that long; with `jitter`, a lognormal time of that mean
+whose 99th percentile is 5 times the mean (real providers' latencies vary that much).
 
 The server runs uvicorn on an event loop of its own, in a thread: it handles hundreds of
 concurrent requests without taking time from the loop of the code under test, and it installs
@@ -28,6 +30,8 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import math
+import random
 import socket
 import threading
 import time
@@ -57,6 +61,10 @@ from app.ai.openai.prompts import (
 )
 
 _INPUTS = {prompt.name: prompt.input for prompt in (CLUSTERING, IDEAS, ARTICLE, IMAGE_PROMPTS)}
+# The lognormal's sigma for which p99 / mean = 5: the smaller root of
+# sigma^2 / 2 - z99 sigma + ln 5 = 0, with z99 the standard normal's 99th percentile.
+_Z99 = 2.3263478740408408
+JITTER_SIGMA = _Z99 - math.sqrt(_Z99**2 - 2 * math.log(5))
 # What GPT image models report for one 1024x1024 image at low quality.
 IMAGE_OUTPUT_TOKENS = 272
 
@@ -123,12 +131,15 @@ class Received:
 
 
 class OpenAICompatibleServer:
-    def __init__(self, *, latency_ms: int = 0) -> None:
+    def __init__(self, *, latency_ms: int = 0, jitter: bool = False, seed: int = 1) -> None:
         self.latency = latency_ms / 1000
+        self.jitter = jitter
+        self._random = random.Random(seed)  # noqa: S311 - latencies, not secrets
         self.requests: list[Received] = []
         self.always: Reply | None = None
         self.in_flight = 0
         self.max_in_flight = 0
+        self.in_flight_log: list[tuple[float, int]] = []
         self._script: deque[Reply] = deque()
         self._files: dict[str, bytes] = {}
         self._ids = itertools.count(1)
@@ -237,11 +248,12 @@ class OpenAICompatibleServer:
         arrived = time.monotonic()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.in_flight_log.append((arrived, self.in_flight))
         try:
             body = await request.json()
             self.requests.append(Received(request.url.path, body, dict(request.headers), arrived))
             reply = self._next_reply()
-            await self._wait(self.latency + reply.delay)
+            await self._wait(self._latency() + reply.delay)
             if reply.body is not None:
                 return JSONResponse(reply.body, reply.status, headers=dict(reply.headers))
             try:
@@ -251,6 +263,13 @@ class OpenAICompatibleServer:
             return JSONResponse(content, reply.status, headers=dict(reply.headers))
         finally:
             self.in_flight -= 1
+            self.in_flight_log.append((time.monotonic(), self.in_flight))
+
+    def _latency(self) -> float:
+        if not self.jitter or self.latency <= 0:
+            return self.latency
+        mu = math.log(self.latency) - JITTER_SIGMA**2 / 2  # so that the mean is `latency`
+        return self._random.lognormvariate(mu, JITTER_SIGMA)
 
     def _next_reply(self) -> Reply:
         try:
@@ -339,21 +358,24 @@ def _words(text: object) -> int:
     return len(str(text).split()) if text else 0
 
 
-async def _serve_until_stopped(latency_ms: int) -> None:
-    async with OpenAICompatibleServer(latency_ms=latency_ms) as server:
+async def _serve_until_stopped(latency_ms: int, jitter: bool) -> None:
+    async with OpenAICompatibleServer(latency_ms=latency_ms, jitter=jitter) as server:
         print(server.base_url, flush=True)
         await asyncio.Event().wait()
 
 
 def main() -> None:
-    """`python -m tests.servers.openai_compatible --latency-ms L`: serve until killed, in a
-    process of its own (the benchmark's way: its work then takes no time from the process it
-    measures). Prints the base URL; `GET /stats` counts the requests in flight."""
+    """`python -m tests.servers.openai_compatible --latency-ms L [--latency-jitter]`: serve until
+    killed, in a process of its own (the benchmark's way: its work then takes no time from the
+    process it measures). Prints the base URL; `GET /stats` counts the requests in flight."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument(
+        "--latency-jitter", action="store_true", help="lognormal latencies of mean L, p99 5 L"
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_until_stopped(args.latency_ms))
+        asyncio.run(_serve_until_stopped(args.latency_ms, args.latency_jitter))
 
 
 if __name__ == "__main__":
