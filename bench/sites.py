@@ -377,19 +377,28 @@ def report(finished: list[Finished], timeline: Timeline, memory: dict[str, int],
 
 def _print_saturation(timeline: Timeline, cap: int, first_done: float) -> None:
     """The calls in flight while every site still had work: from the first call to the first
-    site's completion (the samples' clock starts at most a moment after the runs')."""
-    held = [h for t, h, _, _ in timeline.samples if t <= first_done]
-    start = next((i for i, h in enumerate(held) if h > 0), len(held))
-    window = held[start:]
+    site's completion (the samples' clock starts at most a moment after the runs'). A permit
+    covers the item's bookkeeping around its call too; the server counts the calls themselves."""
+    samples = [(h, s) for t, h, s, _ in timeline.samples if t <= first_done]
+    start = next((i for i, (h, _) in enumerate(samples) if h > 0), len(samples))
+    window = samples[start:]
     if not window:
         return
-    mean = statistics.fmean(window)
-    at_cap = sum(1 for h in window if h >= cap) / len(window)
+    held = [h for h, _ in window]
+    mean = statistics.fmean(held)
+    at_cap = sum(1 for h in held if h >= cap) / len(held)
     print(
-        f"while every site had work ({len(window)} samples): calls in flight mean "
+        f"while every site had work ({len(window)} samples): gate permits held mean "
         f"{mean:.1f} of cap {cap} ({100 * mean / cap:.0f}%), at the cap in "
         f"{100 * at_cap:.0f}% of samples"
     )
+    serving = [s for _, s in window if s >= 0]
+    if serving:
+        served = statistics.fmean(serving)
+        print(
+            f"  calls the AI server was answering: mean {served:.1f} ({100 * served / cap:.0f}% "
+            "of the cap)"
+        )
 
 
 def _print_timeline(timeline: Timeline, cap: int) -> None:
