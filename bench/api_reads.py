@@ -33,13 +33,12 @@ from pathlib import Path
 import httpx
 
 from bench.ai_server import AIServerProcess
+from bench.backends import Backends, backends
 from bench.load import Figures, load
 from bench.pipeline import make_keywords
 from bench.service import (
-    Backends,
     Floor,
     Service,
-    backends,
     call,
     create_site,
     floor_app,

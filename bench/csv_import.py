@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import shutil
 import tempfile
 import time
 import uuid
@@ -25,10 +24,10 @@ from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.db import async_url, create_engine, create_session_factory, unit_of_work
-from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.migrate import upgrade
 from app.tenancy.service import create_account
+from bench.backends import backends
 
 
 def make_csv(rows: int) -> bytes:
@@ -108,15 +107,8 @@ def main() -> None:
     parser.add_argument("--redis-url")
     parser.add_argument("--rows", type=int, default=80_000, help="about 5 MB at the default")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="ca-bench-"))
-    embedded = EmbeddedServices(folder, database="postgres")
-    try:
-        database_url = args.database_url or embedded.start_postgres()
-        redis_url = args.redis_url or embedded.start_redis()
-        asyncio.run(run(database_url, redis_url, args.rows))
-    finally:
-        embedded.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with backends(args.database_url, args.redis_url) as servers:
+        asyncio.run(run(servers.database_url, servers.redis_url, args.rows))
 
 
 if __name__ == "__main__":

@@ -38,11 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import create_engine, create_session_factory, unit_of_work
-from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.models.automation import AutomationRun
 from app.models.billing import CreditCostConfig, Pricing
 from app.tenancy.service import create_account
+from bench.backends import backends
 from bench.pipeline import (
     check_redis_free,
     drain,
@@ -335,15 +335,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL"))
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="ca-bench-"))
-    embedded = EmbeddedServices(folder, database="postgres")
-    try:
-        database_url = args.database_url or embedded.start_postgres()
-        redis_url = args.redis_url or embedded.start_redis()
-        asyncio.run(run(database_url, redis_url, args))
-    finally:
-        embedded.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with backends(args.database_url, args.redis_url) as servers:
+        asyncio.run(run(servers.database_url, servers.redis_url, args))
 
 
 if __name__ == "__main__":

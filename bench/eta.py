@@ -34,9 +34,9 @@ import httpx
 
 from app.config import Settings
 from app.db import create_engine, create_session_factory, unit_of_work
-from app.embedded import EmbeddedServices
 from app.main import create_app
 from app.tenancy.service import create_account
+from bench.backends import backends
 from bench.pipeline import (
     check_redis_free,
     drain,
@@ -274,15 +274,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1 or args.keywords < 1:
         parser.error("--runs and --keywords must be at least 1")
-    folder = Path(tempfile.mkdtemp(prefix="ca-bench-"))
-    embedded = EmbeddedServices(folder, database="postgres")
-    try:
-        database_url = args.database_url or embedded.start_postgres()
-        redis_url = args.redis_url or embedded.start_redis()
-        asyncio.run(run(database_url, redis_url, args))
-    finally:
-        embedded.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with backends(args.database_url, args.redis_url) as servers:
+        asyncio.run(run(servers.database_url, servers.redis_url, args))
 
 
 if __name__ == "__main__":

@@ -39,9 +39,9 @@ from pathlib import Path
 import httpx
 
 from app.db import create_engine, create_session_factory, unit_of_work
-from app.embedded import EmbeddedServices
 from app.tenancy.security import CHECK_WORKERS
 from app.tenancy.service import create_account
+from bench.backends import backends
 from bench.pipeline import fresh_database
 
 START_TIMEOUT_SECONDS = 30
@@ -239,17 +239,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, password checks at once: {CHECK_WORKERS}", flush=True)
-    folder = Path(tempfile.mkdtemp(prefix="ca-bench-"))
-    embedded = EmbeddedServices(folder, database="postgres")
-    try:
-        database_url = args.database_url or embedded.start_postgres()
-        redis_url = args.redis_url or embedded.start_redis()
+    with backends(args.database_url, args.redis_url) as servers:
         asyncio.run(
-            run(database_url, redis_url, args.requests, args.seconds, args.parallel, args.polite)
+            run(
+                servers.database_url,
+                servers.redis_url,
+                args.requests,
+                args.seconds,
+                args.parallel,
+                args.polite,
+            )
         )
-    finally:
-        embedded.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

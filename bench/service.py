@@ -7,11 +7,9 @@ Without URLs, PostgreSQL and Redis are embedded servers in a temporary folder.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -20,32 +18,12 @@ from typing import Any
 import httpx
 
 from app.db import create_engine, create_session_factory, unit_of_work
-from app.embedded import EmbeddedServices
 from app.tenancy.service import create_account
+from bench.backends import Backends
 from bench.pipeline import check_redis_free, fresh_database
 from tests.console import AUTOMATION, environment_without_settings, free_port
 
 START_TIMEOUT_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class Backends:
-    database_url: str
-    redis_url: str
-
-
-@contextmanager
-def backends(database_url: str | None, redis_url: str | None) -> Iterator[Backends]:
-    """The servers given, or embedded ones for what is not given."""
-    folder = Path(tempfile.mkdtemp(prefix="ca-bench-"))
-    embedded = EmbeddedServices(folder, database="postgres")
-    try:
-        yield Backends(
-            database_url or embedded.start_postgres(), redis_url or embedded.start_redis()
-        )
-    finally:
-        embedded.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)

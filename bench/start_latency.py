@@ -28,8 +28,9 @@ from pathlib import Path
 
 import httpx
 
+from bench.backends import Backends, backends
 from bench.pipeline import make_keywords
-from bench.service import Backends, Service, backends, call, create_site, serve
+from bench.service import Service, call, create_site, serve
 from tests.servers.openai_compatible import OpenAICompatibleServer
 
 FIRST_CALL_TIMEOUT_SECONDS = 30
