@@ -24,6 +24,7 @@ from app.models.billing import CreditCostConfig
 from app.models.tenancy import Site
 from app.runs.config import get_or_create_config
 from app.runs.events import RunLog
+from app.runs.plan import ProgressPlan, StagePlan
 from tests import engine
 from tests.builders import (
     create_automation_run,
@@ -496,6 +497,12 @@ async def add_history(
         )
 
 
+def _plan_foreseeing(**foreseen: str) -> dict[str, Any]:
+    """A completed run's plan that recorded the foresight `foreseen` at its start."""
+    stages = tuple(StagePlan(items=0) for _ in range(7))
+    return ProgressPlan(basis="formula", stages=stages, foreseen=foreseen).stored()
+
+
 class TestProjectionFromPastRuns:
     async def test_three_completed_runs_replace_the_formulas_assumptions(
         self,
@@ -534,6 +541,56 @@ class TestProjectionFromPastRuns:
             (30, 0.0),
         ]
         assert body["estimated_credits"] == 367.0
+
+    async def test_history_corrects_the_foresight_by_what_the_runs_made_of_their_own(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        run_log: RunLog,
+    ) -> None:
+        """The foresight is the local provider's clustering: a site whose provider made half
+        the clusters foreseen for its runs, and 4 ideas where 3 were foreseen, gets half and
+        4/3 of the new foresight."""
+        tenant = await create_tenant(session_factory)
+        await add_pending(session_factory, tenant, texts=TEN_TOPICS)
+        for keywords in (10, 30, 20):
+            clusters = keywords // 2
+            await add_completed_run(
+                session_factory,
+                tenant,
+                run_log,
+                progress_plan=_plan_foreseeing(clusters_per_keyword="1", ideas_per_cluster="3"),
+                stage_1_result={"keywords_processed": keywords, "clusters_created": clusters},
+                stage_2_result={"clusters_processed": clusters, "ideas_created": clusters * 4},
+            )
+
+        body = await get_estimate(client, tenant)
+
+        assert body["basis"] == "history"
+        # Ten topics are foreseen as 10 clusters of one keyword, 3 ideas each: the history
+        # learned 0.5 and 4/3 of that.
+        items = [items for items, _ in stages(body)]
+        assert items[:3] == [10, 5, 20]
+
+    async def test_runs_that_recorded_no_foresight_leave_it_as_it_is(self) -> None:
+        """Runs from before plans kept a foresight teach nothing (`test_three_completed_runs_...`
+        relies on it); a foresight of 0 clusters is no measure either."""
+        counts = {
+            "keywords_processed": Decimal(10),
+            "clusters_created": Decimal(5),
+            "clusters_processed": Decimal(5),
+            "ideas_created": Decimal(20),
+        }
+
+        assert yields.learned([(None, counts), ({"foreseen": None}, counts)]) == yields.Learned(
+            None, None
+        )
+        assert yields.learned(
+            [({"clusters_per_keyword": "0", "ideas_per_cluster": "x"}, counts)]
+        ) == (yields.Learned(None, None))
+        assert yields.learned(
+            [({"clusters_per_keyword": "0.25", "ideas_per_cluster": "5"}, counts)]
+        ) == yields.Learned(Decimal(2), Decimal("0.8"))
 
     async def test_two_runs_are_not_enough_history(
         self,

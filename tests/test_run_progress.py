@@ -206,6 +206,9 @@ class TestARunsProgressNeverGoesBack:
         assert last["global_progress"]["completed_items"] == last["global_progress"]["total_items"]
         lines = (await get(client, tenant, "logs/", run_id=run_id, lines=5000))["lines"]
         assert any("Re-estimate after stage 1: stage 2 " in line for line in lines), lines
+        # The foresight made at the start stays through the re-plans, for the site's later
+        # estimates to learn that its provider made 20 clusters where fewer were foreseen.
+        assert Decimal(run.progress_plan["foreseen"]["clusters_per_keyword"]) < 1
 
     async def test_the_next_run_of_the_site_has_an_eta_from_its_first_call(
         self,

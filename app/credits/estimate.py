@@ -22,7 +22,11 @@ estimated), so where it measured otherwise the estimate deviates:
 
 Prices are the cost table's. With 3 or more completed runs, the site's own ratios and credits per
 item replace the defaults; the clusters and ideas foreseen from the pending rows still take
-precedence over the history's averages for stages 1 and 2, as they measure this run's input.
+precedence over the history's averages for stages 1 and 2, as they measure this run's input,
+but corrected by what the history learned: each run's plan records its foresight, and the
+ratio of what the runs made to what was foreseen of the same keywords and clusters scales the
+new foresight (the foresight is the local provider's clustering; a hosted model clusters its
+own way).
 
 Each figure comes with a range: with history, from the lowest to the highest per-run ratio of
 the runs; without, a band of `FORMULA_BAND` around the yields and the article length.
@@ -40,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.credits.costs import Prices, load_prices, price_of
 from app.credits.schemas import Estimate, Projection, StageEstimate
-from app.credits.yields import Yields, foresee
+from app.credits.yields import Learned, Yields, foresee, learned
 from app.errors import InsufficientCredits
 from app.models.automation import AutomationConfig, AutomationRun, RunStatus
 from app.models.billing import Operation, Pricing
@@ -246,11 +250,15 @@ def history_rates(runs: Sequence[AutomationRun], fallback: Rates) -> Rates:
     return replace(average, low=end(min), high=end(max))
 
 
-def with_yields(rates: Rates, yields: Yields) -> Rates:
+def with_yields(rates: Rates, yields: Yields, correction: Learned | None = None) -> Rates:
     """`rates` with the clusters and ideas foreseen from the pending rows, where there are any,
-    and the formula's band around them."""
-    cpk = yields.clusters_per_keyword
-    ipc = yields.ideas_per_cluster
+    times what the site's history learned of its provider's yields against the foresight, and
+    the formula's band around them."""
+    learned = correction or Learned(clusters_per_keyword=None, ideas_per_cluster=None)
+    cpk = _times(yields.clusters_per_keyword, learned.clusters_per_keyword)
+    ipc = _times(yields.ideas_per_cluster, learned.ideas_per_cluster)
+    if cpk is not None:
+        cpk = min(cpk, Decimal(1))  # a keyword is in one cluster: never more clusters than them
     if cpk is None and ipc is None:
         return rates
 
@@ -265,6 +273,26 @@ def with_yields(rates: Rates, yields: Yields) -> Rates:
         set_yields(rates, Decimal(1)),
         low=set_yields(rates.low, 1 - FORMULA_BAND) if rates.low else None,
         high=set_yields(rates.high, 1 + FORMULA_BAND) if rates.high else None,
+    )
+
+
+def _times(value: Decimal | None, factor: Decimal | None) -> Decimal | None:
+    return value if value is None or factor is None else value * factor
+
+
+def learned_from(runs: Sequence[AutomationRun]) -> Learned:
+    """What the runs' recorded foresights and real counts teach (`yields.learned`)."""
+    return learned(
+        (
+            (run.progress_plan or {}).get("foreseen"),
+            {
+                "keywords_processed": _number(run.stage_1_result, "keywords_processed"),
+                "clusters_created": _number(run.stage_1_result, "clusters_created"),
+                "clusters_processed": _number(run.stage_2_result, "clusters_processed"),
+                "ideas_created": _number(run.stage_2_result, "ideas_created"),
+            },
+        )
+        for run in runs
     )
 
 
@@ -351,25 +379,39 @@ def _projection(runs: Sequence[AutomationRun], rates: Rates) -> Projection:
     )
 
 
-async def site_rates(
-    session: AsyncSession, site_id: int, config: AutomationConfig
-) -> tuple[Rates, Projection | None]:
+@dataclass(frozen=True)
+class SiteRates:
+    """The rates a run of the site is projected with, the history's projection where it has
+    enough runs, and the clusters and ideas foreseen from its pending rows (as a run's plan
+    records them)."""
+
+    rates: Rates
+    projection: Projection | None
+    foreseen: dict[str, str | None]
+
+
+async def site_rates(session: AsyncSession, site_id: int, config: AutomationConfig) -> SiteRates:
     """The rates a run of the site is projected with: its history's once it has enough
     completed runs (with the projection that says so), else the calibrated formula's; in both,
-    the clusters and ideas foreseen from the site's pending rows where it has any."""
+    the clusters and ideas foreseen from the site's pending rows where it has any, corrected by
+    how the site's runs yielded against their own foresight."""
     prices = await load_prices(session)
     rates = formula_rates(prices, config)
     runs = await completed_runs(session, site_id)
     projection = None
+    correction = None
     if len(runs) >= MIN_HISTORY_RUNS:
         rates = history_rates(runs, rates)
         projection = _projection(runs, rates)
-    return with_yields(rates, await foresee(session, site_id, config)), projection
+        correction = learned_from(runs)
+    yields = await foresee(session, site_id, config)
+    return SiteRates(with_yields(rates, yields, correction), projection, yields.foreseen())
 
 
 async def estimate(session: AsyncSession, site: Site, config: AutomationConfig) -> Estimate:
     """The estimate of a run of `site` with `config`, started now."""
-    rates, projection = await site_rates(session, site.id, config)
+    planned = await site_rates(session, site.id, config)
+    rates, projection = planned.rates, planned.projection
     stages = project(await pending_counts(session, site.id), config, rates)
     total = sum((s.credits for s in stages), Decimal(0))
     cap = config.max_credits_per_run

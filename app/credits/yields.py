@@ -24,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +62,65 @@ class Yields:
         if not clusters:
             return None
         return Decimal(self.ideas_of_new + self.ideas_of_pending) / clusters
+
+    def foreseen(self) -> dict[str, str | None]:
+        """What a run's plan keeps of this foresight, for later runs to learn how far the site's
+        provider clusters otherwise (`learned`)."""
+        return {
+            key: None if value is None else str(value.quantize(FORESEEN_PLACES))
+            for key, value in (
+                ("clusters_per_keyword", self.clusters_per_keyword),
+                ("ideas_per_cluster", self.ideas_per_cluster),
+            )
+        }
+
+
+FORESEEN_PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Learned:
+    """How the site's runs really yielded against what was foreseen for them: the factor to
+    apply to a new foresight, None where no run recorded a foresight to compare with."""
+
+    clusters_per_keyword: Decimal | None
+    ideas_per_cluster: Decimal | None
+
+
+def learned(runs: Iterable[tuple[Mapping[str, Any] | None, Mapping[str, Decimal]]]) -> Learned:
+    """Sum of what the runs made over the sum of what was foreseen of the same input, from each
+    run's recorded foresight (its plan's `foreseen`) and its real counts: `keywords_processed`,
+    `clusters_created`, `clusters_processed`, `ideas_created`. The foresight is the local
+    provider's clustering; a hosted model clusters its own way, which this corrects for."""
+    made = {"clusters": Decimal(0), "ideas": Decimal(0)}
+    foreseen = {"clusters": Decimal(0), "ideas": Decimal(0)}
+    for recorded, counts in runs:
+        cpk = _decimal((recorded or {}).get("clusters_per_keyword"))
+        ipc = _decimal((recorded or {}).get("ideas_per_cluster"))
+        keywords, clusters = counts["keywords_processed"], counts["clusters_processed"]
+        if cpk is not None and cpk > 0 and keywords > 0:
+            made["clusters"] += counts["clusters_created"]
+            foreseen["clusters"] += cpk * keywords
+        if ipc is not None and ipc > 0 and clusters > 0:
+            made["ideas"] += counts["ideas_created"]
+            foreseen["ideas"] += ipc * clusters
+
+    def factor(kind: str) -> Decimal | None:
+        if not foreseen[kind]:
+            return None
+        return (made[kind] / foreseen[kind]).quantize(FORESEEN_PLACES)
+
+    return Learned(clusters_per_keyword=factor("clusters"), ideas_per_cluster=factor("ideas"))
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
 
 
 _cache: OrderedDict[str, Yields] = OrderedDict()

@@ -48,6 +48,9 @@ LOCAL_STAGES = frozenset({3, 7})
 LAST_STAGE = 7
 
 
+Basis = Literal["formula", "history", "snapshot"]
+
+
 class StagePlan(BaseModel):
     """One stage of the plan."""
 
@@ -67,7 +70,7 @@ class ProgressPlan(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    basis: Literal["formula", "history", "snapshot"] = Field(
+    basis: Basis = Field(
         description="How downstream items were projected: the reference formula, the site's "
         "history, or not at all (runs from before the plan: the snapshot's counts)."
     )
@@ -77,6 +80,11 @@ class ProgressPlan(BaseModel):
     )
     between_stage_delay: int = Field(0, ge=0)
     replanned_after: int = Field(0, ge=0, le=7, description="0: as planned at the start.")
+    foreseen: dict[str, str | None] | None = Field(
+        None,
+        description="The clusters per keyword and ideas per cluster foreseen at the start "
+        "(`app.credits.yields`); the site's later estimates compare them with what the run made.",
+    )
 
     def stage(self, number: int) -> StagePlan:
         return self.stages[number - 1]

@@ -20,7 +20,7 @@ from app.pipeline.catalog import STAGE_NUMBERS
 from app.pipeline.pending import pending_counts
 from app.pipeline.results import handled_in
 from app.publishing.service import auto_approval_on
-from app.runs.plan import ProgressPlan, StagePlan, figures, plan_of, result_of
+from app.runs.plan import Basis, ProgressPlan, StagePlan, figures, plan_of, result_of
 
 # The site's latest completed runs whose stages' paces the plan takes.
 HISTORY_RUNS = 10
@@ -40,8 +40,9 @@ UNITS = {
 async def plan_run(
     session: AsyncSession, site_id: int, config: AutomationConfig, pending: Mapping[int, int]
 ) -> ProgressPlan:
-    """The plan of a run starting now with `pending` (its snapshot's counts)."""
-    basis, planned = await _projected(session, site_id, config, pending)
+    """The plan of a run starting now with `pending` (its snapshot's counts), with the
+    clusters and ideas foreseen for it, which later runs' estimates learn from."""
+    basis, planned, foreseen = await _projected(session, site_id, config, pending)
     paces = await history_paces(session, site_id)
     return ProgressPlan(
         basis=basis,
@@ -50,6 +51,7 @@ async def plan_run(
             for n, (items, credits) in zip(STAGE_NUMBERS, planned, strict=True)
         ),
         between_stage_delay=config.between_stage_delay,
+        foreseen=foreseen,
     )
 
 
@@ -75,7 +77,7 @@ async def replan_after_stage(
     for n in STAGE_NUMBERS:
         if n <= ended:
             pending[n] = 0
-    basis, projected = await _projected(session, run.site_id, config, pending)
+    basis, projected, _ = await _projected(session, run.site_id, config, pending)
     stages = []
     for n, (items, credits) in zip(STAGE_NUMBERS, projected, strict=True):
         if n <= ended:
@@ -91,6 +93,7 @@ async def replan_after_stage(
         floor=floor,
         between_stage_delay=config.between_stage_delay,
         replanned_after=ended,
+        foreseen=old.foreseen,
     )
     run.progress_plan = new.stored()
     await session.flush()
@@ -99,17 +102,18 @@ async def replan_after_stage(
 
 async def _projected(
     session: AsyncSession, site_id: int, config: AutomationConfig, pending: Mapping[int, int]
-) -> tuple[str, list[tuple[int, Decimal]]]:
-    """(basis, [(items, credits)] per stage) of the estimate's projection. Stage 7 has nothing
-    to handle where auto-approval is off: it only counts what awaits review."""
-    rates, projection = await site_rates(session, site_id, config)
-    estimates = project(pending, config, rates)
+) -> tuple[Basis, list[tuple[int, Decimal]], dict[str, str | None]]:
+    """(basis, [(items, credits)] per stage, the foresight) of the estimate's projection.
+    Stage 7 has nothing to handle where auto-approval is off: it only counts what awaits
+    review."""
+    site = await site_rates(session, site_id, config)
+    estimates = project(pending, config, site.rates)
     approving = await auto_approval_on(session, site_id)
     planned = [
         (0 if n == 7 and not approving else estimate.items, estimate.credits)
         for n, estimate in zip(STAGE_NUMBERS, estimates, strict=True)
     ]
-    return ("history" if projection else "formula"), planned
+    return ("history" if site.projection else "formula"), planned, site.foreseen
 
 
 async def history_paces(session: AsyncSession, site_id: int) -> dict[int, float]:
