@@ -219,6 +219,15 @@ class TestTheEta:
 
         assert state.eta_seconds == 40 * 2 + 20 * 0.5 + 5
 
+    def test_has_no_delay_after_a_stage_the_runner_will_skip(self) -> None:
+        """In stage 4 of 20 articles (2 s each so far), then stage 5 with nothing planned and
+        stage 6 with 60 images (1 s each): delays after stages 4 and 6, none after 5."""
+        articles = run(4, stage_4_result=started(20, tasks_processed=10))
+
+        state = figures(articles, plan(0, 0, 0, 20, 0, 60, 0, paces={6: 1.0}, delay=30), NOW)
+
+        assert state.eta_seconds == 10 * 2 + 60 * 1 + 2 * 30
+
     def test_counts_the_stages_without_ai_calls_as_no_time_until_measured(self) -> None:
         images = run(6, stage_6_result=started(40, images_processed=20))
 

@@ -219,6 +219,26 @@ class TestAStageWithNothingToDoIsSkipped:
         assert any("Stage 1 (Keywords → Clusters) skipped: no items to process" in x for x in lines)
         assert any("Stage 5 (Content → Image prompts) started: 2 pending" in x for x in lines)
 
+    async def test_a_skipped_stage_is_not_followed_by_the_pause_between_stages(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        settings: Settings,
+        tenant: Tenant,
+    ) -> None:
+        """Articles in review and nothing before them, with 10 minutes between stages: stages
+        1-6 have nothing to pace, so the run reaches stage 7 at once."""
+        await configure(client, tenant, between_stage_delay=600)
+        await create_content(session_factory, tenant)
+        run_id = await start(client, tenant)
+
+        async with asyncio.timeout(60):
+            await work(settings)
+
+        run = await get(client, tenant, f"runs/{run_id}/")
+        assert run["status"] == "completed", run["error_message"]
+        assert [run[f"stage_{n}_result"]["skipped"] for n in range(1, 8)] == [True] * 6 + [False]
+
     async def test_a_disabled_stage_says_so_rather_than_nothing_to_do(
         self,
         client: httpx.AsyncClient,

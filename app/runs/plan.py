@@ -208,8 +208,14 @@ def eta_seconds(
     run: AutomationRun, plan: ProgressPlan, stages: Sequence[StageFigures], now: datetime
 ) -> int | None:
     """Items left per stage times the seconds an item of that stage takes, plus the delays
-    between the stages left; None while a stage with items left has no known pace."""
-    seconds = float(plan.between_stage_delay * (LAST_STAGE - run.current_stage))
+    after the stages left that have items (the runner does not pause after a skipped stage);
+    None while a stage with items left has no known pace."""
+    pausing = sum(
+        1
+        for stage in stages
+        if run.current_stage <= stage.number < LAST_STAGE and stage.input_count > 0
+    )
+    seconds = float(plan.between_stage_delay * pausing)
     for stage in stages:
         left = stage.input_count - stage.handled
         if stage.ended or left <= 0:

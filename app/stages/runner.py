@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 import structlog
@@ -277,12 +278,14 @@ async def _drive(deps: WorkerDeps, start: _SliceStart, control: Control) -> Slic
             ctx = StageContext(
                 number, run, config, deps, start.prices, control, start.budget, live, slots
             )
-            stop = await run_stage(ctx, STAGES[number])
-            if stop is not None:
-                return await _stopped(deps, run, stop)
+            end = await run_stage(ctx, STAGES[number])
+            if isinstance(end, StopReason):
+                return await _stopped(deps, run, end)
             if number < 7:
                 await _advance(ctx, number + 1)
-                await control.sleep(config.between_stage_delay)
+                if end is StageEnd.DONE:
+                    # A pause between stages that did work; a skipped stage did none to pace.
+                    await control.sleep(config.between_stage_delay)
                 if control.stop is not None:
                     return await _stopped(deps, run, control.stop)
         return await _finish(deps, run, RunStatus.COMPLETED, await _completion_reason(deps, run))
@@ -304,11 +307,18 @@ async def _completion_reason(deps: WorkerDeps, run: RunHandle) -> StoppedReason:
     return StoppedReason.COMPLETED
 
 
-async def run_stage(ctx: StageContext, stage: Stage) -> StopReason | None:
-    """Drive one stage to its end; returns why it stopped early, or None when it is done."""
+class StageEnd(Enum):
+    """How a stage that was not stopped early ended."""
+
+    DONE = "done"
+    SKIPPED = "skipped"  # disabled, or nothing to do when it started
+
+
+async def run_stage(ctx: StageContext, stage: Stage) -> StopReason | StageEnd:
+    """Drive one stage to its end; returns why it stopped early, or how it ended."""
     opening = await _open_stage(ctx, stage)
     if opening is None:
-        return None
+        return StageEnd.SKIPPED
     result, cursor = opening
     feeder = Feeder(ctx, stage, cursor, stage.taken(result), int(result.get("batches_run", 0)))
     cursor = await feeder.run()
@@ -318,13 +328,13 @@ async def run_stage(ctx: StageContext, stage: Stage) -> StopReason | None:
         await _close_stage(
             ctx, cursor, partial=True, extra={"stopped_reason": "credit_budget_reached"}
         )
-        return None
+        return StageEnd.DONE
     if stop is not None:
         if stop != StopReason.LEASE_LOST:
             await _close_stage(ctx, cursor, partial=True, closing=False)
         return stop
     await _close_stage(ctx, cursor, partial=False)
-    return None
+    return StageEnd.DONE
 
 
 async def _open_stage(ctx: StageContext, stage: Stage) -> tuple[dict[str, Any], int] | None:
