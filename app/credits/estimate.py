@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.credits.costs import Prices, load_prices, price_of
 from app.credits.schemas import Estimate, Projection, StageEstimate
-from app.credits.yields import Learned, Yields, foresee, learned
+from app.credits.yields import Learned, Yields, decimal_of, foresee, learned
 from app.errors import InsufficientCredits
 from app.models.automation import AutomationConfig, AutomationRun, RunStatus
 from app.models.billing import Operation, Pricing
@@ -185,14 +185,8 @@ def _banded(rates: Rates, *, token_priced: set[int]) -> Rates:
 
 def _number(result: Mapping[str, Any] | None, key: str) -> Decimal:
     """A figure of a stage result; a stage that did not run, or an odd value, counts as 0."""
-    value = (result or {}).get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return Decimal(0)
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return Decimal(0)
-    return number if number.is_finite() and number >= 0 else Decimal(0)
+    number = decimal_of((result or {}).get(key))
+    return number if number is not None and number >= 0 else Decimal(0)
 
 
 def _ratio(runs: Sequence[AutomationRun], stage: int, key: str, per: str) -> Decimal | None:
@@ -408,11 +402,22 @@ async def site_rates(session: AsyncSession, site_id: int, config: AutomationConf
     return SiteRates(with_yields(rates, yields, correction), projection, yields.foreseen())
 
 
-async def estimate(session: AsyncSession, site: Site, config: AutomationConfig) -> Estimate:
-    """The estimate of a run of `site` with `config`, started now."""
-    planned = await site_rates(session, site.id, config)
+async def estimate(
+    session: AsyncSession,
+    site: Site,
+    config: AutomationConfig,
+    *,
+    pending: Mapping[int, int] | None = None,
+    planned: SiteRates | None = None,
+) -> Estimate:
+    """The estimate of a run of `site` with `config`, started now; `pending` and `planned` where
+    the caller has them already (`run_now` plans the run with the same)."""
+    if pending is None:
+        pending = await pending_counts(session, site.id)
+    if planned is None:
+        planned = await site_rates(session, site.id, config)
     rates, projection = planned.rates, planned.projection
-    stages = project(await pending_counts(session, site.id), config, rates)
+    stages = project(pending, config, rates)
     total = sum((s.credits for s in stages), Decimal(0))
     cap = config.max_credits_per_run
     capped = cap > 0 and total > cap
@@ -438,10 +443,17 @@ async def estimate(session: AsyncSession, site: Site, config: AutomationConfig) 
     )
 
 
-async def check_balance(session: AsyncSession, site: Site, config: AutomationConfig) -> Estimate:
+async def check_balance(
+    session: AsyncSession,
+    site: Site,
+    config: AutomationConfig,
+    *,
+    pending: Mapping[int, int] | None = None,
+    planned: SiteRates | None = None,
+) -> Estimate:
     """The estimate, if the balance covers it with the 20% buffer; else `InsufficientCredits`
     with the estimate as details."""
-    result = await estimate(session, site, config)
+    result = await estimate(session, site, config, pending=pending, planned=planned)
     if not result.sufficient:
         raise InsufficientCredits(
             f"insufficient credits: a run needs {result.required_with_buffer} "

@@ -95,8 +95,8 @@ def learned(runs: Iterable[tuple[Mapping[str, Any] | None, Mapping[str, Decimal]
     made = {"clusters": Decimal(0), "ideas": Decimal(0)}
     foreseen = {"clusters": Decimal(0), "ideas": Decimal(0)}
     for recorded, counts in runs:
-        cpk = _decimal((recorded or {}).get("clusters_per_keyword"))
-        ipc = _decimal((recorded or {}).get("ideas_per_cluster"))
+        cpk = decimal_of((recorded or {}).get("clusters_per_keyword"))
+        ipc = decimal_of((recorded or {}).get("ideas_per_cluster"))
         keywords, clusters = counts["keywords_processed"], counts["clusters_processed"]
         if cpk is not None and cpk > 0 and keywords > 0:
             made["clusters"] += counts["clusters_created"]
@@ -113,7 +113,8 @@ def learned(runs: Iterable[tuple[Mapping[str, Any] | None, Mapping[str, Decimal]
     return Learned(clusters_per_keyword=factor("clusters"), ideas_per_cluster=factor("ideas"))
 
 
-def _decimal(value: Any) -> Decimal | None:
+def decimal_of(value: Any) -> Decimal | None:
+    """A number kept in JSON (a number or its text) as a finite Decimal; None for anything else."""
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         return None
     try:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.credits.estimate import project, site_rates
+from app.credits.estimate import SiteRates, project, site_rates
 from app.models.automation import AutomationConfig, AutomationRun, RunStatus
 from app.pipeline.catalog import STAGE_NUMBERS
 from app.pipeline.pending import pending_counts
@@ -38,11 +38,16 @@ UNITS = {
 
 
 async def plan_run(
-    session: AsyncSession, site_id: int, config: AutomationConfig, pending: Mapping[int, int]
+    session: AsyncSession,
+    site_id: int,
+    config: AutomationConfig,
+    pending: Mapping[int, int],
+    rates: SiteRates,
 ) -> ProgressPlan:
-    """The plan of a run starting now with `pending` (its snapshot's counts), with the
-    clusters and ideas foreseen for it, which later runs' estimates learn from."""
-    basis, planned, foreseen = await _projected(session, site_id, config, pending)
+    """The plan of a run starting now with `pending` (its snapshot's counts) and `rates` (those
+    its balance was checked with), with the clusters and ideas foreseen for it, which later
+    runs' estimates learn from."""
+    basis, planned, foreseen = await _projected(session, site_id, config, pending, rates)
     paces = await history_paces(session, site_id)
     return ProgressPlan(
         basis=basis,
@@ -77,7 +82,8 @@ async def replan_after_stage(
     for n in STAGE_NUMBERS:
         if n <= ended:
             pending[n] = 0
-    basis, projected, _ = await _projected(session, run.site_id, config, pending)
+    rates = await site_rates(session, run.site_id, config)
+    basis, projected, _ = await _projected(session, run.site_id, config, pending, rates)
     stages = []
     for n, (items, credits) in zip(STAGE_NUMBERS, projected, strict=True):
         if n <= ended:
@@ -101,12 +107,15 @@ async def replan_after_stage(
 
 
 async def _projected(
-    session: AsyncSession, site_id: int, config: AutomationConfig, pending: Mapping[int, int]
+    session: AsyncSession,
+    site_id: int,
+    config: AutomationConfig,
+    pending: Mapping[int, int],
+    site: SiteRates,
 ) -> tuple[Basis, list[tuple[int, Decimal]], dict[str, str | None]]:
     """(basis, [(items, credits)] per stage, the foresight) of the estimate's projection.
     Stage 7 has nothing to handle where auto-approval is off: it only counts what awaits
     review."""
-    site = await site_rates(session, site_id, config)
     estimates = project(pending, config, site.rates)
     approving = await auto_approval_on(session, site_id)
     planned = [

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.credits.estimate import check_balance
+from app.credits.estimate import check_balance, site_rates
 from app.errors import AlreadyRunning, NotFound, NothingToDo
 from app.models.automation import (
     AutomationConfig,
@@ -57,7 +57,9 @@ async def start_run(
     pending = await pending_counts(session, site.id)
     if trigger is TriggerType.MANUAL:
         await _require_work(session, site, config, pending)
-    await check_balance(session, site, config)
+    # The estimate's inputs, read once: the balance check and the run's plan both take them.
+    rates = await site_rates(session, site.id, config)
+    await check_balance(session, site, config, pending=pending, planned=rates)
     return await create_run(
         session,
         log,
@@ -65,7 +67,7 @@ async def start_run(
         site_id=site.id,
         trigger_type=trigger,
         initial_snapshot=snapshot_of(pending),
-        progress_plan=await plan_run(session, site.id, config, pending),
+        progress_plan=await plan_run(session, site.id, config, pending, rates),
     )
 
 
