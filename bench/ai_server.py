@@ -9,6 +9,9 @@ from types import TracebackType
 
 import httpx
 
+# Distinct images of each shape the server renders; later requests get one of them again.
+IMAGE_VARIANTS = 16
+
 
 class AIServerProcess:
     """`async with AIServerProcess(latency_ms=L) as server:` `server.base_url` is AI_BASE_URL;
@@ -30,6 +33,9 @@ class AIServerProcess:
             "--latency-ms",
             str(self.latency_ms),
             *(["--latency-jitter"] if self.jitter else []),
+            # The images a hosted model would draw are not this machine's work.
+            "--image-variants",
+            str(IMAGE_VARIANTS),
             stdout=asyncio.subprocess.PIPE,
         )
         assert self._process.stdout is not None

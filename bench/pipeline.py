@@ -155,16 +155,28 @@ def scenarios(concurrency: int, batch_size: int) -> dict[str, Scenario]:
 
 @dataclass
 class Calls:
-    """Every AI call as (stage, start, end) on the monotonic clock."""
+    """Every AI call as (stage, start, end) on the monotonic clock, and the process's CPU
+    seconds at each stage's first call and last answer."""
 
     spans: list[tuple[int, float, float]] = field(default_factory=list)
+    cpu: dict[int, list[float]] = field(default_factory=dict)
 
     async def timed(self, stage: int, call: Awaitable[Answer[T]]) -> Answer[T]:
         started = time.monotonic()
+        self.cpu.setdefault(stage, [time.process_time()] * 2)
         try:
             return await call
         finally:
             self.spans.append((stage, started, time.monotonic()))
+            self.cpu[stage][1] = time.process_time()
+
+    def cpu_per_call(self, stage: int, calls: int) -> float | None:
+        """CPU ms per AI call from the stage's first call to its last answer (the stage's own
+        work, not its opening and closing)."""
+        if stage not in self.cpu or not calls:
+            return None
+        first, last = self.cpu[stage]
+        return 1000 * (last - first) / calls
 
     def idle(self, start: float, end: float) -> tuple[float, float, float, int]:
         """Seconds in [start, end] with no call in flight: before the first call, between
@@ -483,7 +495,7 @@ def report(o: Outcome, latency_ms: int) -> None:
         f"makespan {o.makespan:.2f} s (run started_at -> completed_at); "
         f"worker wall clock {o.work.wall:.2f} s; {o.clusters} clusters"
     )
-    print("stage  AI calls  bound s  elapsed s  ratio  mean call ms  max call ms")
+    print("stage  AI calls  bound s  elapsed s  ratio  mean call ms  max call ms  CPU ms/call")
     for stage in range(1, 8):
         n = o.calls.get(stage, 0)
         bound = o.bound.get(stage, 0.0)
@@ -492,7 +504,12 @@ def report(o: Outcome, latency_ms: int) -> None:
         ratio = f"{elapsed / bound:5.2f}" if bound else "    -"
         mean = f"{1000 * sum(durations) / len(durations):12.0f}" if durations else " " * 12
         longest = f"{1000 * max(durations):11.0f}" if durations else " " * 11
-        print(f"{stage:5}  {n:8}  {bound:7.2f}  {elapsed:9.2f}  {ratio}  {mean}  {longest}")
+        cpu = o.timed.cpu_per_call(stage, len(durations))
+        per_call = f"{cpu:12.1f}" if cpu is not None else ""
+        print(
+            f"{stage:5}  {n:8}  {bound:7.2f}  {elapsed:9.2f}  {ratio}  {mean}  {longest}"
+            f"  {per_call}"
+        )
     print(
         f"total  {o.total_calls:8}  {o.total_bound:7.2f}  {o.makespan:9.2f}  {o.ratio:5.2f}"
         f"   (L = {latency_ms} ms); the issue's batch bound {o.batch_bound:.2f} s, "

@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 
 import structlog
 from redis.asyncio import Redis
@@ -136,6 +137,15 @@ return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1])
 """
 
 
+@dataclass(frozen=True)
+class Turn:
+    """How a call's turn came: after `waited` seconds, and whether it waited in line (every
+    permit was taken when it asked)."""
+
+    waited: float
+    queued: bool
+
+
 class ProviderGate:
     """`async with gate.slot(site_id):` around one provider call."""
 
@@ -161,15 +171,15 @@ class ProviderGate:
         self._outage = Outage(f"AI gate {provider}")
 
     @asynccontextmanager
-    async def slot(self, site_id: int) -> AsyncIterator[float]:
-        """Hold a permit for the block; yields how many seconds the turn took to come."""
+    async def slot(self, site_id: int) -> AsyncIterator[Turn]:
+        """Hold a permit for the block; yields how the turn came."""
         token = uuid.uuid4().hex
         try:
             began = time.perf_counter()
-            await self._wait_turn(token, site_id)
+            queued = await self._wait_turn(token, site_id)
             heartbeat = asyncio.create_task(self._keep(token))
             try:
-                yield time.perf_counter() - began
+                yield Turn(time.perf_counter() - began, queued)
             finally:
                 heartbeat.cancel()
                 with suppress(asyncio.CancelledError):
@@ -191,10 +201,10 @@ class ProviderGate:
         """Calls holding a permit now, all workers together."""
         return int(await self._redis.zcard(self._keys[0]))
 
-    async def _wait_turn(self, token: str, site_id: int) -> None:
-        """Wait in line for a permit. While Redis is down the call waits for it to come back
-        (no call goes out uncounted), then takes its place again: the script re-enters a token
-        that a restarted Redis no longer has."""
+    async def _wait_turn(self, token: str, site_id: int) -> bool:
+        """Wait in line for a permit; True when there was a line to wait in. While Redis is down
+        the call waits for it to come back (no call goes out uncounted), then takes its place
+        again: the script re-enters a token that a restarted Redis no longer has."""
         args: list[str | int] = [token, site_id, self.cap, self._lease_ms, WAIT_LEASE_MS]
         wake = self._keys[6] + token
         probes = [redis_probe(self._redis)]
@@ -206,8 +216,11 @@ class ProviderGate:
             # redis-py types the timeout as int; Redis takes seconds as a decimal.
             return await self._redis.blpop([wake], timeout=WAKE_TIMEOUT_SECONDS)  # type: ignore[arg-type,misc]
 
+        queued = False
         while not await retry_through_outage(self._outage, acquire, probes):
+            queued = True
             await retry_through_outage(self._outage, sleep_until_woken, probes)
+        return queued
 
     async def _keep(self, token: str) -> None:
         while True:

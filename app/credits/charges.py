@@ -13,6 +13,7 @@ whose hold was already released (done, or failed earlier in this run) is never c
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -139,10 +140,7 @@ async def settle(
     if cost <= hold.amount:
         if hold.amount <= 0:
             return Decimal(0)
-        balance = await _credit(session, charge.account_id, hold.amount - cost)
-        _add_row(session, charge, TransactionKind.RELEASE, hold.amount, balance + cost)
-        if cost > 0:
-            _add_row(session, charge, TransactionKind.SETTLE, -cost, balance, data)
+        await _settle_within_hold(session, charge, hold.amount, cost, data)
         return cost
     available = await session.scalar(
         select(Account.credits).where(Account.id == charge.account_id).with_for_update()
@@ -166,6 +164,57 @@ async def settle(
             charged=str(charged),
         )
     return charged
+
+
+# A settle within its hold, as one statement (every AI call runs it): the account credited with
+# what the call did not cost, the release row, and the settle row when the call cost anything.
+_SETTLE_WITHIN_HOLD = text(
+    """
+    WITH credit AS (
+        UPDATE accounts SET credits = credits + :held - :cost, updated_at = now()
+        WHERE id = :account_id
+        RETURNING credits
+    ), moves (kind, amount, balance_after, idempotency_key, description, data) AS (
+        SELECT 'release', CAST(:held AS numeric), credits + :cost, :release_key,
+               :release_description, CAST(NULL AS jsonb)
+        FROM credit
+        UNION ALL
+        SELECT 'settle', -CAST(:cost AS numeric), credits, :settle_key, :settle_description,
+               CAST(:data AS jsonb)
+        FROM credit WHERE :cost > 0
+    )
+    INSERT INTO credit_transactions (account_id, site_id, run_pk, kind, operation, amount,
+                                     balance_after, idempotency_key, description, data)
+    SELECT :account_id, CAST(:site_id AS bigint), CAST(:run_pk AS bigint), kind,
+           CAST(:operation AS varchar), amount, balance_after, idempotency_key, description, data
+    FROM moves
+    """
+)
+
+
+async def _settle_within_hold(
+    session: AsyncSession,
+    charge: Charge,
+    held: Decimal,
+    cost: Decimal,
+    data: dict[str, Any] | None,
+) -> None:
+    release = _row_values(charge, TransactionKind.RELEASE, held)
+    settle = _row_values(charge, TransactionKind.SETTLE, -cost)
+    params = {
+        "held": held,
+        "cost": cost,
+        "account_id": charge.account_id,
+        "site_id": charge.site_id,
+        "run_pk": charge.run_pk,
+        "operation": charge.operation.value,
+        "release_key": release["idempotency_key"],
+        "release_description": release["description"],
+        "settle_key": settle["idempotency_key"],
+        "settle_description": settle["description"],
+        "data": None if data is None else json.dumps(data),
+    }
+    await session.execute(_SETTLE_WITHIN_HOLD, params)
 
 
 async def release(session: AsyncSession, charge: Charge, hold: Hold) -> None:

@@ -33,6 +33,9 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
+# An item whose provider permit took longer than this to come is checked for a stop again.
+RECHECK_AFTER_SECONDS = 0.05
+
 
 class InvalidOutput(AIError):
     """The provider's answer validated but does not fit the input (e.g. unknown keywords)."""
@@ -68,11 +71,13 @@ async def ai_item(
     the runner, which fails the run. The live card counts the item's `units` as done.
     """
     try:
-        async with ctx.deps.gate.slot(ctx.run.site_id) as waited:
-            AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(waited)
-            # The turn may have been long in coming: a pause, a cancel, a lost lease or the
-            # slice's end meanwhile stops the item before anything is held or paid for.
-            if await ctx.control.check() is not None:
+        async with ctx.deps.gate.slot(ctx.run.site_id) as turn:
+            AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(turn.waited)
+            # A turn that was long in coming (the item waited in line, or for Redis): a pause,
+            # a cancel, a lost lease or the slice's end meanwhile stops the item before anything
+            # is held or paid for. One that came at once follows the item's admission check.
+            late = turn.queued or turn.waited > RECHECK_AFTER_SECONDS
+            if late and await ctx.control.check() is not None:
                 ctx.admitted.discard(item.id)
                 await ctx.live.finish(item.id, 0)
                 return

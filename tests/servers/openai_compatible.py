@@ -35,6 +35,7 @@ import random
 import socket
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from app.ai.openai.prompts import (
     IdeasInput,
     ImagePromptsInput,
 )
+from app.ai.schemas import ImageOut
 
 _INPUTS = {prompt.name: prompt.input for prompt in (CLUSTERING, IDEAS, ARTICLE, IMAGE_PROMPTS)}
 # The lognormal's sigma for which p99 / mean = 5: the smaller root of
@@ -131,9 +133,21 @@ class Received:
 
 
 class OpenAICompatibleServer:
-    def __init__(self, *, latency_ms: int = 0, jitter: bool = False, seed: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        latency_ms: int = 0,
+        jitter: bool = False,
+        seed: int = 1,
+        image_variants: int | None = None,
+    ) -> None:
         self.latency = latency_ms / 1000
         self.jitter = jitter
+        # With N: at most N images of each shape are rendered, then answered again (by the
+        # prompt's hash), so that a benchmark's server spends no CPU drawing: a hosted image
+        # model's work is not done on the machine under measure.
+        self.image_variants = image_variants
+        self._rendered: dict[tuple[int, bool], ImageOut] = {}
         self._random = random.Random(seed)  # noqa: S311 - latencies, not secrets
         self.requests: list[Received] = []
         self.always: Reply | None = None
@@ -336,7 +350,7 @@ class OpenAICompatibleServer:
         prompt = str(body["prompt"])
         width, _, height = str(body.get("size") or "1024x1024").partition("x")
         featured = width.isdigit() and height.isdigit() and int(width) > int(height)
-        image = (await self._local.generate_image(prompt, featured=featured)).output
+        image = await self._image(prompt, featured)
         if reply.image_url:
             name = f"{next(self._ids)}.png"
             self._files[name] = image.data
@@ -353,13 +367,25 @@ class OpenAICompatibleServer:
             },
         }
 
+    async def _image(self, prompt: str, featured: bool) -> ImageOut:
+        if self.image_variants is None:
+            return (await self._local.generate_image(prompt, featured=featured)).output
+        variant = (zlib.crc32(prompt.encode()) % self.image_variants, featured)
+        if variant not in self._rendered:
+            answer = await self._local.generate_image(prompt, featured=featured)
+            self._rendered[variant] = answer.output
+        return self._rendered[variant]
+
 
 def _words(text: object) -> int:
     return len(str(text).split()) if text else 0
 
 
-async def _serve_until_stopped(latency_ms: int, jitter: bool) -> None:
-    async with OpenAICompatibleServer(latency_ms=latency_ms, jitter=jitter) as server:
+async def _serve_until_stopped(latency_ms: int, jitter: bool, image_variants: int | None) -> None:
+    server = OpenAICompatibleServer(
+        latency_ms=latency_ms, jitter=jitter, image_variants=image_variants
+    )
+    async with server:
         print(server.base_url, flush=True)
         await asyncio.Event().wait()
 
@@ -373,9 +399,15 @@ def main() -> None:
     parser.add_argument(
         "--latency-jitter", action="store_true", help="lognormal latencies of mean L, p99 5 L"
     )
+    parser.add_argument(
+        "--image-variants",
+        type=int,
+        default=None,
+        help="render at most N images of each shape and answer them again",
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_until_stopped(args.latency_ms, args.latency_jitter))
+        asyncio.run(_serve_until_stopped(args.latency_ms, args.latency_jitter, args.image_variants))
 
 
 if __name__ == "__main__":
