@@ -3,7 +3,9 @@ length; the HTML is sanitised and the draft stored with its real word count."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import cast
+
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +27,22 @@ DEFAULT_WORD_COUNT = 1500
 # the rest as far as the balance allows (`settle`).
 HOLD_LENGTH_FACTOR = 2
 MIN_HOLD_WORDS = 1000
+
+# Every article runs these: built once.
+_TASKS = cast(Table, Task.__table__)
+_INSERT_CONTENT = insert(cast(Table, Content.__table__)).on_conflict_do_nothing(
+    index_elements=[Content.task_id]
+)
+_TASK_COMPLETED = (
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .values(status=TaskStatus.COMPLETED, error=None)
+)
+_TASK_FAILED = (
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .values(status=TaskStatus.FAILED, error=bindparam("error"))
+)
 
 
 class ContentStage(Stage):
@@ -58,24 +76,19 @@ class ContentStage(Stage):
             if words == 0:
                 raise InvalidOutput("the article has no text")
             await session.execute(
-                insert(Content)
-                .values(
-                    account_id=ctx.run.account_id,
-                    site_id=ctx.run.site_id,
-                    task_id=task_id,
-                    title=article.title[:500],
-                    html=html,
-                    word_count=words,
-                    meta_title=article.meta_title[:300],
-                    meta_description=article.meta_description[:500],
-                )
-                .on_conflict_do_nothing(index_elements=[Content.task_id])
+                _INSERT_CONTENT,
+                {
+                    "account_id": ctx.run.account_id,
+                    "site_id": ctx.run.site_id,
+                    "task_id": task_id,
+                    "title": article.title[:500],
+                    "html": html,
+                    "word_count": words,
+                    "meta_title": article.meta_title[:300],
+                    "meta_description": article.meta_description[:500],
+                },
             )
-            await session.execute(
-                update(Task)
-                .where(Task.id == task_id)
-                .values(status=TaskStatus.COMPLETED, error=None)
-            )
+            await session.execute(_TASK_COMPLETED, {"task_id": task_id})
             return Written(
                 units=words,
                 deltas={"tasks_processed": 1, "content_created": 1, "total_words": words},
@@ -84,11 +97,7 @@ class ContentStage(Stage):
             )
 
         async def failed(session: AsyncSession, reason: str) -> dict[str, Number]:
-            await session.execute(
-                update(Task)
-                .where(Task.id == task_id)
-                .values(status=TaskStatus.FAILED, error=reason[:2000])
-            )
+            await session.execute(_TASK_FAILED, {"task_id": task_id, "error": reason[:2000]})
             return {"errors": 1}
 
         price = ctx.price(Operation.CONTENT_GENERATION)

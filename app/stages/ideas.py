@@ -3,7 +3,9 @@ outline, stored for the content stage."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import Answer
@@ -18,6 +20,15 @@ from app.stages.work import Written, ai_item
 
 # The keywords of a cluster the idea prompt sees.
 BRIEF_KEYWORDS = 50
+
+# Every cluster runs these (its ideas as the parameters' list): built once.
+_INSERT_IDEAS = insert(cast(Table, ContentIdea.__table__))
+_CLUSTERS = cast(Table, Cluster.__table__)
+_MAPPED = (
+    update(_CLUSTERS)
+    .where(_CLUSTERS.c.id == bindparam("cluster_id"))
+    .values(status=ClusterStatus.MAPPED)
+)
 
 
 class IdeasStage(Stage):
@@ -59,24 +70,24 @@ class IdeasStage(Stage):
         brief: ClusterBrief = item.data
 
         async def write(session: AsyncSession, answer: Answer[IdeasOut]) -> Written:
-            for idea in answer.output.ideas:
-                session.add(
-                    ContentIdea(
-                        account_id=ctx.run.account_id,
-                        site_id=ctx.run.site_id,
-                        cluster_id=item.id,
-                        title=idea.title,
-                        description=idea.description,
-                        outline=[section.model_dump() for section in idea.outline],
-                        content_type=idea.content_type,
-                        content_structure=idea.content_structure,
-                        target_keywords=[idea.primary_keyword, *idea.covered_keywords],
-                        target_word_count=idea.target_word_count,
-                    )
-                )
-            await session.execute(
-                update(Cluster).where(Cluster.id == item.id).values(status=ClusterStatus.MAPPED)
-            )
+            ideas = [
+                {
+                    "account_id": ctx.run.account_id,
+                    "site_id": ctx.run.site_id,
+                    "cluster_id": item.id,
+                    "title": idea.title,
+                    "description": idea.description,
+                    "outline": [section.model_dump() for section in idea.outline],
+                    "content_type": idea.content_type,
+                    "content_structure": idea.content_structure,
+                    "target_keywords": [idea.primary_keyword, *idea.covered_keywords],
+                    "target_word_count": idea.target_word_count,
+                }
+                for idea in answer.output.ideas
+            ]
+            if ideas:
+                await session.execute(_INSERT_IDEAS, ideas)
+            await session.execute(_MAPPED, {"cluster_id": item.id})
             count = len(answer.output.ideas)
             return Written(
                 units=1,

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import cast
+
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +18,9 @@ from app.pipeline.results import Number
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
 from app.stages.work import Written, ai_item
+
+# Every draft runs it (its rows as the parameters' list): built once.
+_INSERT_IMAGES = insert(cast(Table, Image.__table__)).on_conflict_do_nothing()
 
 
 class PromptsStage(Stage):
@@ -49,21 +54,18 @@ class PromptsStage(Stage):
                 for position, prompt in enumerate(answer.output.in_article[:in_article], start=1)
             ]
             await session.execute(
-                insert(Image)
-                .values(
-                    [
-                        {
-                            "account_id": ctx.run.account_id,
-                            "site_id": ctx.run.site_id,
-                            "content_id": item.id,
-                            "image_type": kind,
-                            "position": position,
-                            "prompt": prompt,
-                        }
-                        for kind, position, prompt in prompts
-                    ]
-                )
-                .on_conflict_do_nothing()
+                _INSERT_IMAGES,
+                [
+                    {
+                        "account_id": ctx.run.account_id,
+                        "site_id": ctx.run.site_id,
+                        "content_id": item.id,
+                        "image_type": kind,
+                        "position": position,
+                        "prompt": prompt,
+                    }
+                    for kind, position, prompt in prompts
+                ],
             )
             return Written(
                 units=len(prompts),
