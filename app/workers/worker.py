@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import socket
 import warnings
 from collections.abc import Iterator
@@ -58,6 +59,10 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings=settings,
         queue=ArqQueue(ctx["redis"]),
     )
+    # What the imports and the startup made lives as long as the process: out of the
+    # collector's reach, a full collection no longer walks it (one took 225 ms mid-run, every
+    # call in flight waiting on it).
+    gc.freeze()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
