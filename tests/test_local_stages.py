@@ -108,6 +108,9 @@ class TestABatchIsWrittenInOneTransaction:
         assert [len(lines) for lines in batches] == [BATCH, BATCH, IDEAS - 2 * BATCH]
         assert [(line["idea_id"], line["task_id"]) for lines in batches for line in lines] == pairs
         assert await new_ideas(session_factory, tenant) == []
+        folder = settings.log_path / "automation" / str(tenant.account_id)
+        stage_log = (folder / str(tenant.site_id) / run_id / "stage_3.log").read_text("utf-8")
+        assert stage_log.count("INFO Queued task for idea 'Idea ") == IDEAS
 
     async def test_stage_7_approves_and_schedules_each_batch_at_once_oldest_first(
         self,

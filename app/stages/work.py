@@ -213,13 +213,15 @@ async def local_batch(
     write: Callable[[AsyncSession], Awaitable[WrittenBatch]],
 ) -> None:
     """Write a batch of items with no AI call in one transaction: the batch's counters in the
-    statement that checks the run's fence, and an `item_done` line of the log per item."""
+    statement that checks the run's fence, then an `item_done` line of the log per item, all in
+    one INSERT."""
     for item in items:
         await ctx.live.start(item.id, item.title)
     async with ctx.transaction() as session:
         written = await write(session)
         await ctx.commit_progress(session, written.deltas)
-        for message, data in written.lines:
-            await ctx.event(session, "item_done", message, data=data)
+        await ctx.deps.log.record_many(
+            session, ctx.run, "item_done", written.lines, stage=ctx.stage
+        )
     for item in items:
         await ctx.live.finish(item.id, item.units)
