@@ -17,6 +17,10 @@ from app.config import Settings
 from app.models.automation import AutomationRun, RunEvent
 from app.models.planner import ContentIdea
 from app.models.writer import Content, Task
+from app.stages.base import Item
+from app.stages.context import StageContext
+from app.stages.registry import STAGES
+from app.stages.review import ReviewStage
 from tests.builders import create_cluster, create_content, create_idea
 from tests.engine import configure, load_run, start, work
 from tests.factories import Tenant, create_tenant
@@ -156,6 +160,53 @@ class TestABatchIsWrittenInOneTransaction:
         lines = (await get(client, tenant, "logs/", run_id=run_id, lines=5000))["lines"]
         assert any(line.endswith(" and scheduled it") for line in lines)
         assert sum(line.endswith("waits for room in the publishing queue") for line in lines) == 2
+
+
+class ReviewerRejectsOne(ReviewStage):
+    """Stage 7 with a reviewer who rejects the batch's second article by hand after the batch
+    was loaded, before it is approved."""
+
+    def __init__(self, client: httpx.AsyncClient, tenant: Tenant) -> None:
+        self.client = client
+        self.tenant = tenant
+
+    async def process_batch(self, ctx: StageContext, items: list[Item]) -> None:
+        response = await self.client.post(
+            f"/api/v1/writer/content/{items[1].id}/reject/", headers=self.tenant.headers
+        )
+        assert response.status_code == 200, response.text
+        await super().process_batch(ctx, items)
+
+
+class TestAnArticleRejectedMeanwhile:
+    async def test_is_left_rejected_and_its_line_says_it_was_not_approved(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        settings: Settings,
+        tenant: Tenant,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setitem(STAGES, 7, ReviewerRejectsOne(client, tenant))
+        await configure(client, tenant)
+        first, second, third = [(await create_content(session_factory, tenant)) for _ in range(3)]
+        run_id = await start(client, tenant)
+
+        await work(settings)
+
+        run = await load_run(session_factory, run_id)
+        assert run.status == "completed", run.error_message
+        result = run.stage_7_result
+        assert result is not None
+        assert (result["ready_for_review"], result["approved_count"]) == (3, 2)
+        assert (result["scheduled_count"], result["not_scheduled"]) == (2, 0)
+        assert result["content_ids"] == [first.id, third.id]
+        lines = (await get(client, tenant, "logs/", run_id=run_id, lines=5000))["lines"]
+        assert [line.split("INFO [stage 7] ")[-1] for line in lines if "'Article" in line] == [
+            f"Approved '{first.title}' and scheduled it",
+            f"'{second.title}' was no longer in review: not approved",
+            f"Approved '{third.title}' and scheduled it",
+        ]
 
 
 class TestStageThreeLimit:

@@ -82,4 +82,5 @@ class LocalStage(Stage):
         (`app.stages.work.local_batch`)."""
 
     async def process_item(self, ctx: StageContext, item: Item) -> None:
+        """An item alone is a batch of one."""
         await self.process_batch(ctx, [item])
