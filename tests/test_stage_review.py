@@ -146,8 +146,8 @@ class TestStageSevenSchedules:
         assert (result["approved_count"], result["scheduled_count"]) == (5, 2)
         assert result["not_scheduled"] == 3
         rows = await articles(session_factory, tenant)
-        # Items of a batch are approved concurrently: which two got the room is not fixed.
-        assert sorted(r.site_status for r in rows) == ["not_published"] * 3 + ["scheduled"] * 2
+        # The batch is approved at once and scheduled oldest first: the two oldest got the room.
+        assert [r.site_status for r in rows] == ["scheduled"] * 2 + ["not_published"] * 3
         assert {r.status for r in rows} == {"approved"}
         queue = await client.get(
             f"/api/v1/publishing/queue/?site_id={tenant.site_id}", headers=tenant.headers

@@ -8,6 +8,7 @@ mid-stage, and two items finishing at once cannot lose each other's counts.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -101,12 +102,12 @@ def progress_statement(
     return text(sql)
 
 
-def appended_in_result(stage: int, key: str, value: int) -> ColumnElement[Any]:
-    """`stage_N_result` with `value` added to its list `key`, as one SQL expression: like the
-    counters, two items of a batch appending at once keep each other's value."""
+def appended_in_result(stage: int, key: str, values: Sequence[int]) -> ColumnElement[Any]:
+    """`stage_N_result` with `values` added at the end of its list `key`, as one SQL expression:
+    like the counters, two transactions appending at once keep each other's values."""
     column = result_column(stage)
     listed = func.coalesce(column[key], literal([], JSONB)).op("||")(
-        func.to_jsonb(literal(value, BigInteger))
+        func.to_jsonb(literal(list(values), ARRAY(BigInteger)))
     )
     appended: ColumnElement[Any] = func.jsonb_set(
         func.coalesce(column, literal({}, JSONB)), literal([key], ARRAY(Text)), listed

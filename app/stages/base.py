@@ -69,3 +69,18 @@ class Stage(ABC):
     async def process_item(self, ctx: StageContext, item: Item) -> None:
         """Process one item, admitted into one of the run's slots: give the slot back
         (`ctx.slots.give_back(item.id)`) as soon as the item's AI call is over."""
+
+
+class LocalStage(Stage):
+    """A stage with no AI call (3 and 7): it has nothing to wait for, so the feeder hands it each
+    batch it loads, whole, to write in one transaction, one batch after another, rather than
+    the items one by one through the run's slots; the stop control is checked between batches."""
+
+    @abstractmethod
+    async def process_batch(self, ctx: StageContext, items: list[Item]) -> None:
+        """Write the batch, its counters and each item's line of the log in one transaction
+        (`app.stages.work.local_batch`)."""
+
+    async def process_item(self, ctx: StageContext, item: Item) -> None:
+        """An item alone is a batch of one."""
+        await self.process_batch(ctx, [item])

@@ -12,6 +12,9 @@ delay, batches are kept: all of a batch's items end, the delay passes, then the 
 
 Items end out of order, so the cursor saved is the last id below which every item loaded is
 through (done or failed): a stage picked up again after a crash skips none that was in flight.
+
+A stage with no AI call (`LocalStage`) takes no slots: each batch it loads is written whole in
+one transaction, and the next batch loads once it is committed.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import AIFatalError
 from app.models.automation import AutomationRun
-from app.stages.base import Item, Stage
+from app.stages.base import Item, LocalStage, Stage
 from app.stages.context import StageContext
 from app.stages.handle import LeaseLost, fenced
 
@@ -55,6 +58,8 @@ class Feeder:
     async def run(self) -> int:
         """Feed the stage's items until none is left, its limit is reached or the run must stop;
         returns the cursor once every item started has ended."""
+        if isinstance(self.stage, LocalStage):
+            return await self._run_local(self.stage)
         try:
             async with asyncio.TaskGroup() as group:
                 while await self._start_next(group):
@@ -62,6 +67,20 @@ class Feeder:
         except ExceptionGroup as failures:
             raise _most_telling(failures) from failures
         await self._uncount_unstarted()
+        return self.cursor
+
+    async def _run_local(self, stage: LocalStage) -> int:
+        """A stage with no AI call: each batch, once loaded, is written whole in one transaction,
+        batch after batch (a batch is the item in flight that a stop lets finish)."""
+        while await self.ctx.control.check() is None:
+            items = await self._load()
+            if not items:
+                break
+            self.taken += sum(item.units for item in items)
+            await stage.process_batch(self.ctx, items)
+            self.cursor = items[-1].id
+            if not self.flowing:
+                await self.ctx.control.sleep(self.ctx.config.within_stage_delay)
         return self.cursor
 
     async def _start_next(self, group: asyncio.TaskGroup) -> bool:

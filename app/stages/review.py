@@ -5,12 +5,13 @@ auto-publish on, schedules the approved content into its publishing slots.
 Both are on by default, as in the reference; where auto-approval is off the stage ends saying
 how many articles await review (`awaiting_review`, and a line of the log).
 
-Each article is approved and scheduled in one transaction, the site's scheduling lock
-serialising it with manual approvals and the publish cron; an article whose slot is due at once
-(immediate mode) has a publish pass queued as soon as that is committed. `scheduled_count`
-counts every article this run gave a slot (older approved ones waiting for room included, oldest
-first); `not_scheduled` counts the articles it approved that found no slot (queue full, or 90
-days without a free slot): they wait, approved, and the publish cron schedules them later.
+A batch of articles is approved in one statement and scheduled in one pass, in one transaction,
+the site's scheduling lock serialising it with manual approvals and the publish cron; a batch
+that made a slot due at once (immediate mode) has a publish pass queued as soon as that is
+committed. `scheduled_count` counts every article this run gave a slot (older approved ones
+waiting for room included, oldest first); `not_scheduled` counts the articles it approved that
+found no slot (queue full, or 90 days without a free slot): they wait, approved, and the publish
+cron schedules them later.
 `content_ids` lists the articles the stage handled (000): those it approved, or where
 auto-approval is off those it counted for review.
 """
@@ -29,15 +30,15 @@ from app.models.writer import Content
 from app.pipeline.pending import pending_condition
 from app.pipeline.results import Number, appended_in_result, result_column
 from app.publishing.publish import publish_soon
-from app.publishing.service import auto_approval_on, schedule_approved
-from app.stages.base import Item, Stage
+from app.publishing.service import Scheduled, auto_approval_on, schedule_approved
+from app.stages.base import Item, LocalStage
 from app.stages.context import StageContext
 from app.stages.handle import LeaseLost, fenced
-from app.stages.work import Written, local_item
+from app.stages.work import WrittenBatch, local_batch
 from app.writer.states import approve
 
 
-class ReviewStage(Stage):
+class ReviewStage(LocalStage):
     number = 7
     name = "Review → Published"
     limit_field = "max_approvals_per_run"
@@ -69,47 +70,58 @@ class ReviewStage(Stage):
     ) -> list[Item]:
         if not await auto_approval_on(session, ctx.run.site_id):
             return []
-        rows = await session.scalars(
-            select(Content)
+        rows = await session.execute(
+            select(Content.id, Content.title)
             .where(Content.site_id == ctx.run.site_id, pending_condition(7), Content.id > after_id)
             .order_by(Content.id)
             .limit(limit)
         )
         return [Item(row.id, row.title) for row in rows]
 
-    async def process_item(self, ctx: StageContext, item: Item) -> None:
-        async def write(session: AsyncSession) -> Written:
-            approved = await approve(session, Content.id == item.id)
+    async def process_batch(self, ctx: StageContext, items: list[Item]) -> None:
+        async def write(session: AsyncSession) -> WrittenBatch:
+            approved = await approve(session, Content.id.in_([item.id for item in items]))
             deltas: dict[str, Number] = {"approved_count": len(approved)}
-            message = f"Approved '{item.title}'"
+            outcome = None
             if approved:
                 listed = await session.scalar(
                     fenced(ctx.run)
-                    .values({result_column(7): appended_in_result(7, "content_ids", item.id)})
+                    .values({result_column(7): appended_in_result(7, "content_ids", approved)})
                     .returning(AutomationRun.id)
                 )
                 if listed is None:
                     raise LeaseLost(ctx.run.run_id)
                 site = await session.get_one(Site, ctx.run.site_id)
                 outcome = await schedule_approved(session, site, datetime.now(UTC))
-                if outcome is not None:
-                    waiting = item.id not in outcome.content_ids
-                    deltas["scheduled_count"] = len(outcome.content_ids)
-                    deltas["not_scheduled"] = int(waiting)
-                    message += _slot_note(waiting, outcome.queue_full)
-                    if outcome.due_now:
-                        publish_soon(session, ctx.deps.queue)
-            return Written(units=0, deltas=deltas, message=message, data={"content_id": item.id})
+            if outcome is not None:
+                deltas["scheduled_count"] = len(outcome.content_ids)
+                deltas["not_scheduled"] = len(set(approved) - set(outcome.content_ids))
+                if outcome.due_now:
+                    publish_soon(session, ctx.deps.queue)
+            return WrittenBatch(
+                deltas,
+                [
+                    (_note(item, item.id in approved, outcome), {"content_id": item.id})
+                    for item in items
+                ],
+            )
 
-        await local_item(ctx, item, write)
+        await local_batch(ctx, items, write)
 
 
-def _slot_note(waiting: bool, queue_full: bool) -> str:
-    if not waiting:
-        return " and scheduled it"
-    if queue_full:
-        return "; it waits for room in the publishing queue"
-    return "; no free publishing slot in the next 90 days, it waits"
+def _note(item: Item, approved: bool, outcome: Scheduled | None) -> str:
+    """The item's line of the log: approved (and scheduled, or waiting for a slot), or found out
+    of review (a reviewer took it meanwhile)."""
+    if not approved:
+        return f"'{item.title}' was no longer in review: not approved"
+    note = f"Approved '{item.title}'"
+    if outcome is None:
+        return note
+    if item.id in outcome.content_ids:
+        return note + " and scheduled it"
+    if outcome.queue_full:
+        return note + "; it waits for room in the publishing queue"
+    return note + "; no free publishing slot in the next 90 days, it waits"
 
 
 async def ready_ids(session: AsyncSession, site_id: int) -> list[int]:

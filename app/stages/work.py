@@ -203,15 +203,30 @@ async def _fail(
     log.warning("item failed", run_id=ctx.run.run_id, item=item_key, error=reason)
 
 
-async def local_item(
-    ctx: StageContext, item: Item, write: Callable[[AsyncSession], Awaitable[Written]]
+@dataclass(frozen=True)
+class WrittenBatch:
+    """What a local batch wrote: the counters to add and each item's line of the log (its
+    message and data)."""
+
+    deltas: dict[str, Number]
+    lines: list[tuple[str, dict[str, object]]]
+
+
+async def local_batch(
+    ctx: StageContext,
+    items: list[Item],
+    write: Callable[[AsyncSession], Awaitable[WrittenBatch]],
 ) -> None:
-    """Write one item with no AI call, its counters in the same transaction, holding its slot."""
-    try:
-        async with ctx.transaction() as session:
-            written = await write(session)
-            done = ItemEvent("item_done", written.message, data={**written.data})
-            await ctx.commit_progress(session, written.deltas, event=done)
-    finally:
-        ctx.slots.give_back(item.id)
-    await ctx.live.finish(item.id, item.units)
+    """Write a batch of items with no AI call in one transaction: the batch's counters in the
+    statement that checks the run's fence, then an `item_done` line of the log per item, all in
+    one INSERT."""
+    for item in items:
+        await ctx.live.start(item.id, item.title)
+    async with ctx.transaction() as session:
+        written = await write(session)
+        await ctx.commit_progress(session, written.deltas)
+        await ctx.deps.log.record_many(
+            session, ctx.run, "item_done", written.lines, stage=ctx.stage
+        )
+    for item in items:
+        await ctx.live.finish(item.id, item.units)
