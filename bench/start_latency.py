@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import shutil
 import statistics
@@ -27,7 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.jobs import Job, JobStatus
 
+from app.workers.queue import run_job_id
 from bench.backends import Backends, backends
 from bench.pipeline import make_keywords
 from bench.service import Service, call, create_site, serve
@@ -49,11 +53,19 @@ async def first_call_after(server: OpenAICompatibleServer, seen: int, since: flo
     return arrived
 
 
-async def until_idle(client: httpx.AsyncClient, server: OpenAICompatibleServer, site: int) -> None:
-    """Until the site has no active run and the AI server answers nothing."""
+async def until_idle(
+    client: httpx.AsyncClient, server: OpenAICompatibleServer, jobs: ArqRedis, site: int, run: str
+) -> None:
+    """Until the site has no active run, the AI server answers nothing, and the run's slice
+    job is over (a cancelled run's slice still settles its last item)."""
+    slice_job = Job(run_job_id(run, 0), jobs)
     while True:
         current = await call(client, "GET", "/api/v1/automation/current_run/", {"site_id": site})
-        if current["run"] is None and server.in_flight == 0:
+        if (
+            current["run"] is None
+            and server.in_flight == 0
+            and await slice_job.status() in (JobStatus.complete, JobStatus.not_found)
+        ):
             return
         await asyncio.sleep(0.05)
 
@@ -67,11 +79,12 @@ class Starts:
 
 
 async def measure(
-    service: Service, server: OpenAICompatibleServer, runs: int, keywords: int
+    service: Service, server: OpenAICompatibleServer, redis_url: str, runs: int, keywords: int
 ) -> Starts:
     starts = Starts()
     chance = random.Random(20261207)  # noqa: S311 - pauses, not secrets
-    async with service.client() as client:
+    jobs = await create_pool(RedisSettings.from_dsn(redis_url))
+    async with service.client() as client, contextlib.aclosing(jobs):
         sites = [await create_site(client, f"Site {n}") for n in range(runs)]
         words = make_keywords(keywords * runs)
         for n, site in enumerate(sites):
@@ -85,7 +98,7 @@ async def measure(
             starts.answered.append(time.monotonic() - sent)
             starts.called.append(await first_call_after(server, seen, sent) - sent)
             await call(client, "POST", "/api/v1/automation/cancel/", {"run_id": started["run_id"]})
-            await until_idle(client, server, site)
+            await until_idle(client, server, jobs, site, started["run_id"])
     return starts
 
 
@@ -107,7 +120,7 @@ async def run(args: argparse.Namespace, found: Backends) -> None:
                 "AI_API_KEY": "bench",
             }
             async with serve(found, data_dir, provider) as service:
-                starts = await measure(service, server, args.runs, args.keywords)
+                starts = await measure(service, server, found.redis_url, args.runs, args.keywords)
         after = [c - a for c, a in zip(starts.called, starts.answered, strict=True)]
         print(f"\n== {args.runs} runs, each of {args.keywords} keywords, an idle worker")
         print(summary("run_now -> first AI call:", starts.called))

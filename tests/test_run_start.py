@@ -5,6 +5,7 @@ round trip to PostgreSQL that the run's first AI call waits for. Counted, not ti
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -17,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app import serve
 from app.ai.base import Answer
 from app.ai.local import LocalProvider
 from app.ai.schemas import ClusteringOut, KeywordBrief
@@ -120,3 +122,18 @@ class TestSliceStartStatements:
             n for n, (_, parameters) in enumerate(sent) if "slice_started" in str(parameters)
         )
         assert recorded <= 4, "\n".join(statement for statement, _ in sent[:recorded])
+
+
+class TestAServingProcessStartsWarm:
+    async def test_serve_loads_the_clustering_then_sets_what_it_made_aside(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The first `run_now` of `automation serve` neither imports the estimate's clustering
+        nor meets a full garbage collection of every module's objects."""
+        done: list[str] = []
+        monkeypatch.setattr(serve, "prepare_clustering", lambda: done.append("clustering"))
+        monkeypatch.setattr(gc, "freeze", lambda: done.append("freeze"))
+
+        await serve.settle()
+
+        assert done == ["clustering", "freeze"]

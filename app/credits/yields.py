@@ -188,6 +188,17 @@ def _extrapolated(analysed: Yields, total: int) -> Yields:
     )
 
 
+def prepare_clustering() -> None:
+    """Load the clustering's libraries and run it once (about 1.5 s of CPU and 100 MB): in a
+    process that serves estimates, at its start, rather than in the first `run_now` or estimate
+    it answers."""
+    from app.ai.local.clustering import cluster_keywords
+
+    cluster_keywords(
+        [KeywordBrief(id=1, keyword="running shoes"), KeywordBrief(id=2, keyword="shoes")]
+    )
+
+
 def _foresee(
     keywords: list[tuple[int, str]], batch_size: int, known: set[str], sizes: list[int]
 ) -> Yields:
