@@ -6,6 +6,8 @@ import asyncio
 import gc
 import signal
 
+from fastapi import FastAPI
+
 from app.config import Settings
 from app.credits.yields import prepare_clustering
 from app.http_server import HttpServer
@@ -24,7 +26,8 @@ async def serve_api_and_worker(settings: Settings) -> None:
 
     Raises what made a part stop on its own.
     """
-    server = HttpServer(create_app(settings), settings.host, settings.port)
+    app = create_app(settings)
+    server = HttpServer(app, settings.host, settings.port)
     # The signals are ours to handle: the worker is stopped by `close()`, not by its own handler.
     worker = build_worker(settings, handle_signals=False)
     loop = asyncio.get_running_loop()
@@ -35,7 +38,7 @@ async def serve_api_and_worker(settings: Settings) -> None:
         asyncio.create_task(_serve_http(server), name="api"),
         asyncio.create_task(worker.async_run(), name="worker"),
     ]
-    settling = asyncio.create_task(settle(), name="settle")
+    settling = asyncio.create_task(settle(app), name="settle")
     stopped = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait([*parts, stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -52,15 +55,22 @@ async def serve_api_and_worker(settings: Settings) -> None:
             raise error
 
 
-async def settle() -> None:
+async def settle(app: FastAPI) -> None:
     """What the process does once, beside its start, so that its first requests and runs do not
-    pay for it: the estimate's clustering loaded (on a thread: the API answers meanwhile), then
-    every object so far (the modules, the app, the worker) set aside from the garbage
-    collector. A full collection otherwise walks them all, 100-250 ms with the event loop
-    stopped, whenever the objects kept grow by a quarter, which the first requests' caches do:
-    the first `run_now`s' worst start latencies (issue 13)."""
-    await asyncio.to_thread(prepare_clustering)
+    pay for it (issue 13: the first `run_now`s' start latencies). On a thread, the API answering
+    meanwhile: the estimate's clustering loaded and run once (~1.5 s), and the OpenAPI document
+    built, which prepares every route (FastAPI prepares a router's routes on the first request
+    into it, and the document is what /docs serves anyway). Then every object so far (the
+    modules, the app, the worker) is set aside from the garbage collector: a full collection
+    otherwise walks them all, 100-250 ms with the event loop stopped, whenever the objects kept
+    grow by a quarter, which the first requests' caches do."""
+    await asyncio.to_thread(_prepare, app)
     gc.freeze()
+
+
+def _prepare(app: FastAPI) -> None:
+    prepare_clustering()
+    app.openapi()
 
 
 async def _serve_http(server: HttpServer) -> None:

@@ -125,15 +125,18 @@ class TestSliceStartStatements:
 
 
 class TestAServingProcessStartsWarm:
-    async def test_serve_loads_the_clustering_then_sets_what_it_made_aside(
+    async def test_serve_prepares_the_clustering_and_the_routes_then_sets_all_aside(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """The first `run_now` of `automation serve` neither imports the estimate's clustering
-        nor meets a full garbage collection of every module's objects."""
+        """The first `run_now` of `automation serve` neither imports the estimate's clustering,
+        nor prepares the API's routes, nor meets a full garbage collection of every module's
+        objects."""
         done: list[str] = []
         monkeypatch.setattr(serve, "prepare_clustering", lambda: done.append("clustering"))
         monkeypatch.setattr(gc, "freeze", lambda: done.append("freeze"))
+        app = FastAPI()
+        monkeypatch.setattr(app, "openapi", lambda: done.append("routes"))
 
-        await serve.settle()
+        await serve.settle(app)
 
-        assert done == ["clustering", "freeze"]
+        assert done == ["clustering", "routes", "freeze"]
