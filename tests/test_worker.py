@@ -224,6 +224,23 @@ async def listening_workers(redis: Redis) -> int:
     return counts[0][1]
 
 
+async def until_listened(redis: Redis) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            if await listening_workers(redis):
+                return
+            await asyncio.sleep(0.01)
+
+
+async def cut_listeners(redis: Redis) -> None:
+    """Close the connections that listen for this database's announcements, as a restart of
+    Redis would (only this test database's: other sessions may share the server)."""
+    db = redis.connection_pool.connection_kwargs.get("db", 0)
+    clients: list[dict[str, Any]] = await redis.client_list(_type="pubsub")
+    cut = [await redis.client_kill_filter(_id=c["id"]) for c in clients if int(c["db"]) == db]
+    assert cut
+
+
 class TestWakeups:
     async def test_an_idle_worker_takes_a_queued_slice_at_once_not_at_its_next_poll(
         self, settings: Settings, redis: Redis
@@ -233,11 +250,30 @@ class TestWakeups:
         worker = build_worker(settings, poll_delay=30, handle_signals=False)
         running = asyncio.create_task(worker.async_run())
         try:
+            await until_listened(redis)
+
+            assert await ArqQueue(redis).enqueue_run("run_of_nobody", 0)
+
             async with asyncio.timeout(10):
                 while True:
-                    if await listening_workers(redis):
+                    if worker.jobs_complete:
                         break
                     await asyncio.sleep(0.01)
+        finally:
+            await close_worker(worker)
+            await asyncio.wait([running])
+
+    async def test_a_worker_whose_subscription_is_cut_hears_again_once_it_is_back(
+        self, settings: Settings, redis: Redis
+    ) -> None:
+        """Redis drops the listening connection (a restart does so): the worker subscribes again
+        and is woken as before."""
+        worker = build_worker(settings, poll_delay=30, handle_signals=False)
+        running = asyncio.create_task(worker.async_run())
+        try:
+            await until_listened(redis)
+            await cut_listeners(redis)
+            await until_listened(redis)
 
             assert await ArqQueue(redis).enqueue_run("run_of_nobody", 0)
 
