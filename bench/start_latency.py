@@ -11,11 +11,11 @@ a pause of random length (so that `run_now` falls anywhere in the worker's polli
 latency. The run is then cancelled and the worker let go idle again before the next site.
 
 Printed: p50, p99 and the worst of the start latency, of `run_now`'s answer, and of the time
-from the answer to the first call (the worker's part: arq's poll, the slice's start); then the
-CPU `automation serve` spent a run from `run_now` to the first call (all its threads: the API's
-and the worker's part), and the first run's start latency beside the worst of the others (a
-process's first requests prepare statements and connections, which p99 over 50 runs mostly
-shows).
+from the answer to the first call (the worker's part: arq's poll, the slice's start); the CPU
+`automation serve` spent a run from `run_now` to the first call (all its threads, the API's
+part and the worker's; the mean of the runs after the first); and the first run's start latency
+beside the worst of the others' (a process's first requests also prepare statements and
+connections; p99 over 50 runs is close to the worst run).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ async def run(args: argparse.Namespace, found: Backends) -> None:
         print(summary("answered -> first AI call:", after))
         print(
             f"{'serve CPU, run_now -> first call:':34}"
-            f"{statistics.mean(starts.cpu) * 1000:6.1f} ms a run (mean)"
+            f"{statistics.mean(starts.cpu[1:]) * 1000:6.1f} ms a run (mean, after the first)"
         )
         print(
             f"{'the first run (of the process):':34}{starts.called[0] * 1000:6.1f} ms   "
