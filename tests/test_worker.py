@@ -14,6 +14,7 @@ import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker, create_worker
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,6 +26,8 @@ from app.config import Settings, get_settings
 from app.models.tenancy import ApiKey
 from app.tenancy.usage import USAGE_KEY, note_key_used
 from app.workers.cron import CRON_JOBS, flush_api_key_usage
+from app.workers.queue import ArqQueue
+from app.workers.wakeups import wake_channel
 from app.workers.worker import build_worker, close_worker, worker_options
 from tests.engine import feed, start
 from tests.factories import create_tenant
@@ -213,6 +216,91 @@ class TestSchedule:
         self, settings: Settings
     ) -> None:
         assert worker_options(settings)["poll_delay"] <= 0.05
+
+
+async def listening_workers(redis: Redis) -> int:
+    """How many workers are subscribed to this database's announcements of new jobs."""
+    counts: list[tuple[bytes, int]] = await redis.pubsub_numsub(wake_channel(redis))
+    return counts[0][1]
+
+
+async def until_listened(redis: Redis) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            if await listening_workers(redis):
+                return
+            await asyncio.sleep(0.01)
+
+
+async def cut_listeners(redis: Redis) -> None:
+    """Close the connections that listen for this database's announcements, as a restart of
+    Redis would (only this test database's: other sessions may share the server)."""
+    db = redis.connection_pool.connection_kwargs.get("db", 0)
+    clients: list[dict[str, Any]] = await redis.client_list(_type="pubsub")
+    cut = [await redis.client_kill_filter(_id=c["id"]) for c in clients if int(c["db"]) == db]
+    assert cut
+
+
+class TestWakeups:
+    async def test_an_idle_worker_takes_a_queued_slice_at_once_not_at_its_next_poll(
+        self, settings: Settings, redis: Redis
+    ) -> None:
+        """A worker that polls twice a minute starts a run's slice as soon as it is queued (here
+        a slice of no run, which ends at once)."""
+        worker = build_worker(settings, poll_delay=30, handle_signals=False)
+        running = asyncio.create_task(worker.async_run())
+        try:
+            await until_listened(redis)
+
+            assert await ArqQueue(redis).enqueue_run("run_of_nobody", 0)
+
+            async with asyncio.timeout(10):
+                while True:
+                    if worker.jobs_complete:
+                        break
+                    await asyncio.sleep(0.01)
+        finally:
+            await close_worker(worker)
+            await asyncio.wait([running])
+
+    async def test_a_worker_whose_subscription_is_cut_hears_again_once_it_is_back(
+        self, settings: Settings, redis: Redis
+    ) -> None:
+        """Redis drops the listening connection (a restart does so): the worker subscribes again
+        and is woken as before."""
+        worker = build_worker(settings, poll_delay=30, handle_signals=False)
+        running = asyncio.create_task(worker.async_run())
+        try:
+            await until_listened(redis)
+            await cut_listeners(redis)
+            await until_listened(redis)
+
+            assert await ArqQueue(redis).enqueue_run("run_of_nobody", 0)
+
+            async with asyncio.timeout(10):
+                while True:
+                    if worker.jobs_complete:
+                        break
+                    await asyncio.sleep(0.01)
+        finally:
+            await close_worker(worker)
+            await asyncio.wait([running])
+
+    async def test_a_slice_is_announced_once_however_often_it_is_queued(self, redis: Redis) -> None:
+        queue = ArqQueue(redis)
+        async with redis.pubsub() as pubsub:
+            await pubsub.subscribe(wake_channel(redis))
+            assert await queue.enqueue_run("run_x", 0)
+            assert not await queue.enqueue_run("run_x", 0)
+            assert await announcements(pubsub) == 1
+
+
+async def announcements(pubsub: PubSub) -> int:
+    """The announcements heard until none came for a fifth of a second."""
+    heard = 0
+    while (message := await pubsub.get_message(timeout=0.2)) is not None:
+        heard += message["type"] == "message"
+    return heard
 
 
 @pytest.fixture

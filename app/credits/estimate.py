@@ -376,12 +376,14 @@ def _projection(runs: Sequence[AutomationRun], rates: Rates) -> Projection:
 @dataclass(frozen=True)
 class SiteRates:
     """The rates a run of the site is projected with, the history's projection where it has
-    enough runs, and the clusters and ideas foreseen from its pending rows (as a run's plan
-    records them)."""
+    enough runs, the clusters and ideas foreseen from its pending rows (as a run's plan records
+    them), and the site's latest completed runs, read for them (a run's plan takes their paces
+    too)."""
 
     rates: Rates
     projection: Projection | None
     foreseen: dict[str, str | None]
+    history: Sequence[AutomationRun]
 
 
 async def site_rates(session: AsyncSession, site_id: int, config: AutomationConfig) -> SiteRates:
@@ -399,7 +401,7 @@ async def site_rates(session: AsyncSession, site_id: int, config: AutomationConf
         projection = _projection(runs, rates)
         correction = learned_from(runs)
     yields = await foresee(session, site_id, config)
-    return SiteRates(with_yields(rates, yields, correction), projection, yields.foreseen())
+    return SiteRates(with_yields(rates, yields, correction), projection, yields.foreseen(), runs)
 
 
 async def estimate(

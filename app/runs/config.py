@@ -23,25 +23,36 @@ SCHEDULE_FIELDS = frozenset({"enabled", "frequency", "scheduled_time", "weekly_d
 async def get_or_create_config(
     session: AsyncSession, site: Site, *, for_update: bool = False
 ) -> AutomationConfig:
-    """The site's config, inserted with the defaults if it has none yet.
+    """The site's config, inserted with the defaults if it has none yet (`site_config`)."""
+    return await site_config(session, site.id, site.account_id, for_update=for_update)
+
+
+async def site_config(
+    session: AsyncSession, site_id: int, account_id: int, *, for_update: bool = False
+) -> AutomationConfig:
+    """The config of the site `site_id` (of the account `account_id`), inserted with the
+    defaults if it has none yet; for a caller that has the ids and not the site (a run's slice).
 
     Read first, so the common case writes nothing (an INSERT that conflicts still uses up a
-    sequence number). Creation is INSERT ... ON CONFLICT DO NOTHING, then the read again: two
-    first reads racing both end with the one row instead of one failing on the unique site_id.
-    A new config is disabled, so its `next_run_at` stays null. `for_update` locks the row for a
-    read-modify-write.
+    sequence number). Creation is INSERT ... ON CONFLICT DO NOTHING RETURNING the row, and the
+    read again only where it returned none: two first reads racing both end with the one row
+    instead of one failing on the unique site_id. A new config is disabled, so its
+    `next_run_at` stays null. `for_update` locks the row for a read-modify-write (a row this
+    transaction inserted is its own until it commits).
     """
-    query = select(AutomationConfig).where(AutomationConfig.site_id == site.id)
+    query = select(AutomationConfig).where(AutomationConfig.site_id == site_id)
     if for_update:
         query = query.with_for_update()
     query = query.execution_options(populate_existing=True)
     config = await session.scalar(query)
     if config is None:
-        await session.execute(
+        config = await session.scalar(
             insert(AutomationConfig)
-            .values(account_id=site.account_id, site_id=site.id)
+            .values(account_id=account_id, site_id=site_id)
             .on_conflict_do_nothing(index_elements=[AutomationConfig.site_id])
+            .returning(AutomationConfig)
         )
+    if config is None:
         config = await session.scalar(query)
     assert config is not None, "the row was inserted or already there"
     return config

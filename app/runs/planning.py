@@ -11,19 +11,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.credits.estimate import SiteRates, project, site_rates
-from app.models.automation import AutomationConfig, AutomationRun, RunStatus
+from app.models.automation import AutomationConfig, AutomationRun
 from app.pipeline.catalog import STAGE_NUMBERS
 from app.pipeline.pending import pending_counts
 from app.pipeline.results import handled_in
 from app.publishing.service import auto_approval_on
 from app.runs.plan import Basis, ProgressPlan, StagePlan, figures, plan_of, result_of
 
-# The site's latest completed runs whose stages' paces the plan takes.
-HISTORY_RUNS = 10
 # A re-plan is logged when a later stage's items or the credits left move by more than this.
 MATERIAL = Decimal("0.10")
 UNITS = {
@@ -37,18 +34,14 @@ UNITS = {
 }
 
 
-async def plan_run(
-    session: AsyncSession,
-    site_id: int,
-    config: AutomationConfig,
-    pending: Mapping[int, int],
-    rates: SiteRates,
+def plan_run(
+    config: AutomationConfig, pending: Mapping[int, int], rates: SiteRates, *, approving: bool
 ) -> ProgressPlan:
     """The plan of a run starting now with `pending` (its snapshot's counts) and `rates` (those
     its balance was checked with), with the clusters and ideas foreseen for it, which later
-    runs' estimates learn from."""
-    basis, planned, foreseen = await _projected(session, site_id, config, pending, rates)
-    paces = await history_paces(session, site_id)
+    runs' estimates learn from; `approving`: whether stage 7 approves the site's content."""
+    basis, planned, foreseen = _projected(config, pending, rates, approving=approving)
+    paces = history_paces(rates.history)
     return ProgressPlan(
         basis=basis,
         stages=tuple(
@@ -83,7 +76,8 @@ async def replan_after_stage(
         if n <= ended:
             pending[n] = 0
     rates = await site_rates(session, run.site_id, config)
-    basis, projected, _ = await _projected(session, run.site_id, config, pending, rates)
+    approving = await auto_approval_on(session, run.site_id)
+    basis, projected, _ = _projected(config, pending, rates, approving=approving)
     stages = []
     for n, (items, credits) in zip(STAGE_NUMBERS, projected, strict=True):
         if n <= ended:
@@ -106,18 +100,13 @@ async def replan_after_stage(
     return _material_change(old, new, ended)
 
 
-async def _projected(
-    session: AsyncSession,
-    site_id: int,
-    config: AutomationConfig,
-    pending: Mapping[int, int],
-    site: SiteRates,
+def _projected(
+    config: AutomationConfig, pending: Mapping[int, int], site: SiteRates, *, approving: bool
 ) -> tuple[Basis, list[tuple[int, Decimal]], dict[str, str | None]]:
     """(basis, [(items, credits)] per stage, the foresight) of the estimate's projection.
     Stage 7 has nothing to handle where auto-approval is off: it only counts what awaits
     review."""
     estimates = project(pending, config, site.rates)
-    approving = await auto_approval_on(session, site_id)
     planned = [
         (0 if n == 7 and not approving else estimate.items, estimate.credits)
         for n, estimate in zip(STAGE_NUMBERS, estimates, strict=True)
@@ -125,21 +114,12 @@ async def _projected(
     return ("history" if site.projection else "formula"), planned, site.foreseen
 
 
-async def history_paces(session: AsyncSession, site_id: int) -> dict[int, float]:
+def history_paces(runs: Sequence[AutomationRun]) -> dict[int, float]:
     """{stage: seconds per item} over the site's latest completed runs (their stages' time over
     the items they handled, in all), for the stages they did."""
-    columns = [getattr(AutomationRun, f"stage_{n}_result") for n in STAGE_NUMBERS]
-    rows = (
-        await session.execute(
-            select(*columns)
-            .where(AutomationRun.site_id == site_id, AutomationRun.status == RunStatus.COMPLETED)
-            .order_by(AutomationRun.completed_at.desc().nulls_last(), AutomationRun.id.desc())
-            .limit(HISTORY_RUNS)
-        )
-    ).all()
     paces = {}
     for n in STAGE_NUMBERS:
-        pace = _pace_of([row[n - 1] for row in rows], n)
+        pace = _pace_of([result_of(run, n) for run in runs], n)
         if pace is not None:
             paces[n] = pace
     return paces

@@ -55,9 +55,11 @@ async def start_run(
         )
     config = await get_or_create_config(session, site)
     pending = await pending_counts(session, site.id)
+    # The estimate's inputs, read once: the work check, the balance check and the run's plan
+    # all take them.
+    approving = await auto_approval_on(session, site.id)
     if trigger is TriggerType.MANUAL:
-        await _require_work(session, site, config, pending)
-    # The estimate's inputs, read once: the balance check and the run's plan both take them.
+        _require_work(config, pending, approving=approving)
     rates = await site_rates(session, site.id, config)
     await check_balance(session, site, config, pending=pending, planned=rates)
     return await create_run(
@@ -67,19 +69,17 @@ async def start_run(
         site_id=site.id,
         trigger_type=trigger,
         initial_snapshot=snapshot_of(pending),
-        progress_plan=await plan_run(session, site.id, config, pending, rates),
+        progress_plan=plan_run(config, pending, rates, approving=approving),
     )
 
 
-async def _require_work(
-    session: AsyncSession, site: Site, config: AutomationConfig, pending: dict[int, int]
-) -> None:
+def _require_work(config: AutomationConfig, pending: dict[int, int], *, approving: bool) -> None:
     """Refuse a run that would find nothing to do in any enabled stage (`nothing_to_do`, with
     the pending counts), rather than run through seven empty stages. Counted in the transaction
     that creates the run: what is added later is picked up by the run, or by the next one.
-    Content in review is work only where stage 7 approves it; otherwise a run just counts it."""
+    Content in review is work only where stage 7 approves it (`approving`); otherwise a run
+    just counts it."""
     disabled = [n for n in STAGE_NUMBERS if not getattr(config, f"stage_{n}_enabled")]
-    approving = await auto_approval_on(session, site.id)
     work = {
         n: count
         for n, count in pending.items()

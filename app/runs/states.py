@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import AlreadyRunning, InvalidTransition, NotFound
@@ -53,6 +53,16 @@ _DEFAULT_REASON = {
 }
 
 
+# "At most one active run per site": an insert names the index by its column and its predicate,
+# taken from the index itself, with its constants (PostgreSQL cannot match a predicate whose
+# values are parameters).
+_ONE_ACTIVE_PER_SITE = next(
+    index
+    for index in cast(Table, AutomationRun.__table__).indexes
+    if index.name == "uq_automation_runs_one_active_per_site"
+)
+
+
 def new_run_id() -> str:
     """Public, opaque and sortable by creation time."""
     return f"run_{datetime.now(UTC):%Y%m%d%H%M%S}_{secrets.token_hex(4)}"
@@ -70,29 +80,31 @@ async def create_run(
 ) -> AutomationRun:
     """Insert a running run. The partial unique index refuses a second active run for the site,
     however many requests race: the loser gets `AlreadyRunning`. Without a `progress_plan`, the
-    run is planned to handle the snapshot's counts, nothing projected."""
+    run is planned to handle the snapshot's counts, nothing projected.
+
+    One statement: the insert that meets the index does nothing (rather than fail, which needed a
+    savepoint around it) and returns the whole row."""
     plan = progress_plan or snapshot_plan(initial_snapshot)
-    run = AutomationRun(
-        run_id=new_run_id(),
-        account_id=account_id,
-        site_id=site_id,
-        trigger_type=trigger_type,
-        status=RunStatus.RUNNING,
-        current_stage=1,
-        initial_snapshot=initial_snapshot,
-        progress_plan=plan.stored(),
+    run: AutomationRun | None = await session.scalar(
+        insert(AutomationRun)
+        .values(
+            run_id=new_run_id(),
+            account_id=account_id,
+            site_id=site_id,
+            trigger_type=trigger_type,
+            status=RunStatus.RUNNING,
+            current_stage=1,
+            initial_snapshot=initial_snapshot,
+            progress_plan=plan.stored(),
+        )
+        .on_conflict_do_nothing(
+            index_elements=_ONE_ACTIVE_PER_SITE.expressions,
+            index_where=_ONE_ACTIVE_PER_SITE.dialect_options["postgresql"]["where"],
+        )
+        .returning(AutomationRun)
     )
-    try:
-        async with session.begin_nested():
-            session.add(run)
-            await session.flush()
-    except IntegrityError as exc:
-        if "uq_automation_runs_one_active_per_site" in str(exc.orig):
-            raise AlreadyRunning(
-                "a run is already active for this site", details={"site_id": site_id}
-            ) from exc
-        raise
-    await session.refresh(run)
+    if run is None:
+        raise AlreadyRunning("a run is already active for this site", details={"site_id": site_id})
     RUN_TRANSITIONS.labels(RunStatus.RUNNING.value).inc()
     await log.record(
         session,

@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import AIFatalError
@@ -33,7 +33,6 @@ from app.errors import is_backend_down
 from app.metrics import STAGE_SECONDS
 from app.models.automation import AutomationConfig, AutomationRun, RunStatus, StoppedReason
 from app.models.billing import Operation
-from app.models.tenancy import Site
 from app.outage import (
     QUICK_RETRIES,
     database_probe,
@@ -42,7 +41,7 @@ from app.outage import (
 )
 from app.pipeline.pending import count_pending
 from app.pipeline.results import initial_result, result_column, set_in_result
-from app.runs.config import get_or_create_config
+from app.runs.config import site_config
 from app.runs.ending import Lost, end_run_unless_moved, settle_cancelled
 from app.runs.lease import SiteLease
 from app.runs.planning import replan_after_stage
@@ -72,11 +71,10 @@ class SliceEnd:
 
 async def run_slice(deps: WorkerDeps, run_id: str, slice_no: int) -> SliceEnd:
     settings = deps.settings
-    async with unit_of_work(deps.session_factory) as session:
-        run = await session.scalar(select(AutomationRun).where(AutomationRun.run_id == run_id))
-    if run is None or run.status != RunStatus.RUNNING or run.slice != slice_no:
+    site_id = await _site_of_current(deps, run_id, slice_no)
+    if site_id is None:
         return SliceEnd("not_current")
-    lease = SiteLease(deps.redis, run.site_id, run_id, int(settings.run_lease_seconds * 1000))
+    lease = SiteLease(deps.redis, site_id, run_id, int(settings.run_lease_seconds * 1000))
     if not await _wait_for_lease(lease, settings.run_lease_seconds + 1):
         log.info(
             "site lease held elsewhere; the reaper resumes the run if it lapses", run_id=run_id
@@ -103,6 +101,22 @@ async def run_slice(deps: WorkerDeps, run_id: str, slice_no: int) -> SliceEnd:
                 await heartbeat
         with contextlib.suppress(Exception):
             await lease.release()
+
+
+async def _site_of_current(deps: WorkerDeps, run_id: str, slice_no: int) -> int | None:
+    """The site of the run, if this slice is still the running run's current one (a job
+    queued again after the run moved on is not): one statement, outside a transaction, as it
+    only decides whether to wait for the site's lease. `_take_run` checks again under it."""
+    async with deps.session_factory() as session:
+        connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        site_id: int | None = await connection.scalar(
+            select(AutomationRun.site_id).where(
+                AutomationRun.run_id == run_id,
+                AutomationRun.status == RunStatus.RUNNING,
+                AutomationRun.slice == slice_no,
+            )
+        )
+    return site_id
 
 
 async def _drive_through_outages(
@@ -173,15 +187,21 @@ class _SliceStart:
 
 
 async def _take_run(deps: WorkerDeps, run_id: str, slice_no: int) -> _SliceStart | None:
-    """Raise the fence (fencing out any earlier holder) and load what the slice needs."""
+    """Raise the fence (fencing out any earlier holder) and load what the slice needs; None if
+    this slice is no longer the running run's current one."""
     async with unit_of_work(deps.session_factory) as session:
         run = await session.scalar(
-            select(AutomationRun).where(AutomationRun.run_id == run_id).with_for_update()
+            update(AutomationRun)
+            .where(
+                AutomationRun.run_id == run_id,
+                AutomationRun.status == RunStatus.RUNNING,
+                AutomationRun.slice == slice_no,
+            )
+            .values(fence=AutomationRun.fence + 1, heartbeat_at=datetime.now(UTC))
+            .returning(AutomationRun)
         )
-        if run is None or run.status != RunStatus.RUNNING or run.slice != slice_no:
+        if run is None:
             return None
-        run.fence += 1
-        run.heartbeat_at = datetime.now(UTC)
         handle = RunHandle(run.id, run.run_id, run.account_id, run.site_id, run.fence)
         start = await _slice_start(session, run, handle)
         await deps.log.record(
@@ -201,8 +221,7 @@ async def _take_run(deps: WorkerDeps, run_id: str, slice_no: int) -> _SliceStart
 
 
 async def _slice_start(session: AsyncSession, run: AutomationRun, handle: RunHandle) -> _SliceStart:
-    site = await session.get_one(Site, run.site_id)
-    config = await get_or_create_config(session, site)
+    config = await site_config(session, run.site_id, run.account_id)
     prices = await load_prices(session)
     budget = await _budget(session, run, config)
     return _SliceStart(handle, config, prices, budget, run.current_stage)

@@ -1,6 +1,7 @@
 """Enqueueing: the only place that knows arq's job names and ids (SPEC §15: arq stays behind
 `app/workers/`). `ArqQueue` is the `app.queue.JobQueue` the API and the jobs are given. Job ids
-are deterministic, so enqueueing one twice is a no-op."""
+are deterministic, so enqueueing one twice is a no-op. A job due at once is announced to the idle
+workers (`app.workers.wakeups`), which take it without waiting for their next poll."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from datetime import UTC, datetime
 from arq.connections import ArqRedis
 from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
+
+from app.workers.wakeups import announce_job
 
 RUN_JOB = "run_automation"
 NOTIFY_JOB = "notify_run"
@@ -38,7 +41,7 @@ class ArqQueue:
         """Queue slice `slice_no` of the run; False if that slice was already queued or done."""
         job_id = run_job_id(run_id, slice_no)
         job = await self._redis.enqueue_job(RUN_JOB, run_id, slice_no, _job_id=job_id)
-        return job is not None
+        return await self._announced(job)
 
     async def slice_waiting(self, run_id: str, slice_no: int) -> bool:
         """Whether the run's slice job is still in the queue, not yet taken by any worker (all
@@ -57,7 +60,7 @@ class ArqQueue:
     async def enqueue_notification(self, run_id: str) -> bool:
         """Queue the notification of the run's end; False if it was already queued or sent."""
         job = await self._redis.enqueue_job(NOTIFY_JOB, run_id, _job_id=notify_job_id(run_id))
-        return job is not None
+        return await self._announced(job)
 
     async def enqueue_publish(self) -> bool:
         """Queue a publish pass for the start of the next second, beside the cron's (an article
@@ -71,3 +74,10 @@ class ArqQueue:
             _defer_until=datetime.fromtimestamp(second, UTC),
         )
         return job is not None
+
+    async def _announced(self, job: Job | None) -> bool:
+        """Whether the job was queued (None: it was already); if it was, the workers hear it."""
+        if job is None:
+            return False
+        await announce_job(self._redis)
+        return True

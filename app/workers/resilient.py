@@ -4,7 +4,8 @@ arq 0.28's `Worker` ends its main loop on the first `ConnectionError`: a Redis r
 `automation worker`, and `automation serve` with it. Here the worker waits for Redis instead, with
 capped backoff, logging the outage once when it starts and once when it ends, and polls again
 when Redis answers. Jobs in flight go on meanwhile: they wait out the outage where they need
-Redis (see `app.stages.runner`).
+Redis (see `app.stages.runner`). Between two polls it listens for the announcements of new jobs
+(`app.workers.wakeups`) and polls at once on one.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import asyncio
 from typing import Any
 
 from arq.connections import create_pool, log_redis_info
-from arq.utils import poll
 from arq.worker import Worker, logger
 
 from app.errors import is_backend_down
 from app.outage import Outage, redis_probe, retry_through_outage, wait_until_reachable
+from app.workers.wakeups import Wakeups
 
 
 class ResilientWorker(Worker):
@@ -26,7 +27,8 @@ class ResilientWorker(Worker):
         self._outage = Outage("worker")
 
     async def main(self) -> None:
-        """arq's main loop, with the connection waited for and every poll riding out outages."""
+        """arq's main loop, with the connection waited for, every poll riding out outages, and
+        the wait between polls cut short when a job is announced."""
         if self._pool is None:
             self._pool = await retry_through_outage(
                 self._outage, self._create_pool, [self._probe_connection]
@@ -40,10 +42,12 @@ class ResilientWorker(Worker):
         self.ctx["redis"] = self.pool
         if self.on_startup:
             await self.on_startup(self.ctx)
-        async for _ in poll(self.poll_delay_s):
-            await self._poll_iteration()
-            if self.burst and await self._burst_over():
-                return
+        async with Wakeups(self.pool) as wakeups:
+            while True:
+                await self._poll_iteration()
+                if self.burst and await self._burst_over():
+                    return
+                await wakeups.wait(self.poll_delay_s)
 
     async def _create_pool(self) -> Any:
         return await create_pool(
