@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import BigInteger, DateTime, MetaData, Select, event, func, select
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import greenlet_spawn
 
 from app.effects import begin_effects, run_effects, take_effects
 
@@ -88,6 +90,29 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
         except Exception as exc:
             # The pool replaces the connection and checks out again.
             raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the engine's pool as asyncpg's own, for the status reads clients poll.
+
+    SQLAlchemy's execution of one prebuilt statement (its connection object, execution context,
+    parameter processing and result) took more CPU than everything else in such a read; asyncpg
+    prepares a statement once per connection and then only binds and runs it. Statements run
+    outside any transaction, each on its own, as on an AUTOCOMMIT engine. The connection is the
+    pool's (its size, its ping after idle); one whose use raised is closed instead of returned,
+    since a statement cut off (a cancellation, a lost server) leaves it unusable.
+    """
+    pooled = await engine.raw_connection()
+    connection = pooled.driver_connection
+    assert connection is not None  # a connection checked out of the pool is open
+    try:
+        yield connection
+    except BaseException as exc:
+        await greenlet_spawn(pooled.invalidate, exc)
+        raise
+    finally:
+        await greenlet_spawn(pooled.close)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -11,7 +11,7 @@ import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.params import id_query, pagination
 from app.config import Settings
@@ -55,16 +55,7 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_read_engine(request: Request) -> AsyncEngine:
-    """For the hottest reads, in SQLAlchemy Core without the ORM's session. The endpoint opens
-    its connection itself: a dependency that yields costs an anyio cancel scope per request,
-    more than the rest of the dependencies together."""
-    engine: AsyncEngine = request.app.state.read_engine
-    return engine
-
-
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
-ReadEngineDep = Annotated[AsyncEngine, Depends(get_read_engine)]
 
 
 # The dependencies are `async def` though they do not wait: FastAPI runs a plain `def`
@@ -97,10 +88,10 @@ KeyCacheDep = Annotated[KeyCache, Depends(get_key_cache)]
 
 async def get_principal(
     request: Request,
-    redis: RedisDep,
-    cache: KeyCacheDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> tenancy.Principal:
+    redis: Redis = request.app.state.redis
+    cache: KeyCache = request.app.state.key_cache
     if credentials is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     digest = hash_key(credentials.credentials)

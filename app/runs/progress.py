@@ -14,6 +14,7 @@ from app.models.automation import AutomationRun, RunStatus
 from app.pipeline.catalog import STAGE_NAMES, STAGE_NUMBERS
 from app.pipeline.pending import STAGE_MODELS, pending_counts
 from app.runs.plan import figures, plan_of
+from app.runs.reads import RunRow
 from app.runs.schemas import (
     GlobalProgress,
     InFlight,
@@ -53,18 +54,13 @@ async def pipeline_overview(session: AsyncSession, site_id: int) -> PipelineOver
     return PipelineOverview(stages=stages, total_pending=sum(pending.values()))
 
 
-def duration_seconds(run: AutomationRun) -> int:
+def duration_seconds(run: AutomationRun | RunRow) -> int:
     end = run.completed_at or run.cancelled_at or datetime.now(UTC)
     return max(0, round((end - run.started_at).total_seconds()))
 
 
-async def run_progress(
-    session: AsyncSession, site_id: int, run: AutomationRun | None
-) -> RunProgress:
-    """The run's figures from its row alone (its plan and its stage results); without a run,
-    what the site has pending (one query)."""
-    if run is None:
-        return await _no_run(session, site_id)
+def run_progress(run: AutomationRun | RunRow) -> RunProgress:
+    """The run's figures from its row alone (its plan and its stage results)."""
     state = figures(run, plan_of(run), datetime.now(UTC))
     return RunProgress(
         run=RunSummary.model_validate(run, from_attributes=True),
@@ -93,7 +89,8 @@ async def run_progress(
     )
 
 
-async def _no_run(session: AsyncSession, site_id: int) -> RunProgress:
+async def progress_without_run(session: AsyncSession, site_id: int) -> RunProgress:
+    """For a site that has never run: what it has pending (one query)."""
     pending = await pending_counts(session, site_id)
     return RunProgress(
         run=None,
