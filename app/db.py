@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import BigInteger, DateTime, MetaData, Select, event, func, select
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InterfaceError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -100,17 +100,22 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
     parameter processing and result) took more CPU than everything else in such a read; asyncpg
     prepares a statement once per connection and then only binds and runs it. Statements run
     outside any transaction, each on its own, as on an AUTOCOMMIT engine. The connection is the
-    pool's (its size, its ping after idle); one whose use raised is closed instead of returned,
-    since a statement cut off (a cancellation, a lost server) leaves it unusable.
+    pool's (its size, its ping after idle), and goes back to it after use, also after a
+    statement that failed or was cancelled (asyncpg waits for the cancellation to finish), but
+    not once it is closed.
     """
     pooled = await engine.raw_connection()
     connection = pooled.driver_connection
     assert connection is not None  # a connection checked out of the pool is open
     try:
         yield connection
-    except BaseException as exc:
+    except Exception as exc:
+        if not connection.is_closed():
+            raise
+        # Lost (the server restarted or ended the session): not to be handed out again, and an
+        # outage for the caller, as SQLAlchemy reports a connection it invalidated.
         await greenlet_spawn(pooled.invalidate, exc)
-        raise
+        raise InterfaceError(None, None, exc, connection_invalidated=True) from exc
     finally:
         await greenlet_spawn(pooled.close)
 

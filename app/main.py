@@ -8,6 +8,7 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from app.api import (
     auth,
@@ -21,9 +22,10 @@ from app.api import (
     sites,
     writer,
 )
-from app.api.errors import UnexpectedErrors, install_error_handlers
+from app.api.errors import UnexpectedErrors, all_routes, install_error_handlers
 from app.api.limits import BodySizeLimit
 from app.api.openapi import build_openapi
+from app.api.polls import POLLED, PolledReads
 from app.config import Settings, get_settings
 from app.db import create_engine, create_session_factory
 from app.media import MediaFiles
@@ -80,10 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = KeyCache()
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
-    # Inside RequestMetrics, so that a bug's 500 is counted and logged like any answer.
-    app.add_middleware(UnexpectedErrors)
-    app.add_middleware(RequestMetrics)
     for module in (
         ops,
         auth,
@@ -97,6 +95,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publishers,
     ):
         app.include_router(module.router)
+    polled = {
+        route.path: route
+        for route in all_routes(app.routes)
+        if isinstance(route, APIRoute) and route.path in POLLED
+    }
+    app.add_middleware(PolledReads, routes=polled)
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    # Inside RequestMetrics, so that a bug's 500 is counted and logged like any answer.
+    app.add_middleware(UnexpectedErrors)
+    app.add_middleware(RequestMetrics)
     media = settings.media_path
     media.mkdir(parents=True, exist_ok=True)
     app.mount(settings.media_url, MediaFiles(directory=media), name="media")

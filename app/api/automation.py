@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api import polls
 from app.api.deps import (
     API_REDIS,
     PrincipalDep,
@@ -31,13 +32,13 @@ from app.api.deps import (
     SiteIdQuery,
 )
 from app.api.errors import ERROR_RESPONSES
-from app.db import driver_connection, unit_of_work
+from app.db import unit_of_work
 from app.effects import after_commit
 from app.errors import NotFound, is_backend_down
 from app.http_server import shutting_down
 from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
 from app.queue import JobQueue
-from app.runs import progress, reads, service
+from app.runs import progress, service
 from app.runs.events import RunLog
 from app.runs.schemas import (
     CurrentRunOut,
@@ -197,9 +198,7 @@ async def cancel(
 async def current_run(
     request: Request, principal: PrincipalDep, site_id: SiteIdQuery
 ) -> CurrentRunOut:
-    async with driver_connection(request.app.state.engine) as connection:
-        run = await reads.site_active_run(connection, principal.account_id, site_id)
-    return CurrentRunOut(run=RunOut.model_validate(dict(run)) if run else None)
+    return await polls.current_run_of(request.app.state.engine, principal.account_id, site_id)
 
 
 @router.get(
@@ -245,10 +244,10 @@ async def run_progress(
     site_id: SiteIdQuery,
 ) -> RunProgress:
     if run_id is None:
-        async with driver_connection(request.app.state.engine) as connection:
-            latest = await reads.site_run_to_show(connection, principal.account_id, site_id)
+        engine = request.app.state.engine
+        latest = await polls.latest_progress_of(engine, principal.account_id, site_id)
         if latest is not None:
-            return progress.run_progress(latest)
+            return latest
     async with request.app.state.read_session_factory() as session:
         if run_id is None:
             return await progress.progress_without_run(session, site_id)

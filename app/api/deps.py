@@ -90,22 +90,27 @@ async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> tenancy.Principal:
-    redis: Redis = request.app.state.redis
-    cache: KeyCache = request.app.state.key_cache
+    state = request.app.state
+    cache: KeyCache = state.key_cache
     if credentials is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     digest = hash_key(credentials.credentials)
     principal = cache.get(digest)
     if principal is None:
-        async with request.app.state.read_session_factory() as session:
+        async with state.read_session_factory() as session:
             principal = await tenancy.authenticate(session, credentials.credentials)
         cache.put(digest, principal)
+    await note_use(cache, state.redis, principal)
+    return principal
+
+
+async def note_use(cache: KeyCache, redis: Redis, principal: tenancy.Principal) -> None:
+    """Note the key's use in Redis, if none was noted lately (`KeyCache.use_to_note`)."""
     if cache.use_to_note(principal.api_key_id):
         # Bookkeeping only: a Redis outage must not fail requests that do not need Redis.
         used = note_key_used(redis, principal.api_key_id, datetime.now(UTC))
         if await best_effort(API_REDIS, used):
             cache.use_noted(principal.api_key_id)
-    return principal
 
 
 PrincipalDep = Annotated[tenancy.Principal, Depends(get_principal)]
