@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,7 +11,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import BigInteger, DateTime, MetaData, Select, event, func, select
-from sqlalchemy.exc import DisconnectionError, InterfaceError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,7 +21,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.util import greenlet_spawn
 
 from app.effects import begin_effects, run_effects, take_effects
 
@@ -92,32 +93,43 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
 
-@asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A connection of the engine's pool as asyncpg's own, for the status reads clients poll.
+# Connections of the status polls' own pool (`create_poll_pool`), per process, besides the
+# engine's: their statements take well under a millisecond, so a few serve thousands a second.
+POLL_POOL_SIZE = 4
 
-    SQLAlchemy's execution of one prebuilt statement (its connection object, execution context,
-    parameter processing and result) took more CPU than everything else in such a read; asyncpg
-    prepares a statement once per connection and then only binds and runs it. Statements run
-    outside any transaction, each on its own, as on an AUTOCOMMIT engine. The connection is the
-    pool's (its size, its ping after idle), and goes back to it after use, also after a
-    statement that failed or was cancelled (asyncpg waits for the cancellation to finish), but
-    not once it is closed.
+
+async def create_poll_pool(url: str) -> asyncpg.Pool:
+    """A pool of asyncpg's own connections for the status reads clients poll (`app.api.polls`).
+
+    Not the engine's: SQLAlchemy drives asyncpg from a greenlet, and every switch into it and
+    back copies the C stack down to where it started; under the service's ASGI middleware those
+    copies, when a connection is taken and when it is returned, cost more CPU than the read's
+    query. asyncpg prepares each statement once per connection, then only binds and runs it;
+    statements run outside any transaction, each on its own. No connection is made before the
+    first read, so the service starts while PostgreSQL is down; one that the server closed (a
+    restart) is replaced when next taken, and one lost during a statement fails that read as an
+    outage (503).
     """
-    pooled = await engine.raw_connection()
-    connection = pooled.driver_connection
-    assert connection is not None  # a connection checked out of the pool is open
-    try:
-        yield connection
-    except Exception as exc:
-        if not connection.is_closed():
-            raise
-        # Lost (the server restarted or ended the session): not to be handed out again, and an
-        # outage for the caller, as SQLAlchemy reports a connection it invalidated.
-        await greenlet_spawn(pooled.invalidate, exc)
-        raise InterfaceError(None, None, exc, connection_invalidated=True) from exc
-    finally:
-        await greenlet_spawn(pooled.close)
+    return await asyncpg.create_pool(
+        make_url(async_url(url)).set(drivername="postgresql").render_as_string(False),
+        min_size=0,
+        max_size=POLL_POOL_SIZE,
+        init=_decode_json,
+        reset=_nothing_to_reset,
+    )
+
+
+async def _decode_json(connection: asyncpg.Connection) -> None:
+    """JSON read as the engine reads it (SQLAlchemy's asyncpg dialect: `json.loads`)."""
+    for kind in ("json", "jsonb"):
+        await connection.set_type_codec(
+            kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """The polls leave no session state behind (no transaction, setting, lock or listener):
+    asyncpg's own reset would send RESET ALL and the rest on every return to the pool."""
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -27,7 +27,7 @@ from app.api.limits import BodySizeLimit
 from app.api.openapi import build_openapi
 from app.api.polls import POLLED, PolledReads
 from app.config import Settings, get_settings
-from app.db import create_engine, create_session_factory
+from app.db import create_engine, create_poll_pool, create_session_factory
 from app.media import MediaFiles
 from app.observability import RequestMetrics, configure_logging
 from app.redis import create_redis
@@ -65,9 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.read_session_factory = create_session_factory(app.state.read_engine)
         app.state.redis = redis
         app.state.queue = ArqQueue(redis)
+        app.state.poll_pool = await create_poll_pool(database_url)
         try:
             yield
         finally:
+            await app.state.poll_pool.close()
             await redis.aclose()
             await engine.dispose()
 

@@ -12,19 +12,16 @@ from decimal import Decimal
 import asyncpg
 import httpx
 import pytest
-import sqlalchemy.exc
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import Message, Receive, Scope, Send
 
 from app.api.errors import all_routes
 from app.api.polls import POLLED, PolledReads
 from app.config import Settings
-from app.db import create_engine, driver_connection
-from app.errors import is_backend_down
-from app.main import create_app
+from app.db import create_poll_pool
 from app.models.automation import RunStatus
 from app.models.tenancy import ApiKey
 from app.runs.events import RunLog
@@ -231,59 +228,67 @@ class TestPolledReads:
 
 
 class TestAPollOnALostConnection:
-    async def test_is_a_503_once_and_the_next_poll_reads_on_a_new_connection(
-        self, engine: AsyncEngine, settings: Settings, tenant: Tenant
+    async def test_is_a_503_and_the_next_poll_reads_on_a_new_connection(
+        self, client: httpx.AsyncClient, engine: AsyncEngine, tenant: Tenant
     ) -> None:
-        app = create_app(settings.model_copy(update={"db_pool_size": 1}))
         url = f"{CURRENT_RUN}?site_id={tenant.site_id}"
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
-        ):
-            assert (await c.get(url, headers=tenant.headers)).status_code == 200
-            async with driver_connection(app.state.engine) as connection:
-                pid = await connection.fetchval("SELECT pg_backend_pid()")
-            async with driver_connection(engine) as connection:
-                assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
+        assert (await client.get(url, headers=tenant.headers)).status_code == 200
+        async with engine.connect() as locker, engine.connect() as admin:
+            # The next poll's statement waits for the table; the server then ends its session.
+            await locker.execute(text("LOCK TABLE sites IN ACCESS EXCLUSIVE MODE"))
+            polling = asyncio.create_task(client.get(url, headers=tenant.headers))
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database() AND query LIKE '%automation_runs%'"
+            )
+            for _ in range(500):
+                if await admin.scalar(text(waiting)):
+                    break
+                await asyncio.sleep(0.01)
+            ended = await admin.scalar(
+                text(waiting.replace("count(*)", "count(pg_terminate_backend(pid))"))
+            )
+            await locker.rollback()
+        assert ended == 1
+        lost = await polling
+        assert lost.status_code == 503
+        assert lost.json()["error"]["code"] == "unavailable"
+        assert (await client.get(url, headers=tenant.headers)).status_code == 200
 
-            lost = await c.get(url, headers=tenant.headers)
-            assert lost.status_code == 503
-            assert lost.json()["error"]["code"] == "unavailable"
-            assert (await c.get(url, headers=tenant.headers)).status_code == 200
 
-
-class TestDriverConnection:
+class TestThePollPool:
     @pytest.fixture
-    async def small_engine(self, database_url: str) -> AsyncIterator[AsyncEngine]:
-        engine = create_engine(database_url, pool_size=1)
-        yield engine
-        await engine.dispose()
+    async def pool(self, database_url: str) -> AsyncIterator[asyncpg.Pool]:
+        pool = await create_poll_pool(database_url)
+        yield pool
+        await pool.close()
 
-    async def test_a_connection_the_server_ended_is_not_handed_out_again(
-        self, engine: AsyncEngine, small_engine: AsyncEngine
+    async def test_a_connection_the_server_closed_is_replaced_when_next_taken(
+        self, engine: AsyncEngine, pool: asyncpg.Pool
     ) -> None:
-        async with driver_connection(small_engine) as connection:
-            pid = await connection.fetchval("SELECT pg_backend_pid()")
-        async with driver_connection(engine) as connection:
-            assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
-
-        with pytest.raises(sqlalchemy.exc.InterfaceError) as lost:
-            async with driver_connection(small_engine) as connection:
-                await connection.fetchval("SELECT 1")
-        assert is_backend_down(lost.value)
-        async with driver_connection(small_engine) as connection:
-            assert await connection.fetchval("SELECT pg_backend_pid()") != pid
+        pid = await pool.fetchval("SELECT pg_backend_pid()")
+        async with engine.connect() as admin:
+            assert await admin.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.sleep(0.2)  # the closed socket is seen by the event loop
+        assert await pool.fetchval("SELECT pg_backend_pid()") != pid
 
     async def test_a_connection_whose_statement_failed_is_used_again(
-        self, small_engine: AsyncEngine
+        self, pool: asyncpg.Pool
     ) -> None:
-        async with driver_connection(small_engine) as connection:
-            pid = await connection.fetchval("SELECT pg_backend_pid()")
+        pid = await pool.fetchval("SELECT pg_backend_pid()")
         with pytest.raises(asyncpg.DivisionByZeroError):
-            async with driver_connection(small_engine) as connection:
-                await connection.fetchval("SELECT 1 / 0")
-        async with driver_connection(small_engine) as connection:
-            assert await connection.fetchval("SELECT pg_backend_pid()") == pid
+            await pool.fetchval("SELECT 1 / 0")
+        assert await pool.fetchval("SELECT pg_backend_pid()") == pid
+
+    async def test_json_is_read_as_the_engine_reads_it(
+        self, engine: AsyncEngine, pool: asyncpg.Pool
+    ) -> None:
+        query = """SELECT '{"a": [1, 2.5, null]}'::jsonb, '"text"'::json"""
+        async with engine.connect() as connection:
+            from_engine = tuple((await connection.execute(text(query))).one())
+        from_pool = await pool.fetchrow(query)
+        assert from_pool is not None
+        assert tuple(from_pool) == from_engine == ({"a": [1, 2.5, None]}, "text")
 
 
 async def _answers_alike(

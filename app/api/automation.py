@@ -198,7 +198,7 @@ async def cancel(
 async def current_run(
     request: Request, principal: PrincipalDep, site_id: SiteIdQuery
 ) -> CurrentRunOut:
-    return await polls.current_run_of(request.app.state.engine, principal.account_id, site_id)
+    return await polls.current_run_of(request.app.state.poll_pool, principal.account_id, site_id)
 
 
 @router.get(
@@ -244,8 +244,8 @@ async def run_progress(
     site_id: SiteIdQuery,
 ) -> RunProgress:
     if run_id is None:
-        engine = request.app.state.engine
-        latest = await polls.latest_progress_of(engine, principal.account_id, site_id)
+        pool = request.app.state.poll_pool
+        latest = await polls.latest_progress_of(pool, principal.account_id, site_id)
         if latest is not None:
             return latest
     async with request.app.state.read_session_factory() as session:

@@ -17,15 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 
+import asyncpg
 from fastapi.responses import Response
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import note_use
-from app.db import driver_connection
 from app.errors import AppError
 from app.runs import progress, reads
 from app.runs.schemas import CurrentRunOut, RunOut, RunProgress
@@ -34,25 +33,23 @@ from app.tenancy.key_cache import KeyCache
 from app.tenancy.security import hash_key
 
 
-async def current_run_of(engine: AsyncEngine, account_id: int, site_id: int) -> CurrentRunOut:
+async def current_run_of(pool: asyncpg.Pool, account_id: int, site_id: int) -> CurrentRunOut:
     """The site's active run, or null; NotFound when the site is not the account's."""
-    async with driver_connection(engine) as connection:
-        run = await reads.site_active_run(connection, account_id, site_id)
+    run = await reads.site_active_run(pool, account_id, site_id)
     return CurrentRunOut(run=RunOut.model_validate(dict(run)) if run else None)
 
 
 async def latest_progress_of(
-    engine: AsyncEngine, account_id: int, site_id: int
+    pool: asyncpg.Pool, account_id: int, site_id: int
 ) -> RunProgress | None:
     """The progress of the site's active run, else of its latest; None when the site never ran
     (what it has pending is then counted, in a session); NotFound when the site is not the
     account's."""
-    async with driver_connection(engine) as connection:
-        run = await reads.site_run_to_show(connection, account_id, site_id)
+    run = await reads.site_run_to_show(pool, account_id, site_id)
     return progress.run_progress(run) if run is not None else None
 
 
-Read = Callable[[AsyncEngine, int, int], Awaitable[BaseModel | None]]
+Read = Callable[[asyncpg.Pool, int, int], Awaitable[BaseModel | None]]
 
 # The reads `PolledReads` answers, by the path of their endpoint.
 POLLED: dict[str, Read] = {
@@ -98,7 +95,7 @@ async def _answer(scope: Scope, read: Read) -> bytes | None:
         return None
     await note_use(cache, state.redis, principal)
     try:
-        found = await read(state.engine, principal.account_id, site_id)
+        found = await read(state.poll_pool, principal.account_id, site_id)
     except AppError:
         return None
     return found.model_dump_json().encode() if found is not None else None

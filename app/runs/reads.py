@@ -1,9 +1,10 @@
 """The run reads clients poll (the dashboard, monitoring scripts), in one round trip each.
 
-Plain SQL on asyncpg (`app.db.driver_connection`): asyncpg prepares each statement once per
-connection, then only binds and runs it, where SQLAlchemy's execution of the same prebuilt
-statement cost more CPU than the rest of the request, and an ORM load more again. The site's
-check (another account's site is a 404, as a missing one) is in the same statement as the read.
+Plain SQL on asyncpg's own pool (`app.db.create_poll_pool`): asyncpg prepares each statement
+once per connection, then only binds and runs it, where SQLAlchemy's execution of the same
+prebuilt statement cost more CPU than the rest of the request, and an ORM load more again. The
+site's check (another account's site is a 404, as a missing one) is in the same statement as
+the read.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ WHERE s.id = $1 AND s.account_id = $2
 
 
 async def site_active_run(
-    connection: asyncpg.Connection, account_id: int, site_id: int
+    pool: asyncpg.Pool, account_id: int, site_id: int
 ) -> asyncpg.Record | None:
     """The account's site's active run (the columns of `RunOut`), or None; NotFound when the
     site is not the account's."""
-    found = await connection.fetchrow(_SITE_ACTIVE_RUN, site_id, account_id)
+    found = await pool.fetchrow(_SITE_ACTIVE_RUN, site_id, account_id)
     if found is None:
         raise NotFound(f"site {site_id} not found")
     return found if found["run_id"] is not None else None
@@ -98,12 +99,10 @@ LIMIT 1
 """  # noqa: S608
 
 
-async def site_run_to_show(
-    connection: asyncpg.Connection, account_id: int, site_id: int
-) -> RunRow | None:
+async def site_run_to_show(pool: asyncpg.Pool, account_id: int, site_id: int) -> RunRow | None:
     """The account's site's active run, else its latest, else None; NotFound when the site is
     not the account's."""
-    found = await connection.fetchrow(_SITE_RUN_TO_SHOW, site_id, account_id)
+    found = await pool.fetchrow(_SITE_RUN_TO_SHOW, site_id, account_id)
     if found is None:
         raise NotFound(f"site {site_id} not found")
     return RunRow.of(found) if found["run_id"] is not None else None
