@@ -162,8 +162,8 @@ def result_of(run: RunState, stage: int) -> dict[str, Any]:
     return result or {}
 
 
-def stage_status(run: RunState, stage: int) -> str:
-    result = result_of(run, stage)
+def stage_status(run: RunState, stage: int, result: dict[str, Any]) -> str:
+    """The stage's status, from the run and the stage's result (`result_of`)."""
     if result.get("skipped"):
         return "skipped"
     if result.get("completed_at") and not result.get("partial"):
@@ -175,26 +175,21 @@ def stage_status(run: RunState, stage: int) -> str:
     return "pending"
 
 
-def _ended(run: RunState, stage: int) -> bool:
-    """Whether the stage has nothing more to do in this run. Every stage of a completed run
-    has: one stopped by the credit budget before the last stage ends it as well."""
-    return run.status == RunStatus.COMPLETED or stage_status(run, stage) in (
-        "completed",
-        "skipped",
-    )
-
-
 def figures(run: RunState, plan: ProgressPlan, now: datetime) -> Figures:
     stages = []
     for n in STAGE_NUMBERS:
-        handled = handled_in(n, result_of(run, n))
-        ended = _ended(run, n)
+        result = result_of(run, n)
+        handled = handled_in(n, result)
+        status = stage_status(run, n, result)
+        # Whether the stage has nothing more to do in this run. Every stage of a completed run
+        # has: one stopped by the credit budget before the last stage ends it as well.
+        ended = run.status == RunStatus.COMPLETED or status in ("completed", "skipped")
         stages.append(
             StageFigures(
                 number=n,
-                status=stage_status(run, n),
+                status=status,
                 input_count=handled if ended else max(plan.stage(n).items, handled),
-                processed_count=int(result_of(run, n).get(PROCESSED_COUNTER[n], 0)),
+                processed_count=int(result.get(PROCESSED_COUNTER[n], 0)),
                 handled=handled,
                 ended=ended,
             )
