@@ -61,8 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = create_redis(redis_url)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
-        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        app.state.read_session_factory = create_session_factory(app.state.read_engine)
+        # Reads that write nothing run each statement on its own (autocommit): no BEGIN and no
+        # COMMIT, two round trips fewer. Only for reads whose statements need no common
+        # snapshot (one statement, or a page and its count).
+        read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.state.read_session_factory = create_session_factory(read_engine)
         app.state.redis = redis
         app.state.queue = ArqQueue(redis)
         app.state.poll_pool = await create_poll_pool(database_url)

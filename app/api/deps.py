@@ -45,19 +45,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-# Reads that write nothing run each statement on its own (autocommit): no BEGIN and no COMMIT,
-# two round trips fewer for the status reads clients poll. Only for reads whose statements
-# need no common snapshot (one statement, or a page and its count).
-
-
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.read_session_factory() as session:
-        yield session
-
-
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
-
-
 # The dependencies are `async def` though they do not wait: FastAPI runs a plain `def`
 # dependency on a worker thread, a hand-off that cost more than the rest of a status read.
 async def get_redis(request: Request) -> Redis:
@@ -128,14 +115,4 @@ async def get_site_from_query(
 SiteDep = Annotated[Site, Depends(get_site_from_query)]
 
 
-async def get_site_to_read(
-    session: ReadSessionDep,
-    principal: PrincipalDep,
-    site_id: SiteIdQuery,
-) -> Site:
-    return await tenancy.get_site(session, principal.account_id, site_id)
-
-
-# The site, for endpoints that only read (with `ReadSessionDep`).
-ReadSiteDep = Annotated[Site, Depends(get_site_to_read)]
 PageDep = Annotated[Pagination, Depends(pagination)]
