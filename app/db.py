@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import BigInteger, DateTime, MetaData, Select, event, func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -88,6 +91,45 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
         except Exception as exc:
             # The pool replaces the connection and checks out again.
             raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+
+
+# Connections of the status polls' own pool (`create_poll_pool`), per process, besides the
+# engine's: their statements take well under a millisecond, so a few serve thousands a second.
+POLL_POOL_SIZE = 4
+
+
+async def create_poll_pool(url: str) -> asyncpg.Pool:
+    """A pool of asyncpg's own connections for the status reads clients poll (`app.api.polls`).
+
+    Not the engine's: SQLAlchemy drives asyncpg from a greenlet, and every switch into it and
+    back copies the C stack down to where it started; under the service's ASGI middleware those
+    copies, when a connection is taken and when it is returned, cost more CPU than the read's
+    query. asyncpg prepares each statement once per connection, then only binds and runs it;
+    statements run outside any transaction, each on its own. No connection is made before the
+    first read, so the service starts while PostgreSQL is down; one that the server closed (a
+    restart) is replaced when next taken, and one lost during a statement fails that read as an
+    outage (503).
+    """
+    return await asyncpg.create_pool(
+        make_url(async_url(url)).set(drivername="postgresql").render_as_string(False),
+        min_size=0,
+        max_size=POLL_POOL_SIZE,
+        init=_decode_json,
+        reset=_nothing_to_reset,
+    )
+
+
+async def _decode_json(connection: asyncpg.Connection) -> None:
+    """JSON read as the engine reads it (SQLAlchemy's asyncpg dialect: `json.loads`)."""
+    for kind in ("json", "jsonb"):
+        await connection.set_type_codec(
+            kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """The polls leave no session state behind (no transaction, setting, lock or listener):
+    asyncpg's own reset would send RESET ALL and the rest on every return to the pool."""
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

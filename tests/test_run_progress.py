@@ -372,9 +372,10 @@ class TestReadingAProgressCountsNoTable:
 
         async with session_factory() as session:
             run = await session.scalar(select(AutomationRun).where(AutomationRun.run_id == run_id))
+            assert run is not None
             event.listen(engine.sync_engine, "before_cursor_execute", count)
             try:
-                state = await progress.run_progress(session, tenant.site_id, run)
+                state = progress.run_progress(run)
             finally:
                 event.remove(engine.sync_engine, "before_cursor_execute", count)
 

@@ -21,12 +21,11 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api import polls
 from app.api.deps import (
     API_REDIS,
     PrincipalDep,
     QueueDep,
-    ReadEngineDep,
-    ReadSessionDep,
     RedisDep,
     SessionDep,
     SiteDep,
@@ -39,7 +38,7 @@ from app.errors import NotFound, is_backend_down
 from app.http_server import shutting_down
 from app.models.automation import AutomationRun, RunEvent, RunStatus, TriggerType
 from app.queue import JobQueue
-from app.runs import progress, reads, service
+from app.runs import progress, service
 from app.runs.events import RunLog
 from app.runs.schemas import (
     CurrentRunOut,
@@ -197,11 +196,9 @@ async def cancel(
 
 @router.get("/current_run/", response_model=CurrentRunOut, summary="The site's active run")
 async def current_run(
-    principal: PrincipalDep, engine: ReadEngineDep, site_id: SiteIdQuery
+    request: Request, principal: PrincipalDep, site_id: SiteIdQuery
 ) -> CurrentRunOut:
-    async with engine.connect() as connection:
-        run = await reads.site_active_run(connection, principal.account_id, site_id)
-    return CurrentRunOut(run=RunOut.model_validate(run) if run else None)
+    return await polls.current_run_of(request.app.state.poll_pool, principal.account_id, site_id)
 
 
 @router.get(
@@ -239,20 +236,24 @@ async def current_processing(
     "the site has never run.",
 )
 async def run_progress(
+    request: Request,
     principal: PrincipalDep,
-    session: ReadSessionDep,
     *,
     # In this order, as the OpenAPI document had them when the site came from `SiteDep`.
     run_id: OptionalRunId = None,
     site_id: SiteIdQuery,
 ) -> RunProgress:
-    run: AutomationRun | None
     if run_id is None:
-        run = await reads.site_run_to_show(session, principal.account_id, site_id)
-    else:
+        pool = request.app.state.poll_pool
+        latest = await polls.latest_progress_of(pool, principal.account_id, site_id)
+        if latest is not None:
+            return latest
+    async with request.app.state.read_session_factory() as session:
+        if run_id is None:
+            return await progress.progress_without_run(session, site_id)
         site = await tenancy.get_site(session, principal.account_id, site_id)
         run = await _site_run(session, site.id, principal.account_id, run_id)
-    return await progress.run_progress(session, site_id, run)
+    return progress.run_progress(run)
 
 
 @router.get(
@@ -322,7 +323,7 @@ async def run_events(
 ) -> StreamingResponse:
     run = await service.find_run(session, principal.account_id, run_id)
     factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
-    stream = _event_stream(request, factory, run.id, run.site_id, last_event_id or 0)
+    stream = _event_stream(request, factory, run.id, last_event_id or 0)
     return StreamingResponse(
         stream,
         media_type="text/event-stream",
@@ -334,7 +335,6 @@ async def _event_stream(
     request: Request,
     factory: async_sessionmaker[AsyncSession],
     run_pk: int,
-    site_id: int,
     after: int,
 ) -> AsyncIterator[str]:
     last_progress = ""
@@ -342,7 +342,7 @@ async def _event_stream(
     # A server shutting down ends the stream: the client reconnects with `Last-Event-ID`.
     while not shutting_down(request.app) and not await request.is_disconnected():
         try:
-            run, events, state = await _stream_step(factory, run_pk, site_id, after)
+            run, events, state = await _stream_step(factory, run_pk, after)
         except Exception as exc:
             if not is_backend_down(exc):
                 raise
@@ -366,7 +366,7 @@ async def _event_stream(
 
 
 async def _stream_step(
-    factory: async_sessionmaker[AsyncSession], run_pk: int, site_id: int, after: int
+    factory: async_sessionmaker[AsyncSession], run_pk: int, after: int
 ) -> tuple[AutomationRun, list[RunEvent], RunProgress]:
     """The run, its events after `after`, and its progress, read together."""
     async with unit_of_work(factory) as session:
@@ -380,7 +380,7 @@ async def _stream_step(
                 .limit(500)
             )
         )
-        state = await progress.run_progress(session, site_id, run)
+        state = progress.run_progress(run)
     return run, events, state
 
 

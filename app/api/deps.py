@@ -11,7 +11,7 @@ import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.params import id_query, pagination
 from app.config import Settings
@@ -45,28 +45,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-# Reads that write nothing run each statement on its own (autocommit): no BEGIN and no COMMIT,
-# two round trips fewer for the status reads clients poll. Only for reads whose statements
-# need no common snapshot (one statement, or a page and its count).
-
-
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.read_session_factory() as session:
-        yield session
-
-
-async def get_read_engine(request: Request) -> AsyncEngine:
-    """For the hottest reads, in SQLAlchemy Core without the ORM's session. The endpoint opens
-    its connection itself: a dependency that yields costs an anyio cancel scope per request,
-    more than the rest of the dependencies together."""
-    engine: AsyncEngine = request.app.state.read_engine
-    return engine
-
-
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
-ReadEngineDep = Annotated[AsyncEngine, Depends(get_read_engine)]
-
-
 # The dependencies are `async def` though they do not wait: FastAPI runs a plain `def`
 # dependency on a worker thread, a hand-off that cost more than the rest of a status read.
 async def get_redis(request: Request) -> Redis:
@@ -97,24 +75,29 @@ KeyCacheDep = Annotated[KeyCache, Depends(get_key_cache)]
 
 async def get_principal(
     request: Request,
-    redis: RedisDep,
-    cache: KeyCacheDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> tenancy.Principal:
+    state = request.app.state
+    cache: KeyCache = state.key_cache
     if credentials is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     digest = hash_key(credentials.credentials)
     principal = cache.get(digest)
     if principal is None:
-        async with request.app.state.read_session_factory() as session:
+        async with state.read_session_factory() as session:
             principal = await tenancy.authenticate(session, credentials.credentials)
         cache.put(digest, principal)
+    await note_use(cache, state.redis, principal)
+    return principal
+
+
+async def note_use(cache: KeyCache, redis: Redis, principal: tenancy.Principal) -> None:
+    """Note the key's use in Redis, if none was noted lately (`KeyCache.use_to_note`)."""
     if cache.use_to_note(principal.api_key_id):
         # Bookkeeping only: a Redis outage must not fail requests that do not need Redis.
         used = note_key_used(redis, principal.api_key_id, datetime.now(UTC))
         if await best_effort(API_REDIS, used):
             cache.use_noted(principal.api_key_id)
-    return principal
 
 
 PrincipalDep = Annotated[tenancy.Principal, Depends(get_principal)]
@@ -132,14 +115,4 @@ async def get_site_from_query(
 SiteDep = Annotated[Site, Depends(get_site_from_query)]
 
 
-async def get_site_to_read(
-    session: ReadSessionDep,
-    principal: PrincipalDep,
-    site_id: SiteIdQuery,
-) -> Site:
-    return await tenancy.get_site(session, principal.account_id, site_id)
-
-
-# The site, for endpoints that only read (with `ReadSessionDep`).
-ReadSiteDep = Annotated[Site, Depends(get_site_to_read)]
 PageDep = Annotated[Pagination, Depends(pagination)]

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Query, Request, UploadFile
 
 from app.api.deps import (
     PageDep,
     PrincipalDep,
-    ReadSessionDep,
-    ReadSiteDep,
     SessionDep,
     SettingsDep,
     SiteDep,
+    SiteIdQuery,
 )
 from app.api.errors import ERROR_RESPONSES, ErrorBody
 from app.api.params import id_path, id_query
@@ -31,6 +30,7 @@ from app.planner.schemas import (
     KeywordsIn,
 )
 from app.schemas import Page, Text, page_of
+from app.tenancy import service as tenancy
 
 router = APIRouter(prefix="/api/v1/planner", tags=["planner"], responses=ERROR_RESPONSES)
 
@@ -75,26 +75,33 @@ async def import_keywords(
 
 @router.get("/keywords/", response_model=Page[KeywordOut], summary="List a site's keywords")
 async def list_keywords(
-    site: ReadSiteDep,
-    session: ReadSessionDep,
+    request: Request,
+    principal: PrincipalDep,
     page: PageDep,
+    *,
     status: KeywordStatus | None = None,
     cluster_id: Annotated[int | None, id_query("Only this cluster's items.")] = None,
     disabled: bool | None = None,
     search: Annotated[
         Text | None, Query(max_length=200, description="Part of the keyword.")
     ] = None,
+    # After the filters, as the OpenAPI document had it when the site came from a dependency.
+    site_id: SiteIdQuery,
 ) -> Page[KeywordOut]:
-    rows, total = await service.list_keywords(
-        session,
-        site,
-        limit=page.limit,
-        offset=page.offset,
-        status=status,
-        cluster_id=cluster_id,
-        disabled=disabled,
-        search=search,
-    )
+    # The read session opened here, not by a dependency: one that yields costs FastAPI an exit
+    # stack entry and a cancel scope, a tenth of this list's CPU.
+    async with request.app.state.read_session_factory() as session:
+        site = await tenancy.get_site(session, principal.account_id, site_id)
+        rows, total = await service.list_keywords(
+            session,
+            site,
+            limit=page.limit,
+            offset=page.offset,
+            status=status,
+            cluster_id=cluster_id,
+            disabled=disabled,
+            search=search,
+        )
     return page_of(KeywordOut, rows, total, page)
 
 

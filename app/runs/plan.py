@@ -24,11 +24,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.models.automation import AutomationRun, RunStatus
+from app.models.automation import RunStatus
 from app.pipeline.catalog import STAGE_NUMBERS
 from app.pipeline.results import handled_in
 
@@ -93,7 +93,37 @@ class ProgressPlan(BaseModel):
         return self.model_dump(mode="json")
 
 
-def plan_of(run: AutomationRun) -> ProgressPlan:
+class RunState(Protocol):
+    """What the figures read of a run: an `AutomationRun`, or the same columns read without the
+    ORM for a status poll (`app.runs.reads.RunRow`)."""
+
+    @property
+    def status(self) -> RunStatus: ...
+    @property
+    def current_stage(self) -> int: ...
+    @property
+    def paused_at(self) -> datetime | None: ...
+    @property
+    def resumed_at(self) -> datetime | None: ...
+    @property
+    def progress_plan(self) -> dict[str, Any]: ...
+    @property
+    def stage_1_result(self) -> dict[str, Any] | None: ...
+    @property
+    def stage_2_result(self) -> dict[str, Any] | None: ...
+    @property
+    def stage_3_result(self) -> dict[str, Any] | None: ...
+    @property
+    def stage_4_result(self) -> dict[str, Any] | None: ...
+    @property
+    def stage_5_result(self) -> dict[str, Any] | None: ...
+    @property
+    def stage_6_result(self) -> dict[str, Any] | None: ...
+    @property
+    def stage_7_result(self) -> dict[str, Any] | None: ...
+
+
+def plan_of(run: RunState) -> ProgressPlan:
     return ProgressPlan.model_validate(run.progress_plan)
 
 
@@ -127,13 +157,13 @@ class Figures:
     credits_remaining: Decimal | None
 
 
-def result_of(run: AutomationRun, stage: int) -> dict[str, Any]:
+def result_of(run: RunState, stage: int) -> dict[str, Any]:
     result: dict[str, Any] | None = getattr(run, f"stage_{stage}_result")
     return result or {}
 
 
-def stage_status(run: AutomationRun, stage: int) -> str:
-    result = result_of(run, stage)
+def stage_status(run: RunState, stage: int, result: dict[str, Any]) -> str:
+    """The stage's status, from the run and the stage's result (`result_of`)."""
     if result.get("skipped"):
         return "skipped"
     if result.get("completed_at") and not result.get("partial"):
@@ -145,26 +175,21 @@ def stage_status(run: AutomationRun, stage: int) -> str:
     return "pending"
 
 
-def _ended(run: AutomationRun, stage: int) -> bool:
-    """Whether the stage has nothing more to do in this run. Every stage of a completed run
-    has: one stopped by the credit budget before the last stage ends it as well."""
-    return run.status == RunStatus.COMPLETED or stage_status(run, stage) in (
-        "completed",
-        "skipped",
-    )
-
-
-def figures(run: AutomationRun, plan: ProgressPlan, now: datetime) -> Figures:
+def figures(run: RunState, plan: ProgressPlan, now: datetime) -> Figures:
     stages = []
     for n in STAGE_NUMBERS:
-        handled = handled_in(n, result_of(run, n))
-        ended = _ended(run, n)
+        result = result_of(run, n)
+        handled = handled_in(n, result)
+        status = stage_status(run, n, result)
+        # Whether the stage has nothing more to do in this run. Every stage of a completed run
+        # has: one stopped by the credit budget before the last stage ends it as well.
+        ended = run.status == RunStatus.COMPLETED or status in ("completed", "skipped")
         stages.append(
             StageFigures(
                 number=n,
-                status=stage_status(run, n),
+                status=status,
                 input_count=handled if ended else max(plan.stage(n).items, handled),
-                processed_count=int(result_of(run, n).get(PROCESSED_COUNTER[n], 0)),
+                processed_count=int(result.get(PROCESSED_COUNTER[n], 0)),
                 handled=handled,
                 ended=ended,
             )
@@ -192,9 +217,7 @@ def percentage(status: RunStatus, floor: int, completed: int, total: int) -> int
     return max(floor, min(raw, 100))
 
 
-def credits_remaining(
-    run: AutomationRun, plan: ProgressPlan, stages: Sequence[StageFigures]
-) -> Decimal:
+def credits_remaining(run: RunState, plan: ProgressPlan, stages: Sequence[StageFigures]) -> Decimal:
     """The credits projected for the stages not ended, less what they spent so far."""
     left = Decimal(0)
     for stage in stages:
@@ -205,7 +228,7 @@ def credits_remaining(
 
 
 def eta_seconds(
-    run: AutomationRun, plan: ProgressPlan, stages: Sequence[StageFigures], now: datetime
+    run: RunState, plan: ProgressPlan, stages: Sequence[StageFigures], now: datetime
 ) -> int | None:
     """Items left per stage times the seconds an item of that stage takes, plus the delays
     after the stages left that have items (the runner does not pause after a skipped stage);
@@ -229,9 +252,7 @@ def eta_seconds(
     return math.ceil(seconds)
 
 
-def _pace(
-    run: AutomationRun, plan: ProgressPlan, stage: StageFigures, now: datetime
-) -> float | None:
+def _pace(run: RunState, plan: ProgressPlan, stage: StageFigures, now: datetime) -> float | None:
     """Seconds an item of the stage takes: its own pace in this run so far and the site's
     history, weighed by the share of its items it has handled; either alone without the other.
     Early in a stage its own pace is a few items long and slow (the first items wait for their
@@ -247,7 +268,7 @@ def _pace(
     return done * own + (1 - done) * history
 
 
-def _own_pace(run: AutomationRun, stage: StageFigures, now: datetime) -> float | None:
+def _own_pace(run: RunState, stage: StageFigures, now: datetime) -> float | None:
     """The stage's seconds so far (less the last pause, when it was in this stage) over the
     items it handled; None before its first."""
     started_at = result_of(run, stage.number).get("started_at")

@@ -14,6 +14,7 @@ from app.models.automation import AutomationRun, RunStatus
 from app.pipeline.catalog import STAGE_NAMES, STAGE_NUMBERS
 from app.pipeline.pending import STAGE_MODELS, pending_counts
 from app.runs.plan import figures, plan_of
+from app.runs.reads import RunRow
 from app.runs.schemas import (
     GlobalProgress,
     InFlight,
@@ -21,7 +22,6 @@ from app.runs.schemas import (
     ProcessingOut,
     RunMetrics,
     RunProgress,
-    RunSummary,
     StageOverview,
     StageProgress,
 )
@@ -53,47 +53,48 @@ async def pipeline_overview(session: AsyncSession, site_id: int) -> PipelineOver
     return PipelineOverview(stages=stages, total_pending=sum(pending.values()))
 
 
-def duration_seconds(run: AutomationRun) -> int:
+def duration_seconds(run: AutomationRun | RunRow) -> int:
     end = run.completed_at or run.cancelled_at or datetime.now(UTC)
     return max(0, round((end - run.started_at).total_seconds()))
 
 
-async def run_progress(
-    session: AsyncSession, site_id: int, run: AutomationRun | None
-) -> RunProgress:
-    """The run's figures from its row alone (its plan and its stage results); without a run,
-    what the site has pending (one query)."""
-    if run is None:
-        return await _no_run(session, site_id)
+def run_progress(run: AutomationRun | RunRow) -> RunProgress:
+    """The run's figures from its row alone (its plan and its stage results)."""
     state = figures(run, plan_of(run), datetime.now(UTC))
-    return RunProgress(
-        run=RunSummary.model_validate(run, from_attributes=True),
-        global_progress=GlobalProgress(
-            total_items=state.total_items,
-            completed_items=state.completed_items,
-            percentage=state.percentage,
-            eta_seconds=state.eta_seconds,
-        ),
-        stages=[
-            StageProgress(
-                number=stage.number,
-                name=STAGE_NAMES[stage.number],
-                status=stage.status,
-                input_count=stage.input_count,
-                processed_count=stage.processed_count,
-            )
-            for stage in state.stages
-        ],
-        metrics=RunMetrics(
-            credits_used=run.total_credits_used,
-            duration_seconds=duration_seconds(run),
-            projected_remaining_credits=state.credits_remaining,
-        ),
-        initial_snapshot=run.initial_snapshot,
+    # Validated in one go from plain values: half the CPU of building each part as a model first,
+    # for what every status poll answers.
+    return RunProgress.model_validate(
+        {
+            "run": run,
+            "global_progress": {
+                "total_items": state.total_items,
+                "completed_items": state.completed_items,
+                "percentage": state.percentage,
+                "eta_seconds": state.eta_seconds,
+            },
+            "stages": [
+                {
+                    "number": stage.number,
+                    "name": STAGE_NAMES[stage.number],
+                    "status": stage.status,
+                    "input_count": stage.input_count,
+                    "processed_count": stage.processed_count,
+                }
+                for stage in state.stages
+            ],
+            "metrics": {
+                "credits_used": run.total_credits_used,
+                "duration_seconds": duration_seconds(run),
+                "projected_remaining_credits": state.credits_remaining,
+            },
+            "initial_snapshot": run.initial_snapshot,
+        },
+        from_attributes=True,
     )
 
 
-async def _no_run(session: AsyncSession, site_id: int) -> RunProgress:
+async def progress_without_run(session: AsyncSession, site_id: int) -> RunProgress:
+    """For a site that has never run: what it has pending (one query)."""
     pending = await pending_counts(session, site_id)
     return RunProgress(
         run=None,

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.models.automation import AutomationRun, RunStatus, StoppedReason, TriggerType
+from app.models.automation import RunStatus, StoppedReason, TriggerType
 from app.schemas import CreditAmount, OutputModel
 
 
@@ -188,8 +188,9 @@ class RunSummary(OutputModel):
     @model_validator(mode="before")
     @classmethod
     def _awaiting_review(cls, value: Any) -> Any:
-        # Read from stage 7's result: the row has no column of its own for it.
-        if isinstance(value, AutomationRun):
+        # Read from stage 7's result: the row has no column of its own for it. A run's row is
+        # an `AutomationRun`, or its columns as a status poll reads them (`app.runs.reads`).
+        if hasattr(value, "stage_7_result"):
             fields = {
                 name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)
             }
