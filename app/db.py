@@ -110,8 +110,9 @@ async def create_poll_pool(url: str) -> asyncpg.Pool:
     restart) is replaced when next taken, and one lost during a statement fails that read as an
     outage (503).
     """
+    dsn = make_url(async_url(url)).set(drivername="postgresql")  # asyncpg's, not SQLAlchemy's
     return await asyncpg.create_pool(
-        make_url(async_url(url)).set(drivername="postgresql").render_as_string(False),
+        dsn.render_as_string(hide_password=False),
         min_size=0,
         max_size=POLL_POOL_SIZE,
         init=_decode_json,
