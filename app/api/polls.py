@@ -3,11 +3,11 @@
 Every dashboard and monitoring script polls `current_run` and `run_progress`, several times a
 second between them. FastAPI's handling of a request (matching its route, solving its
 dependencies, validating and serializing the answer, the exception and exit-stack layers around
-them) took more CPU than the read itself: these answered at a quarter of `/healthz`'s rate.
-`PolledReads` answers their plain form itself, with the same reads as the endpoints: a GET
-whose only parameter is `site_id`, with an API key this process verified within the last second
-(`app.tenancy.key_cache`, so a revoked key is refused as promptly as elsewhere). Every other
-request goes on to the endpoint, and so does one whose answer would not be a 200 (another
+them) took more CPU than the read itself: these answered at a quarter of `/healthz`'s rate or
+less. `PolledReads` answers their plain form itself, with the same reads as the endpoints: a
+GET whose only parameter is `site_id`, with an API key this process verified within the last
+second (`app.tenancy.key_cache`, so a revoked key is refused as promptly as elsewhere). Every
+other request goes on to the endpoint, and so does one whose answer would not be a 200 (another
 account's site, a site that never ran): the documented endpoints stay the one contract, and
 their answers are the same as this path's, byte for byte.
 """
