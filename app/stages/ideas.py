@@ -85,8 +85,7 @@ class IdeasStage(Stage):
                 }
                 for idea in answer.output.ideas
             ]
-            if ideas:
-                await session.execute(_INSERT_IDEAS, ideas)
+            await session.execute(_INSERT_IDEAS, ideas)  # IdeasOut holds 3 to 7
             await session.execute(_MAPPED, {"cluster_id": item.id})
             count = len(answer.output.ideas)
             return Written(
