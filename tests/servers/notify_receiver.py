@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.outbound.signing import DELIVERY_HEADER, verify
+from tests.servers.sockets import listening
 
 PATH = "/hooks/runs"
 
@@ -72,9 +72,7 @@ async def serve_receiver(
     """A receiver listening on a free port of 127.0.0.1 until the block ends."""
     receiver = Receiver(secret, list(script or []))
     app = Starlette(routes=[Route(PATH, receiver.handle, methods=["POST"])])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = listening(backlog=64)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="off", ws="none", log_level="warning", access_log=False)
     server = uvicorn.Server(config)

@@ -61,6 +61,7 @@ from app.ai.openai.prompts import (
     ImagePromptsInput,
 )
 from app.ai.schemas import ImageOut
+from tests.servers.sockets import listening
 
 _INPUTS = {prompt.name: prompt.input for prompt in (CLUSTERING, IDEAS, ARTICLE, IMAGE_PROMPTS)}
 # The lognormal's sigma for which p99 / mean = 5: the smaller root of
@@ -185,10 +186,7 @@ class OpenAICompatibleServer:
     async def __aenter__(self) -> OpenAICompatibleServer:
         # Bound and listening before the thread starts: connections wait in the backlog, so the
         # URL works at once, with no waiting for uvicorn to come up.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(2048)
+        sock = listening(backlog=2048)
         self._socket = sock
         host, port = sock.getsockname()[:2]
         self._origin = f"http://{host}:{port}"

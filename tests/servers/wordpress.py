@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
+
+from tests.servers.sockets import listening
 
 API = "/wp-json/wp/v2"
 
@@ -208,9 +209,7 @@ async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
     The socket listens before the server task starts, so a request made at once waits in the
     backlog instead of being refused.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
+    sock = listening(backlog=64)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="off", ws="none", log_level="warning", access_log=False)
     server = uvicorn.Server(config)
