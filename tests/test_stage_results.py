@@ -86,6 +86,10 @@ def stage_1_stopped(run: AutomationRun) -> bool:
     return bool(run.stage_1_result and run.stage_1_result.get("partial"))
 
 
+def second_batch_loaded(run: AutomationRun) -> bool:
+    return bool(run.stage_1_result and run.stage_1_result.get("batches_run") == 2)
+
+
 @asynccontextmanager
 async def permit_held(redis: Redis) -> AsyncIterator[asyncio.Event]:
     """The local provider's only permit, held for another site until the event is set."""
@@ -141,8 +145,9 @@ class TestBatchesRunCountsProcessedBatchesOnly:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """The pause is committed while a batch is in flight and its Redis signal is lost: the
-        runner learns of it when the next batch loads, and that batch is not counted. One slot,
-        so that the next batch loads only once the held call is over."""
+        runner learns of it when the next batch loads, and that batch is not counted. One slot:
+        the second batch, loaded while the first call is held (its item waits, admitted, for the
+        slot), goes on; the third reads the pause."""
         provider = HeldClustering()
         monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
         await feed(client, tenant, 4)
@@ -152,14 +157,14 @@ class TestBatchesRunCountsProcessedBatchesOnly:
         async with worker_running(settings):
             async with asyncio.timeout(30):
                 await provider.reached.wait()
-            run = await load_run(session_factory, run_id)
+            run = await until(session_factory, run_id, second_batch_loaded)
             async with unit_of_work(session_factory) as session:
                 await set_run_state(session, RunLog(settings.log_path), run.id, RunStatus.PAUSED)
             provider.release.set()
             await until(session_factory, run_id, stage_1_stopped)
 
         result = (await get(client, tenant, f"runs/{run_id}/"))["stage_1_result"]
-        assert (result["keywords_processed"], result["batches_run"]) == (1, 1)
+        assert (result["keywords_processed"], result["batches_run"]) == (2, 2)
         assert result["partial"] is True
 
     async def test_a_pause_while_the_first_item_waits_for_the_provider_counts_no_batch(

@@ -67,8 +67,8 @@ class Stage(ABC):
 
     @abstractmethod
     async def process_item(self, ctx: StageContext, item: Item) -> None:
-        """Process one item, admitted into one of the run's slots: give the slot back
-        (`ctx.slots.give_back(item.id)`) as soon as the item's AI call is over."""
+        """Process one admitted item: take a slot for its AI call (`ctx.slots.call(item.id)`)
+        and give it back (`ctx.slots.give_back(item.id)`) as soon as the call is over."""
 
 
 class LocalStage(Stage):

@@ -63,29 +63,43 @@ class ItemEvent:
 
 
 class Slots:
-    """The run's `ai_concurrency` slots. The feeder takes a free one, then gives it to the item it
-    admits; the item gives it back when its AI call is over (or when it ends), once."""
+    """The run's `ai_concurrency` slots, one per AI call in flight, and room for one item more,
+    admitted and ready for the next slot that frees (its stop check done), so that a slot given
+    back goes straight to a call. The feeder takes room and gives it to the item it admits; the
+    item takes a slot for its call; when the call is over (or the item ends) it gives both back,
+    once."""
 
     def __init__(self, count: int) -> None:
+        self._room = asyncio.Semaphore(count + 1)
         self._free = asyncio.Semaphore(count)
         self._given: set[int] = set()
+        self._calling: set[int] = set()
 
     async def take(self) -> None:
-        """Wait for a free slot (the feeder's, until it gives it to an item or puts it back)."""
-        await self._free.acquire()
+        """Wait for room for an item (the feeder's, until it gives it to one or puts it back)."""
+        await self._room.acquire()
 
     def put_back(self) -> None:
-        """A slot the feeder took but gave to no item."""
-        self._free.release()
+        """Room the feeder took but gave to no item."""
+        self._room.release()
 
     def give(self, item_id: int) -> None:
         self._given.add(item_id)
 
+    async def call(self, item_id: int) -> None:
+        """Wait for a free slot for the item's AI call."""
+        await self._free.acquire()
+        self._calling.add(item_id)
+
     def give_back(self, item_id: int) -> None:
-        """The item's slot is free again; later calls for the same item do nothing."""
+        """The item's call is over: its slot and its room are free again; later calls for the
+        same item do nothing."""
+        if item_id in self._calling:
+            self._calling.remove(item_id)
+            self._free.release()
         if item_id in self._given:
             self._given.remove(item_id)
-            self._free.release()
+            self._room.release()
 
 
 @dataclass
@@ -98,17 +112,16 @@ class StageContext:
     control: Control
     budget: Budget
     live: Live
-    # The run's `ai_concurrency` slots, and the items of the stage that were admitted into one
-    # (an item stopped before its call, after a long wait for the provider, leaves the set).
+    # The run's `ai_concurrency` slots, and the items of the stage that were admitted (an item
+    # stopped before its call, after a long wait for a slot or the provider, leaves the set).
     slots: Slots
     admitted: set[int] = field(default_factory=set)
 
-    async def admit(self, item_id: int, title: str) -> bool:
-        """Called holding a free slot: may the item start? Not if the run must stop first."""
+    async def admit(self, item_id: int) -> bool:
+        """Called holding room for the item: may it start? Not if the run must stop first."""
         if await self.control.check() is not None:
             return False
         self.admitted.add(item_id)
-        await self.live.start(item_id, title)
         return True
 
     def price(self, operation: Operation) -> Price:

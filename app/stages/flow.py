@@ -1,10 +1,11 @@
 """How a stage's items go through the run's `ai_concurrency` slots (SPEC §7).
 
-The feeder takes a free slot, then the next item: when the loaded ones are used up it loads the
-next batch (the stage's batch size), in a transaction that saves the cursor, re-reads the run's
-status (a pause or cancel whose Redis signal was lost stops the stage there) and counts
-`batches_run`. It checks the stop control and starts the item, which gives its slot back when
-its AI call is over. So a stop takes effect before the next item, never mid-item.
+The feeder takes room for an item (one more than the slots: the next item is admitted while the
+slots are busy), then the next item: when the loaded ones are used up it loads the next batch
+(the stage's batch size), in a transaction that saves the cursor, re-reads the run's status (a
+pause or cancel whose Redis signal was lost stops the stage there) and counts `batches_run`. It
+checks the stop control and starts the item, which takes a slot for its AI call and gives it
+back when the call is over. So a stop takes effect before the next item, never mid-item.
 
 With `within_stage_delay` 0 the items flow: the next item starts as soon as any slot is free,
 whichever batch it belongs to, and one slow call holds one slot, not the whole batch. With a
@@ -84,7 +85,7 @@ class Feeder:
         return self.cursor
 
     async def _start_next(self, group: asyncio.TaskGroup) -> bool:
-        """Start the next item in a free slot; False when there is none to start."""
+        """Start the next item once there is room for it; False when there is none to start."""
         if self._batch and not self._loaded:
             await self._end_batch()
         await self.ctx.slots.take()
@@ -110,7 +111,7 @@ class Feeder:
         if not self._loaded:
             return None
         item = self._loaded[0]
-        if not await self.ctx.admit(item.id, item.title):
+        if not await self.ctx.admit(item.id):
             return None
         return self._loaded.popleft()
 

@@ -4,6 +4,7 @@ result, settles its cost and adds to the counters in one transaction; a local it
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,7 +34,8 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-# An item whose provider permit took longer than this to come is checked for a stop again.
+# An item whose slot and provider permit took longer than this to come is checked for a stop
+# again.
 RECHECK_AFTER_SECONDS = 0.05
 
 
@@ -62,21 +64,26 @@ async def ai_item(
     write: Callable[[AsyncSession, Answer[T]], Awaitable[Written]],
     failed: Callable[[AsyncSession, str], Awaitable[dict[str, Number]]],
 ) -> None:
-    """One AI call for one item, admitted into one of the run's slots. Holding the slot: the wait
-    for a provider-wide permit, the stop check again, the credit hold and the call (within the
-    item's deadline); then, with the slot given back for the next item, the result, its cost and
-    counters in one transaction (or, if the call failed, the release and the failure).
+    """One AI call for one item, once admitted. Holding one of the run's slots: the wait for a
+    provider-wide permit, the stop check again if the slot or the permit was long in coming, the
+    credit hold and the call (within the item's deadline). The slot goes to the next item as soon
+    as the call is over, the permit right after; then the result, its cost and counters are
+    written in one transaction (or, if the call failed, the release and the failure).
 
     `failed` marks the item failed and returns the counters to add; an `AIFatalError` goes up to
     the runner, which fails the run. The live card counts the item's `units` as done.
     """
+    began = time.perf_counter()
     try:
+        await ctx.slots.call(item.id)
+        await ctx.live.start(item.id, item.title)
         async with ctx.deps.gate.slot(ctx.run.site_id) as turn:
             AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(turn.waited)
-            # A turn that was long in coming (the item waited in line, or for Redis): a pause,
-            # a cancel, a lost lease or the slice's end meanwhile stops the item before anything
-            # is held or paid for. One that came at once follows the item's admission check.
-            late = turn.queued or turn.waited > RECHECK_AFTER_SECONDS
+            # A turn that was long in coming (the item waited for a slot, in line for the
+            # provider, or for Redis): a pause, a cancel, a lost lease or the slice's end
+            # meanwhile stops the item before anything is held or paid for. One that came at
+            # once follows the item's admission check.
+            late = turn.queued or time.perf_counter() - began > RECHECK_AFTER_SECONDS
             if late and await ctx.control.check() is not None:
                 ctx.admitted.discard(item.id)
                 await ctx.live.finish(item.id, 0)
@@ -97,6 +104,9 @@ async def ai_item(
                 raise
             except AIError as exc:
                 error = exc
+            finally:
+                # The next item's call need not wait for the permit's round trip to Redis.
+                ctx.slots.give_back(item.id)
     finally:
         ctx.slots.give_back(item.id)
     cost = Decimal(0)
