@@ -5,7 +5,8 @@ slots are busy), then the next item: when the loaded ones are used up it loads t
 (the stage's batch size), in a transaction that saves the cursor, re-reads the run's status (a
 pause or cancel whose Redis signal was lost stops the stage there) and counts `batches_run`. It
 checks the stop control and starts the item, which takes a slot for its AI call and gives it
-back when the call is over. So a stop takes effect before the next item, never mid-item.
+back when the call is over. So a stop takes effect before the next item, never mid-item; one
+whose Redis signal was lost, at the next batch loaded (the item admitted ahead goes out).
 
 With `within_stage_delay` 0 the items flow: the next item starts as soon as any slot is free,
 whichever batch it belongs to, and one slow call holds one slot, not the whole batch. With a
