@@ -141,6 +141,7 @@ async def run(args: argparse.Namespace, found: Backends) -> None:
         )
         print(
             f"{'the first run (of the process):':34}{starts.called[0] * 1000:6.1f} ms   "
+            f"(answered {starts.answered[0] * 1000:.1f}, then {after[0] * 1000:.1f} ms)   "
             f"slowest of the others {max(starts.called[1:]) * 1000:6.1f} ms"
         )
     finally:

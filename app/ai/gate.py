@@ -11,7 +11,7 @@ All state is in one Redis hash tag per provider and changes only in Lua scripts,
 across workers. Holders renew their permit from a heartbeat; a worker that dies loses its permits
 `lease` after its last renewal, and its waiting calls after `WAIT_LEASE_MS`. A release hands the
 freed permits straight to the next calls in line and wakes them (one list per waiter), so a
-waiter sleeps on BLPOP rather than polling.
+waiter sleeps on BLPOP rather than polling, and holds its permit once woken.
 
 Redis going away while a call holds its permit does not fail the call (its answer is paid for):
 the heartbeat keeps trying, and a permit that lapsed meanwhile only lets the cap be exceeded
@@ -219,7 +219,8 @@ class ProviderGate:
         queued = False
         while not await retry_through_outage(self._outage, acquire, probes):
             queued = True
-            await retry_through_outage(self._outage, sleep_until_woken, probes)
+            if await retry_through_outage(self._outage, sleep_until_woken, probes) is not None:
+                return True  # woken by the hand-off, which granted the permit
         return queued
 
     async def _keep(self, token: str) -> None:
