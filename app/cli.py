@@ -25,11 +25,10 @@ from app.credits.ledger import top_up
 from app.db import create_engine, create_session_factory, unit_of_work
 from app.demo import DemoLogin, demo_login
 from app.errors import AppError
-from app.http_server import HttpServer
 from app.main import create_app
 from app.migrate import upgrade
 from app.observability import configure_logging
-from app.serve import ServerStartFailed, serve_api_and_worker
+from app.serve import ServerStartFailed, serve_api, serve_api_and_worker
 from app.tenancy.service import create_account, get_account, topup_key
 from app.workers.worker import run_worker
 
@@ -153,7 +152,7 @@ def _print_demo(settings: Settings, login: DemoLogin) -> None:
 
 def _api(settings: Settings, args: argparse.Namespace) -> None:
     _require_servers(settings, args.command)
-    HttpServer(create_app(settings), settings.host, settings.port).run()
+    uvloop.run(serve_api(settings))
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> None:

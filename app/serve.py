@@ -1,4 +1,4 @@
-"""The API and an arq worker (with its cron) in one process and one event loop."""
+"""The API and an arq worker (with its cron) in one process and one event loop; the API alone."""
 
 from __future__ import annotations
 
@@ -53,6 +53,17 @@ async def serve_api_and_worker(settings: Settings) -> None:
     for part in parts:
         if not part.cancelled() and (error := part.exception()) is not None:
             raise error
+
+
+async def serve_api(settings: Settings) -> None:
+    """`automation api`: the HTTP server alone (uvicorn takes the signals), settling beside its
+    start as `automation serve` does."""
+    app = create_app(settings)
+    settling = asyncio.create_task(settle(app), name="settle")
+    try:
+        await HttpServer(app, settings.host, settings.port).serve()
+    finally:
+        settling.cancel()
 
 
 async def settle(app: FastAPI) -> None:

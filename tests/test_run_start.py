@@ -23,6 +23,7 @@ from app.ai.base import Answer
 from app.ai.local import LocalProvider
 from app.ai.schemas import ClusteringOut, KeywordBrief
 from app.config import Settings
+from app.http_server import HttpServer
 from app.runs.events import RunLog
 from app.stages.context import WorkerDeps
 from app.stages.runner import run_slice
@@ -140,3 +141,25 @@ class TestAServingProcessStartsWarm:
         await serve.settle(app)
 
         assert done == ["clustering", "routes", "freeze"]
+
+    async def test_the_api_alone_settles_beside_its_start_too(
+        self, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`automation api` settles its app as `serve` does, while the server starts."""
+        settled: list[FastAPI] = []
+        served: list[FastAPI] = []
+
+        async def settle(app: FastAPI) -> None:
+            settled.append(app)
+
+        async def run_server(server: HttpServer) -> None:
+            served.append(server.app)
+            await asyncio.sleep(0)  # the settling task runs meanwhile
+
+        monkeypatch.setattr(serve, "settle", settle)
+        monkeypatch.setattr(HttpServer, "serve", run_server)
+
+        await serve.serve_api(settings)
+
+        assert settled == served
+        assert len(settled) == 1
