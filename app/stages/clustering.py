@@ -3,19 +3,54 @@ reused where one of the same name exists, and the keywords mapped to them."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import Answer
 from app.ai.schemas import ClusteringOut, KeywordBrief, normalised
 from app.models.billing import Operation
-from app.models.planner import Cluster, Keyword, KeywordStatus
+from app.models.planner import Keyword, KeywordStatus
 from app.pipeline.pending import pending_condition
 from app.pipeline.results import Number
 from app.stages.base import Item, Stage
 from app.stages.context import StageContext
 from app.stages.work import InvalidOutput, Written, ai_item
+
+# The answer's clusters, in one statement: each created, or the site's cluster of that name (any
+# case) kept as it is but locked, as the insert locks a new one; their ids, and which are new.
+# The names come in the order of their unique index: the calls of one run write at once, and two
+# that took the same clusters in other orders would deadlock. (A row the statement inserted has
+# no `xmax`; one it found has this transaction's, from the update that locked it.)
+_CLUSTERS = text(
+    """
+    INSERT INTO clusters (account_id, site_id, name, description)
+    SELECT CAST(:account_id AS bigint), CAST(:site_id AS bigint), given.name, given.description
+    FROM unnest(CAST(:names AS text[]), CAST(:descriptions AS text[])) WITH ORDINALITY
+         AS given(name, description, n)
+    ORDER BY given.n
+    ON CONFLICT (site_id, lower(name)) DO UPDATE SET updated_at = clusters.updated_at
+    RETURNING id, lower(name) AS key, xmax = 0 AS created
+    """
+)
+# The keywords mapped to their clusters (those still unmapped), and the clusters' counts raised by
+# as many; returns how many were mapped.
+_MAP_KEYWORDS = text(
+    """
+    WITH mapped AS (
+        UPDATE keywords
+        SET cluster_id = given.cluster_id, status = CAST(:mapped AS varchar), updated_at = now()
+        FROM unnest(CAST(:keyword_ids AS bigint[]), CAST(:cluster_ids AS bigint[]))
+             AS given(keyword_id, cluster_id)
+        WHERE keywords.id = given.keyword_id AND keywords.cluster_id IS NULL
+        RETURNING keywords.cluster_id
+    ), counted AS (
+        UPDATE clusters SET keywords_count = keywords_count + added.n, updated_at = now()
+        FROM (SELECT cluster_id, count(*) AS n FROM mapped GROUP BY cluster_id) AS added
+        WHERE clusters.id = added.cluster_id
+    )
+    SELECT count(*) FROM mapped
+    """
+)
 
 
 class ClusteringStage(Stage):
@@ -72,26 +107,16 @@ async def _write_clusters(
     unknown = [k for c in output.clusters for k in c.keywords if normalised(k) not in ids]
     if unknown:
         raise InvalidOutput(f"the clustering named keywords it was not given: {unknown[:3]}")
-    mapped = 0
-    created = 0
-    # In the order of the names' unique index: calls of one run write at once, and two that
-    # create or update the same clusters in another order would deadlock.
+    # In the order of the names' unique index (see _CLUSTERS). Clusters named alike (any case)
+    # are one, and a keyword named in two goes to the first.
+    named: dict[str, tuple[str, str]] = {}
+    owner: dict[int, str] = {}
     for out in sorted(output.clusters, key=lambda c: _index_name(c.name)):
-        keyword_ids = sorted({ids[normalised(k)] for k in out.keywords})
-        cluster_id, is_new = await _cluster_named(session, ctx, out.name, out.description)
-        created += is_new
-        result = await session.execute(
-            update(Keyword)
-            .where(Keyword.id.in_(keyword_ids), Keyword.cluster_id.is_(None))
-            .values(cluster_id=cluster_id, status=KeywordStatus.MAPPED)
-        )
-        count = int(getattr(result, "rowcount", 0))
-        await session.execute(
-            update(Cluster)
-            .where(Cluster.id == cluster_id)
-            .values(keywords_count=Cluster.keywords_count + count)
-        )
-        mapped += count
+        key = _index_name(out.name)
+        named.setdefault(key, (_stored_name(out.name), out.description))
+        for keyword in out.keywords:
+            owner.setdefault(ids[normalised(keyword)], key)
+    created, mapped = await _map(session, ctx, named, owner) if named else (0, 0)
     left = len(briefs) - mapped
     # A keyword the answer left out stays pending: the next run offers it again.
     unclustered = f"; {left} left for the next run" if left > 0 else ""
@@ -104,31 +129,35 @@ async def _write_clusters(
     )
 
 
-async def _cluster_named(
-    session: AsyncSession, ctx: StageContext, name: str, description: str
-) -> tuple[int, bool]:
-    """The site's cluster of this name (any case), created if there is none: (id, created)."""
-    name = _stored_name(name)
-    created = await session.scalar(
-        insert(Cluster)
-        .values(
-            account_id=ctx.run.account_id,
-            site_id=ctx.run.site_id,
-            name=name,
-            description=description,
-        )
-        .on_conflict_do_nothing()
-        .returning(Cluster.id)
+async def _map(
+    session: AsyncSession,
+    ctx: StageContext,
+    named: dict[str, tuple[str, str]],
+    owner: dict[int, str],
+) -> tuple[int, int]:
+    """The clusters `named` (by their index name) made or found, and each keyword mapped to the
+    cluster it is the `owner` of: (clusters created, keywords mapped)."""
+    params = {
+        "account_id": ctx.run.account_id,
+        "site_id": ctx.run.site_id,
+        "names": [name for name, _ in named.values()],
+        "descriptions": [description for _, description in named.values()],
+    }
+    cluster_ids: dict[str, int] = {}
+    created = 0
+    for row in await session.execute(_CLUSTERS, params):
+        cluster_ids[row.key] = row.id
+        created += row.created
+    keyword_ids = sorted(owner)
+    mapped = await session.scalar(
+        _MAP_KEYWORDS,
+        {
+            "keyword_ids": keyword_ids,
+            "cluster_ids": [cluster_ids[owner[keyword_id]] for keyword_id in keyword_ids],
+            "mapped": KeywordStatus.MAPPED.value,
+        },
     )
-    if created is not None:
-        return created, True
-    existing = await session.scalar(
-        select(Cluster.id).where(
-            Cluster.site_id == ctx.run.site_id, func.lower(Cluster.name) == name.lower()
-        )
-    )
-    assert existing is not None, "the insert conflicted with this cluster"
-    return existing, False
+    return created, int(mapped or 0)
 
 
 def _stored_name(name: str) -> str:
