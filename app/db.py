@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.effects import begin_effects, run_effects, take_effects
+from app.errors import ConnectionLost
 
 T = TypeVar("T")
 
@@ -118,6 +119,20 @@ async def create_poll_pool(url: str) -> asyncpg.Pool:
         init=_decode_json,
         reset=_nothing_to_reset,
     )
+
+
+async def poll_row(pool: asyncpg.Pool, query: str, *args: object) -> asyncpg.Record | None:
+    """`pool.fetchrow` for the polls, except for a connection asyncpg finds still in the middle
+    of an operation: one whose statement failed as the server went away, and that went back to
+    the pool before asyncpg saw the connection close (a PostgreSQL restart under polls taken in
+    parallel). That connection is closed rather than kept, and the read fails as an outage (503).
+    """
+    async with pool.acquire() as connection:
+        try:
+            return await connection.fetchrow(query, *args)
+        except asyncpg.InternalClientError as exc:
+            connection.terminate()
+            raise ConnectionLost("the connection was mid-operation: its server went away") from exc
 
 
 async def _decode_json(connection: asyncpg.Connection) -> None:

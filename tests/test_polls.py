@@ -255,6 +255,36 @@ class TestAPollOnALostConnection:
         assert lost.json()["error"]["code"] == "unavailable"
         assert (await client.get(url, headers=tenant.headers)).status_code == 200
 
+    async def test_a_connection_left_mid_operation_is_closed_and_answered_503(
+        self, client: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A statement failed as PostgreSQL went away and its connection went back to the pool
+        before asyncpg saw it close: the next poll on it meets asyncpg's state error (as in the
+        black-box PostgreSQL restart, once in a while). Not a 500: a 503, that connection closed,
+        and the poll after reads on another."""
+        url = f"{RUN_PROGRESS}?site_id={tenant.site_id}"
+        assert (await client.get(url, headers=tenant.headers)).status_code == 200
+        broken: list[asyncpg.Connection] = []
+        fetchrow = asyncpg.Connection.fetchrow
+
+        async def mid_operation(
+            self: asyncpg.Connection, query: str, *args: object
+        ) -> asyncpg.Record | None:
+            if not broken:
+                broken.append(self)
+                raise asyncpg.InternalClientError(
+                    "cannot switch to state 12; another operation (2) is in progress"
+                )
+            return await fetchrow(self, query, *args)
+
+        monkeypatch.setattr(asyncpg.Connection, "fetchrow", mid_operation)
+        answered = await client.get(url, headers=tenant.headers)
+
+        assert answered.status_code == 503, answered.text
+        assert answered.json()["error"]["code"] == "unavailable"
+        assert broken[0].is_closed()
+        assert (await client.get(url, headers=tenant.headers)).status_code == 200
+
 
 class TestThePollPool:
     @pytest.fixture

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from app.db import poll_row
 from app.errors import NotFound
 from app.models.automation import AutomationRun, RunStatus, StoppedReason, TriggerType
 from app.runs.schemas import RunOut
@@ -45,7 +46,7 @@ async def site_active_run(
 ) -> asyncpg.Record | None:
     """The account's site's active run (the columns of `RunOut`), or None; NotFound when the
     site is not the account's."""
-    found = await pool.fetchrow(_SITE_ACTIVE_RUN, site_id, account_id)
+    found = await poll_row(pool, _SITE_ACTIVE_RUN, site_id, account_id)
     if found is None:
         raise NotFound(f"site {site_id} not found")
     return found if found["run_id"] is not None else None
@@ -102,7 +103,7 @@ LIMIT 1
 async def site_run_to_show(pool: asyncpg.Pool, account_id: int, site_id: int) -> RunRow | None:
     """The account's site's active run, else its latest, else None; NotFound when the site is
     not the account's."""
-    found = await pool.fetchrow(_SITE_RUN_TO_SHOW, site_id, account_id)
+    found = await poll_row(pool, _SITE_RUN_TO_SHOW, site_id, account_id)
     if found is None:
         raise NotFound(f"site {site_id} not found")
     return RunRow.of(found) if found["run_id"] is not None else None
