@@ -83,13 +83,13 @@ class NothingToDo(AppError):
     code = "nothing_to_do"
 
 
-# What a request or a job meets while PostgreSQL or Redis is down or restarting: worth trying
-# again shortly, not a bug. asyncpg raises plain OSErrors when it cannot connect at all, and
 class ConnectionLost(Exception):
     """A database connection found broken by the server's going away, where the driver reports
     a state error of its own (`app.db.poll_row`)."""
 
 
+# What a request or a job meets while PostgreSQL or Redis is down or restarting: worth trying
+# again shortly, not a bug. asyncpg raises plain OSErrors when it cannot connect at all, and
 # PostgreSQL says itself when it cannot serve now: a connection lost or refused (class 08), the
 # server shutting down or starting up, every connection slot taken.
 _OUTAGES: tuple[type[Exception], ...] = (

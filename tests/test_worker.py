@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -241,50 +242,48 @@ async def cut_listeners(redis: Redis) -> None:
     assert cut
 
 
+@asynccontextmanager
+async def listening_worker(settings: Settings, redis: Redis) -> AsyncIterator[Worker]:
+    """A worker that polls twice a minute, running and listening for announcements."""
+    worker = build_worker(settings, poll_delay=30, handle_signals=False)
+    running = asyncio.create_task(worker.async_run())
+    try:
+        await until_listened(redis)
+        yield worker
+    finally:
+        await close_worker(worker)
+        await asyncio.wait([running])
+
+
+async def until_a_job_completed(worker: Worker) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            if worker.jobs_complete:
+                return
+            await asyncio.sleep(0.01)
+
+
 class TestWakeups:
     async def test_an_idle_worker_takes_a_queued_slice_at_once_not_at_its_next_poll(
         self, settings: Settings, redis: Redis
     ) -> None:
         """A worker that polls twice a minute starts a run's slice as soon as it is queued (here
         a slice of no run, which ends at once)."""
-        worker = build_worker(settings, poll_delay=30, handle_signals=False)
-        running = asyncio.create_task(worker.async_run())
-        try:
-            await until_listened(redis)
-
+        async with listening_worker(settings, redis) as worker:
             assert await ArqQueue(redis).enqueue_run("run_of_nobody", 0)
-
-            async with asyncio.timeout(10):
-                while True:
-                    if worker.jobs_complete:
-                        break
-                    await asyncio.sleep(0.01)
-        finally:
-            await close_worker(worker)
-            await asyncio.wait([running])
+            await until_a_job_completed(worker)
 
     async def test_a_worker_whose_subscription_is_cut_hears_again_once_it_is_back(
         self, settings: Settings, redis: Redis
     ) -> None:
         """Redis drops the listening connection (a restart does so): the worker subscribes again
         and is woken as before."""
-        worker = build_worker(settings, poll_delay=30, handle_signals=False)
-        running = asyncio.create_task(worker.async_run())
-        try:
-            await until_listened(redis)
+        async with listening_worker(settings, redis) as worker:
             await cut_listeners(redis)
             await until_listened(redis)
 
             assert await ArqQueue(redis).enqueue_run("run_of_nobody", 0)
-
-            async with asyncio.timeout(10):
-                while True:
-                    if worker.jobs_complete:
-                        break
-                    await asyncio.sleep(0.01)
-        finally:
-            await close_worker(worker)
-            await asyncio.wait([running])
+            await until_a_job_completed(worker)
 
     async def test_a_slice_is_announced_once_however_often_it_is_queued(self, redis: Redis) -> None:
         queue = ArqQueue(redis)

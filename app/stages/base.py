@@ -1,6 +1,7 @@
-"""The stage interface: what a stage selects, how it processes an item, what counts toward its
-per-run limit. The runner (app.stages.runner) drives every stage the same way, feeding its items
-through the run's slots (app.stages.flow)."""
+"""The stage interface: what a stage selects, how it processes its items, what counts toward its
+per-run limit. The runner (app.stages.runner) drives every stage the same way; the feeder
+(app.stages.flow) passes an `AIStage`'s items one by one through the run's slots and a
+`LocalStage`'s batches whole."""
 
 from __future__ import annotations
 
@@ -65,6 +66,11 @@ class Stage(ABC):
         """The next batch: pending rows with ids above `after_id`, oldest first, at most `limit`
         (of units), as the items to process (stage 1: one item for the whole batch)."""
 
+
+class AIStage(Stage):
+    """A stage whose items each make an AI call: the feeder admits them one by one, each into
+    one of the run's slots."""
+
     @abstractmethod
     async def process_item(self, ctx: StageContext, item: Item) -> None:
         """Process one admitted item: take a slot for its AI call (`ctx.slots.call(item.id)`)
@@ -80,7 +86,3 @@ class LocalStage(Stage):
     async def process_batch(self, ctx: StageContext, items: list[Item]) -> None:
         """Write the batch, its counters and each item's line of the log in one transaction
         (`app.stages.work.local_batch`)."""
-
-    async def process_item(self, ctx: StageContext, item: Item) -> None:
-        """An item alone is a batch of one."""
-        await self.process_batch(ctx, [item])

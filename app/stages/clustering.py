@@ -12,7 +12,7 @@ from app.models.billing import Operation
 from app.models.planner import Keyword, KeywordStatus
 from app.pipeline.pending import pending_condition
 from app.pipeline.results import Number
-from app.stages.base import Item, Stage
+from app.stages.base import AIStage, Item
 from app.stages.context import StageContext
 from app.stages.work import InvalidOutput, Written, ai_item
 
@@ -53,7 +53,7 @@ _MAP_KEYWORDS = text(
 )
 
 
-class ClusteringStage(Stage):
+class ClusteringStage(AIStage):
     number = 1
     name = "Keywords → Clusters"
     operation = Operation.CLUSTERING

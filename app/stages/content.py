@@ -17,7 +17,7 @@ from app.models.planner import ContentIdea
 from app.models.writer import Content, Task, TaskStatus
 from app.pipeline.pending import pending_condition
 from app.pipeline.results import Number
-from app.stages.base import Item, Stage
+from app.stages.base import AIStage, Item
 from app.stages.context import StageContext
 from app.stages.work import InvalidOutput, Written, ai_item
 
@@ -45,7 +45,7 @@ _TASK_FAILED = (
 )
 
 
-class ContentStage(Stage):
+class ContentStage(AIStage):
     number = 4
     name = "Tasks → Content"
     operation = Operation.CONTENT_GENERATION

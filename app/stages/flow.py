@@ -29,14 +29,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import AIFatalError
 from app.models.automation import AutomationRun
-from app.stages.base import Item, LocalStage, Stage
+from app.stages.base import AIStage, Item, LocalStage
 from app.stages.context import StageContext
 from app.stages.handle import LeaseLost, fenced
 
 
 class Feeder:
     def __init__(
-        self, ctx: StageContext, stage: Stage, cursor: int, taken: int, batches_run: int
+        self,
+        ctx: StageContext,
+        stage: AIStage | LocalStage,
+        cursor: int,
+        taken: int,
+        batches_run: int,
     ) -> None:
         self.ctx = ctx
         self.stage = stage
@@ -60,11 +65,12 @@ class Feeder:
     async def run(self) -> int:
         """Feed the stage's items until none is left, its limit is reached or the run must stop;
         returns the cursor once every item started has ended."""
-        if isinstance(self.stage, LocalStage):
-            return await self._run_local(self.stage)
+        stage = self.stage
+        if isinstance(stage, LocalStage):
+            return await self._run_local(stage)
         try:
             async with asyncio.TaskGroup() as group:
-                while await self._start_next(group):
+                while await self._start_next(group, stage):
                     pass
         except ExceptionGroup as failures:
             raise _most_telling(failures) from failures
@@ -85,7 +91,7 @@ class Feeder:
                 await self.ctx.control.sleep(self.ctx.config.within_stage_delay)
         return self.cursor
 
-    async def _start_next(self, group: asyncio.TaskGroup) -> bool:
+    async def _start_next(self, group: asyncio.TaskGroup, stage: AIStage) -> bool:
         """Start the next item once there is room for it; False when there is none to start."""
         if self._batch and not self._loaded:
             await self._end_batch()
@@ -101,7 +107,7 @@ class Feeder:
         self.ctx.slots.give(item.id)
         self.taken += item.units
         self._started.append(item.id)
-        task = group.create_task(self._process(item))
+        task = group.create_task(self._process(stage, item))
         if not self.flowing:
             self._batch.append(task)
         return True
@@ -116,9 +122,9 @@ class Feeder:
             return None
         return self._loaded.popleft()
 
-    async def _process(self, item: Item) -> None:
+    async def _process(self, stage: AIStage, item: Item) -> None:
         try:
-            await self.stage.process_item(self.ctx, item)
+            await stage.process_item(self.ctx, item)
         finally:
             self.ctx.slots.give_back(item.id)
         if item.id in self.ctx.admitted:  # else it stopped before its call: not through

@@ -14,7 +14,7 @@ from app.models.billing import Operation
 from app.models.planner import Cluster, ClusterStatus, ContentIdea, Keyword
 from app.pipeline.pending import pending_condition
 from app.pipeline.results import Number
-from app.stages.base import Item, Stage
+from app.stages.base import AIStage, Item
 from app.stages.context import StageContext
 from app.stages.work import Written, ai_item
 
@@ -31,7 +31,7 @@ _MAPPED = (
 )
 
 
-class IdeasStage(Stage):
+class IdeasStage(AIStage):
     number = 2
     name = "Clusters → Ideas"
     operation = Operation.IDEA_GENERATION

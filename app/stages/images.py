@@ -18,7 +18,7 @@ from app.models.billing import Operation
 from app.models.writer import Content, Image, ImageStatus, ImageType
 from app.pipeline.pending import pending_condition
 from app.pipeline.results import Number
-from app.stages.base import Item, Stage
+from app.stages.base import AIStage, Item
 from app.stages.context import StageContext
 from app.stages.work import Written, ai_item
 from app.writer.states import mark_ready
@@ -45,7 +45,7 @@ _FAILED = (
 )
 
 
-class ImagesStage(Stage):
+class ImagesStage(AIStage):
     number = 6
     name = "Image prompts → Images"
     operation = Operation.IMAGE_GENERATION

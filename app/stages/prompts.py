@@ -15,7 +15,7 @@ from app.models.billing import Operation
 from app.models.writer import Content, Image, ImageType
 from app.pipeline.pending import pending_condition
 from app.pipeline.results import Number
-from app.stages.base import Item, Stage
+from app.stages.base import AIStage, Item
 from app.stages.context import StageContext
 from app.stages.work import Written, ai_item
 
@@ -23,7 +23,7 @@ from app.stages.work import Written, ai_item
 _INSERT_IMAGES = insert(cast(Table, Image.__table__)).on_conflict_do_nothing()
 
 
-class PromptsStage(Stage):
+class PromptsStage(AIStage):
     number = 5
     name = "Content → Image prompts"
     operation = Operation.IMAGE_PROMPT_EXTRACTION

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.stages.base import Stage
+from app.stages.base import AIStage, LocalStage
 from app.stages.clustering import ClusteringStage
 from app.stages.content import ContentStage
 from app.stages.ideas import IdeasStage
@@ -11,7 +11,7 @@ from app.stages.prompts import PromptsStage
 from app.stages.review import ReviewStage
 from app.stages.tasks import TasksStage
 
-STAGES: dict[int, Stage] = {
+STAGES: dict[int, AIStage | LocalStage] = {
     stage.number: stage
     for stage in (
         ClusteringStage(),

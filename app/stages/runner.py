@@ -45,7 +45,7 @@ from app.runs.config import site_config
 from app.runs.ending import Lost, end_run_unless_moved, settle_cancelled
 from app.runs.lease import SiteLease
 from app.runs.planning import replan_after_stage
-from app.stages.base import Stage
+from app.stages.base import AIStage, LocalStage, Stage
 from app.stages.context import Slots, StageContext, WorkerDeps
 from app.stages.control import Budget, Control, StopReason
 from app.stages.flow import Feeder
@@ -333,7 +333,7 @@ class StageEnd(Enum):
     SKIPPED = "skipped"  # disabled, or nothing to do when it started
 
 
-async def run_stage(ctx: StageContext, stage: Stage) -> StopReason | StageEnd:
+async def run_stage(ctx: StageContext, stage: AIStage | LocalStage) -> StopReason | StageEnd:
     """Drive one stage to its end; returns why it stopped early, or how it ended."""
     opening = await _open_stage(ctx, stage)
     if opening is None:
