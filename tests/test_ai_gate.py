@@ -134,7 +134,8 @@ class TestFaults:
 
     async def test_a_dead_workers_permit_lapses_after_its_lease(self, redis: Redis) -> None:
         """A worker killed while holding a permit never releases it: it lapses after the lease
-        (the heartbeat that would renew it died with the worker)."""
+        (the heartbeat that would renew it died with the worker); a waiter finds it gone when it
+        next renews its place in line (no release wakes it)."""
         dead = ProviderGate(redis, "p", 1, lease_ms=300)
         waiting = dead._acquire(
             keys=dead._keys, args=["dead-token", 1, 1, 300, 10_000]
@@ -145,7 +146,7 @@ class TestFaults:
         began = loop.time()
         async with asyncio.timeout(5), alive.slot(2):
             waited = loop.time() - began
-        assert 0.1 < waited < 3
+        assert 0.1 < waited < gate_module.WAKE_TIMEOUT_SECONDS + 1
 
     async def test_a_long_call_keeps_its_permit_past_the_lease(self, redis: Redis) -> None:
         gate = ProviderGate(redis, "p", 1, lease_ms=300)
@@ -189,6 +190,36 @@ class TestWakeUps:
         async with asyncio.timeout(10):
             await asyncio.gather(*(call(n) for n in range(10)))
         assert sorted(done) == list(range(10))
+
+    async def test_a_wake_up_reads_the_key_asked_for_as_it_was_when_the_permit_came(
+        self, redis: Redis
+    ) -> None:
+        """A caller that waited in line gets, with its permit, the key it asked to have read
+        (the runner's pause signal): its value when the wake-up came, not when it began waiting.
+        One that got in at once read nothing (it checks on its own)."""
+        gate = ProviderGate(redis, "p", 1)
+        await redis.set("signal", "before")
+        release = asyncio.Event()
+        holder = asyncio.create_task(Tracker().call(gate, 1, release))
+        await _until_held(gate, 1)
+
+        async def waiter() -> gate_module.Turn:
+            async with gate.slot(2, read="signal") as turn:
+                return turn
+
+        waiting = asyncio.create_task(waiter())
+        await _until_waiting(redis, 1)
+        await redis.set("signal", "sent while waiting")
+        release.set()
+        async with asyncio.timeout(10):
+            turn = await waiting
+        await holder
+
+        assert turn.queued
+        assert turn.read == gate_module.Read(b"sent while waiting")
+        async with gate.slot(3, read="signal") as at_once:
+            assert not at_once.queued
+            assert at_once.read is None
 
 
 async def _gets_in(gate: ProviderGate, within: float) -> bool:

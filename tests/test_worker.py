@@ -294,6 +294,52 @@ class TestWakeups:
             assert await announcements(pubsub) == 1
 
 
+class TestPolling:
+    async def test_a_job_another_worker_runs_is_passed_over_without_arqs_checks(
+        self, settings: Settings, redis: Redis, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """arq keeps a job queued while a worker runs it, and checks its in-progress key under
+        WATCH on every poll of every other worker (three round trips a job, 20 polls a second).
+        A job running elsewhere is now found in one read of all such keys and passed over; once
+        its key is gone (that worker died and the key expired), it is started here."""
+        tried: list[bytes] = []
+        arqs = Worker.start_jobs
+
+        async def spied(worker: Worker, job_ids: list[bytes]) -> None:
+            tried.extend(job_ids)
+            await arqs(worker, job_ids)
+
+        monkeypatch.setattr(Worker, "start_jobs", spied)
+        polls = 0
+        polled = asyncio.Event()
+        poll = Worker._poll_iteration
+
+        async def counted(worker: Worker) -> None:
+            nonlocal polls
+            await poll(worker)
+            polls += 1
+            if polls >= 10:
+                polled.set()
+
+        monkeypatch.setattr(Worker, "_poll_iteration", counted)
+        queue = ArqQueue(redis)
+        assert await queue.enqueue_run("run_elsewhere", 0)
+        await redis.set("arq:in-progress:run:run_elsewhere:slice:0", b"1")
+        worker = build_worker(settings, poll_delay=0.01, handle_signals=False)
+        running = asyncio.create_task(worker.async_run())
+        try:
+            async with asyncio.timeout(10):
+                await polled.wait()
+            assert tried == [], "arq checked a job another worker runs"
+
+            await redis.delete("arq:in-progress:run:run_elsewhere:slice:0")
+            await until_a_job_completed(worker)
+            assert tried == [b"run:run_elsewhere:slice:0"]
+        finally:
+            await close_worker(worker)
+            await asyncio.wait([running])
+
+
 async def announcements(pubsub: PubSub) -> int:
     """The announcements heard until none came for a fifth of a second."""
     heard = 0

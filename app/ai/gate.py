@@ -24,7 +24,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
@@ -37,8 +37,10 @@ log = structlog.get_logger(__name__)
 
 # How long a waiting call stays in line without renewing (a dead worker's waiters go then).
 WAIT_LEASE_MS = 10_000
-# A waiter re-checks its place this often even without a wake-up (a lost wake-up costs this).
-WAKE_TIMEOUT_SECONDS = 1.0
+# A waiter renews its place in line this often even without a wake-up (which also bounds what a
+# lost wake-up costs): three times within its waiting lease. Each renewal is a script and a new
+# BLPOP; with hundreds of calls in line, at 1 s they took a tenth of a worker's loop.
+WAKE_TIMEOUT_SECONDS = 3.0
 
 _PURGE = """
 local t = redis.call('TIME')
@@ -138,12 +140,20 @@ return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1])
 
 
 @dataclass(frozen=True)
+class Read:
+    """A key's value, read in the round trip that brought a permit."""
+
+    value: bytes | None
+
+
+@dataclass(frozen=True)
 class Turn:
-    """How a call's turn came: after `waited` seconds, and whether it waited in line (every
-    permit was taken when it asked)."""
+    """How a call's turn came: after `waited` seconds, whether it waited in line (every permit
+    was taken when it asked), and, when a wake-up brought it, the key asked to be read with it."""
 
     waited: float
     queued: bool
+    read: Read | None = None
 
 
 class ProviderGate:
@@ -171,23 +181,30 @@ class ProviderGate:
         self._outage = Outage(f"AI gate {provider}")
 
     @asynccontextmanager
-    async def slot(self, site_id: int) -> AsyncIterator[Turn]:
-        """Hold a permit for the block; yields how the turn came."""
+    async def slot(self, site_id: int, *, read: str | None = None) -> AsyncIterator[Turn]:
+        """Hold a permit for the block; yields how the turn came. With `read`, a wake-up also
+        reads that key, in the same round trip (what the caller must check once its permit
+        comes, such as a pause sent while it waited, costs it no round trip of its own)."""
         token = uuid.uuid4().hex
         try:
             began = time.perf_counter()
-            queued = await self._wait_turn(token, site_id)
+            queued, got = await self._wait_turn(token, site_id, read)
             heartbeat = asyncio.create_task(self._keep(token))
             try:
-                yield Turn(time.perf_counter() - began, queued)
+                yield Turn(time.perf_counter() - began, queued, got)
             finally:
+                # Not awaited: a renewal that reaches Redis after the release finds no permit
+                # to extend (ZADD XX), so the release need not wait a turn of the loop for it.
                 heartbeat.cancel()
-                with suppress(asyncio.CancelledError):
-                    await heartbeat
         finally:
             # Also when cancelled while waiting: leave the line, or give back a permit that
-            # was handed over meanwhile.
-            await asyncio.shield(self._give_back(token))
+            # was handed over meanwhile. Sent now, not a turn of the loop later as a shielded
+            # task's would be; a cancel that cuts it short sends it again, shielded.
+            try:
+                await self._give_back(token)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._give_back(token))
+                raise
 
     async def _give_back(self, token: str) -> None:
         args: list[str | int] = [token, self.cap, self._lease_ms, WAIT_LEASE_MS]
@@ -201,10 +218,13 @@ class ProviderGate:
         """Calls holding a permit now, all workers together."""
         return int(await self._redis.zcard(self._keys[0]))
 
-    async def _wait_turn(self, token: str, site_id: int) -> bool:
-        """Wait in line for a permit; True when there was a line to wait in. While Redis is down
-        the call waits for it to come back (no call goes out uncounted), then takes its place
-        again: the script re-enters a token that a restarted Redis no longer has."""
+    async def _wait_turn(
+        self, token: str, site_id: int, read: str | None
+    ) -> tuple[bool, Read | None]:
+        """Wait in line for a permit; says whether there was a line to wait in, and what the
+        wake-up that granted it read of `read`. While Redis is down the call waits for it to come
+        back (no call goes out uncounted), then takes its place again: the script re-enters a
+        token that a restarted Redis no longer has."""
         args: list[str | int] = [token, site_id, self.cap, self._lease_ms, WAIT_LEASE_MS]
         wake = self._keys[6] + token
         probes = [redis_probe(self._redis)]
@@ -212,16 +232,24 @@ class ProviderGate:
         async def acquire() -> bool:
             return bool(await self._acquire(keys=self._keys, args=args))
 
-        async def sleep_until_woken() -> object:
-            # redis-py types the timeout as int; Redis takes seconds as a decimal.
-            return await self._redis.blpop([wake], timeout=WAKE_TIMEOUT_SECONDS)  # type: ignore[arg-type,misc]
+        async def sleep_until_woken() -> tuple[object, Read | None]:
+            # A pipeline, not a transaction: the GET runs once the BLPOP returns.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.blpop([wake], timeout=WAKE_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+                if read is None:
+                    (woken,) = await pipe.execute()
+                    return woken, None
+                pipe.get(read)
+                woken, value = await pipe.execute()
+                return woken, Read(value)
 
         queued = False
         while not await retry_through_outage(self._outage, acquire, probes):
             queued = True
-            if await retry_through_outage(self._outage, sleep_until_woken, probes) is not None:
-                return True  # woken by the hand-off, which granted the permit
-        return queued
+            woken, got = await retry_through_outage(self._outage, sleep_until_woken, probes)
+            if woken is not None:
+                return True, got  # woken by the hand-off, which granted the permit
+        return queued, None
 
     async def _keep(self, token: str) -> None:
         while True:

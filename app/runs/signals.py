@@ -18,7 +18,7 @@ SIGNAL_TTL_SECONDS = 7 * 24 * 3600
 LIVE_TTL_SECONDS = 3600
 
 
-def _signal_key(run_id: str) -> str:
+def signal_key(run_id: str) -> str:
     return f"run:{run_id}:signal"
 
 
@@ -27,12 +27,16 @@ def _live_key(run_id: str) -> str:
 
 
 async def send_signal(redis: Redis, run_id: str, signal: str, slice_no: int) -> None:
-    await redis.set(_signal_key(run_id), f"{signal}:{slice_no}", ex=SIGNAL_TTL_SECONDS)
+    await redis.set(signal_key(run_id), f"{signal}:{slice_no}", ex=SIGNAL_TTL_SECONDS)
 
 
 async def read_signal(redis: Redis, run_id: str, slice_no: int) -> str | None:
     """The signal sent to slice `slice_no` of the run (or a later one), if any."""
-    value = await redis.get(_signal_key(run_id))
+    return parse_signal(await redis.get(signal_key(run_id)), slice_no)
+
+
+def parse_signal(value: bytes | None, slice_no: int) -> str | None:
+    """The signal sent to slice `slice_no` or a later one, from the key's value read elsewhere."""
     if value is None:
         return None
     signal, _, sent_to = bytes(value).decode().partition(":")

@@ -19,7 +19,7 @@ from app.errors import is_backend_down
 from app.models.automation import AutomationRun, RunStatus
 from app.models.billing import Operation
 from app.outage import Outage
-from app.runs.signals import read_signal
+from app.runs.signals import parse_signal, signal_key
 from app.stages.handle import RunHandle
 
 # A delay sleeps in steps this long, so that a pause during a long delay is not kept waiting.
@@ -61,22 +61,40 @@ class Control:
         if self.stop is None:
             self.stop = reason
 
+    @property
+    def signal_key(self) -> str:
+        """The Redis key of the run's pause/cancel signal."""
+        return signal_key(self.run.run_id)
+
     async def check(self) -> StopReason | None:
         """Why to stop now, or None to go on (one Redis GET)."""
-        if self.stop is None:
-            if time.monotonic() >= self.deadline:
-                self.stop = StopReason.SLICE_END
+        if self.stop is None and not self._past_deadline():
+            try:
+                value = await self.redis.get(self.signal_key)
+            except Exception as exc:
+                if not is_backend_down(exc):
+                    raise
+                await self._check_row()
             else:
-                try:
-                    signal = await read_signal(self.redis, self.run.run_id, self.slice_no)
-                except Exception as exc:
-                    if not is_backend_down(exc):
-                        raise
-                    await self._check_row()
-                else:
-                    if signal in _FROM_SIGNAL:
-                        self.stop = _FROM_SIGNAL[signal]
+                self._note_signal(value)
         return self.stop
+
+    def check_read(self, value: bytes | None) -> StopReason | None:
+        """`check()`, with the signal's value already read (with a provider permit)."""
+        if self.stop is None and not self._past_deadline():
+            self._note_signal(value)
+        return self.stop
+
+    def _past_deadline(self) -> bool:
+        if time.monotonic() >= self.deadline:
+            self.request_stop(StopReason.SLICE_END)
+            return True
+        return False
+
+    def _note_signal(self, value: bytes | None) -> None:
+        signal = parse_signal(value, self.slice_no)
+        if signal in _FROM_SIGNAL:
+            self.request_stop(_FROM_SIGNAL[signal])
 
     def note_status(self, status: str) -> StopReason | None:
         """The run's status as read from its row (at a batch boundary, or while Redis is down):

@@ -77,14 +77,20 @@ async def ai_item(
     try:
         await ctx.slots.call(item.id)
         await ctx.live.start(item.id, item.title)
-        async with ctx.deps.gate.slot(ctx.run.site_id) as turn:
+        control = ctx.control
+        async with ctx.deps.gate.slot(ctx.run.site_id, read=control.signal_key) as turn:
             AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(turn.waited)
             # A turn that was long in coming (the item waited for a slot, in line for the
             # provider, or for Redis): a pause, a cancel, a lost lease or the slice's end
             # meanwhile stops the item before anything is held or paid for. One that came at
-            # once follows the item's admission check.
+            # once follows the item's admission check. A wake-up from the line read the run's
+            # signal with the permit.
             late = turn.queued or time.perf_counter() - began > RECHECK_AFTER_SECONDS
-            if late and await ctx.control.check() is not None:
+            stop = None
+            if late:
+                read = turn.read
+                stop = await control.check() if read is None else control.check_read(read.value)
+            if stop is not None:
                 ctx.admitted.discard(item.id)
                 await ctx.live.finish(item.id, 0)
                 return

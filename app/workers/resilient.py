@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 from arq.connections import create_pool, log_redis_info
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, logger
 
 from app.errors import is_backend_down
@@ -71,14 +72,21 @@ class ResilientWorker(Worker):
             await wait_until_reachable(self._outage, [redis_probe(self.pool)], exc)
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's, one job at a time: a job whose start fails on Redis gives back the place it
-        took (arq leaves its semaphore and counter taken, so repeated outages would leave the
-        worker with no room for jobs). A job this worker is running is passed over: arq keeps a
-        job queued until it ends, so every poll (dozens a second) found it again and checked its
-        in-progress key, three Redis round trips each time."""
-        for job_id in job_ids:
-            running = self.tasks.get(job_id.decode())
-            if running is not None and not running.done():
+        """arq's, one job at a time, for the jobs no worker is running: a job whose start fails
+        on Redis gives back the place it took (arq leaves its semaphore and counter taken, so
+        repeated outages would leave the worker with no room for jobs).
+
+        arq keeps a job queued until it ends, and checks each queued job's in-progress key on
+        every poll: three Redis round trips a job, dozens of polls a second. A job this worker
+        runs is passed over; those another worker runs are found in one MGET of their keys (arq
+        checks again, under WATCH, the ones it tries)."""
+        waiting = [job_id for job_id in job_ids if not self._running_here(job_id)]
+        if not waiting:
+            return
+        keys = [in_progress_key_prefix + job_id.decode() for job_id in waiting]
+        running = await self.pool.mget(keys)
+        for job_id, elsewhere in zip(waiting, running, strict=True):
+            if elsewhere is not None:
                 continue
             try:
                 await super().start_jobs([job_id])
@@ -86,6 +94,10 @@ class ResilientWorker(Worker):
                 if is_backend_down(exc):
                     self._release_sem_dec_counter_on_complete()
                 raise
+
+    def _running_here(self, job_id: bytes) -> bool:
+        running = self.tasks.get(job_id.decode())
+        return running is not None and not running.done()
 
     async def _burst_over(self) -> bool:
         """arq's end of a burst: the job budget spent, or the queue empty; running jobs done."""
