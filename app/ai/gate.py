@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from app.outage import Outage, redis_probe, retry_through_outage
 
@@ -149,7 +149,7 @@ class Read:
 @dataclass(frozen=True)
 class Turn:
     """How a call's turn came: after `waited` seconds, whether it waited in line (every permit
-    was taken when it asked), and, when a wake-up brought it, the key asked to be read with it."""
+    was taken when it asked), and the key asked to be read with it."""
 
     waited: float
     queued: bool
@@ -182,9 +182,10 @@ class ProviderGate:
 
     @asynccontextmanager
     async def slot(self, site_id: int, *, read: str | None = None) -> AsyncIterator[Turn]:
-        """Hold a permit for the block; yields how the turn came. With `read`, a wake-up also
-        reads that key, in the same round trip (what the caller must check once its permit
-        comes, such as a pause sent while it waited, costs it no round trip of its own)."""
+        """Hold a permit for the block; yields how the turn came. With `read`, the round trip
+        that brings the permit (the script that grants it, or the wake-up) also reads that key:
+        what the caller must check once its permit comes, such as a pause sent while it waited,
+        costs it no round trip of its own."""
         token = uuid.uuid4().hex
         try:
             began = time.perf_counter()
@@ -222,15 +223,28 @@ class ProviderGate:
         self, token: str, site_id: int, read: str | None
     ) -> tuple[bool, Read | None]:
         """Wait in line for a permit; says whether there was a line to wait in, and what the
-        wake-up that granted it read of `read`. While Redis is down the call waits for it to come
-        back (no call goes out uncounted), then takes its place again: the script re-enters a
-        token that a restarted Redis no longer has."""
+        round trip that brought the permit read of `read`. While Redis is down the call waits for
+        it to come back (no call goes out uncounted), then takes its place again: the script
+        re-enters a token that a restarted Redis no longer has."""
         args: list[str | int] = [token, site_id, self.cap, self._lease_ms, WAIT_LEASE_MS]
         wake = self._keys[6] + token
         probes = [redis_probe(self._redis)]
 
-        async def acquire() -> bool:
-            return bool(await self._acquire(keys=self._keys, args=args))
+        async def acquire() -> tuple[object, Read | None]:
+            if read is None:
+                return await self._acquire(keys=self._keys, args=args), None
+            async with self._redis.pipeline(transaction=False) as pipe:
+                # By its hash: a pipeline that registers a script first asks Redis whether it
+                # has it, a round trip of its own.
+                pipe.evalsha(self._acquire.sha, len(self._keys), *self._keys, *map(str, args))
+                pipe.get(read)
+                granted, value = await pipe.execute(raise_on_error=False)
+            if isinstance(granted, NoScriptError):  # not loaded yet, or Redis restarted since
+                granted = await self._acquire(keys=self._keys, args=args)
+            for result in (granted, value):
+                if isinstance(result, Exception):
+                    raise result
+            return granted, Read(value)
 
         async def sleep_until_woken() -> tuple[object, Read | None]:
             # A pipeline, not a transaction: the GET runs once the BLPOP returns.
@@ -243,13 +257,14 @@ class ProviderGate:
                 woken, value = await pipe.execute()
                 return woken, Read(value)
 
-        queued = False
-        while not await retry_through_outage(self._outage, acquire, probes):
-            queued = True
+        granted, got = await retry_through_outage(self._outage, acquire, probes)
+        queued = not granted
+        while not granted:
             woken, got = await retry_through_outage(self._outage, sleep_until_woken, probes)
             if woken is not None:
-                return True, got  # woken by the hand-off, which granted the permit
-        return queued, None
+                break  # woken by the hand-off, which granted the permit
+            granted, got = await retry_through_outage(self._outage, acquire, probes)
+        return queued, got
 
     async def _keep(self, token: str) -> None:
         while True:

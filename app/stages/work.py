@@ -83,8 +83,7 @@ async def ai_item(
             # A turn that was long in coming (the item waited for a slot, in line for the
             # provider, or for Redis): a pause, a cancel, a lost lease or the slice's end
             # meanwhile stops the item before anything is held or paid for. One that came at
-            # once follows the item's admission check. A wake-up from the line read the run's
-            # signal with the permit.
+            # once follows the item's admission check. The run's signal came with the permit.
             late = turn.queued or time.perf_counter() - began > RECHECK_AFTER_SECONDS
             stop = None
             if late:
