@@ -9,8 +9,10 @@ Servers: the URLs given, else TEST_DATABASE_URL / TEST_REDIS_URL, else embedded 
 temporary folder. Each scenario gets its own database (migrated, dropped at the end); the
 Redis database of the URL must not be served by another arq worker.
 
-Each scenario feeds N keywords through the API (in process), starts a run with `run_now` and
-runs a burst worker in this process until the run is over; the local provider takes L ms a call
+Each scenario feeds N keywords through the API (in process), starts a worker in this process
+and waits until it is idle and listening for jobs (a deployed worker is up before a run starts,
+so its start is not counted in the run), starts a run with `run_now`, and stops the worker once
+the run is over; the local provider takes L ms a call
 (with `--provider openai`, the OpenAI-compatible server answers after L ms; with
 `--latency-jitter` after a lognormal time of mean L whose 99th percentile is 5 L).
 
@@ -42,7 +44,7 @@ import resource
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,8 +74,10 @@ from app.config import Settings
 from app.db import async_url, create_engine, create_session_factory, unit_of_work
 from app.main import create_app
 from app.migrate import upgrade
+from app.serve import settle
 from app.models.automation import AutomationRun
 from app.tenancy.service import create_account
+from app.workers.wakeups import wake_channel
 from app.workers.worker import build_worker, close_worker
 from bench.ai_server import AIServerProcess
 from bench.backends import backends
@@ -384,9 +388,10 @@ async def run_scenario(
                 ai_max_concurrency=args.cap,
                 **provider.settings,
             )
-            run_id = await start(settings, keywords, s)
             with timed_provider(settings.ai_provider, calls):
-                work = await drain(settings)
+                async with idle_worker(settings) as worker:
+                    run_id = await start(settings, keywords, s, worker.begin)
+                    work = await worker.until_over(run_id)
             run = await read_run(url, run_id)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -430,6 +435,73 @@ async def drain(settings: Settings) -> Work:
     )
 
 
+class IdleWorker:
+    """A worker in this process, started and listening for jobs before the run is (as a
+    deployed one waits), so its start is not counted in the run; stopped once the run is over."""
+
+    def __init__(self, settings: Settings, redis: Redis, running: asyncio.Task[None]) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.running = running
+        self.started = 0.0
+        self.cpu = 0.0
+        self.load = 0.0
+
+    async def begin(self) -> None:
+        """The run is about to start: the worker's time and CPU are counted from here."""
+        await until_listening(self.redis)
+        self.load = os.getloadavg()[0]
+        self.started, self.cpu = time.monotonic(), process_cpu()
+
+    async def until_over(self, run_id: str) -> Work:
+        assert self.settings.database_url is not None
+        engine = create_engine(self.settings.database_url, pool_size=1)
+        ended = ("completed", "failed", "cancelled")
+        try:
+            while True:
+                async with engine.connect() as connection:
+                    status = await connection.scalar(
+                        select(AutomationRun.status).where(AutomationRun.run_id == run_id)
+                    )
+                if status in ended:
+                    break
+                if self.running.done():
+                    raise SystemExit(f"the worker stopped before run {run_id} was over")
+                await asyncio.sleep(0.05)
+        finally:
+            await engine.dispose()
+        return Work(
+            self.started,
+            time.monotonic() - self.started,
+            process_cpu() - self.cpu,
+            (self.load, os.getloadavg()[0]),
+        )
+
+
+@asynccontextmanager
+async def idle_worker(settings: Settings) -> AsyncIterator[IdleWorker]:
+    worker = build_worker(settings, handle_signals=False)
+    running = asyncio.create_task(worker.async_run())
+    assert settings.redis_url is not None
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        yield IdleWorker(settings, redis, running)
+    finally:
+        await close_worker(worker)
+        await asyncio.wait([running])
+        await redis.aclose()
+
+
+async def until_listening(redis: Redis) -> None:
+    """Until a worker listens for the announcements of new jobs: it has started and is idle."""
+    async with asyncio.timeout(60):
+        while True:
+            counts: list[tuple[bytes, int]] = await redis.pubsub_numsub(wake_channel(redis))
+            if counts[0][1]:
+                return
+            await asyncio.sleep(0.01)
+
+
 async def read_run(url: str, run_id: str) -> AutomationRun:
     engine = create_engine(url, pool_size=1)
     try:
@@ -442,8 +514,14 @@ async def read_run(url: str, run_id: str) -> AutomationRun:
     return run
 
 
-async def start(settings: Settings, keywords: list[dict[str, Any]], s: Scenario) -> str:
-    """An account with plenty of credits, its site fed and configured, and a run started."""
+async def start(
+    settings: Settings,
+    keywords: list[dict[str, Any]],
+    s: Scenario,
+    before_run: Callable[[], Awaitable[None]],
+) -> str:
+    """An account with plenty of credits, its site fed and configured, `before_run` awaited,
+    and a run started."""
     assert settings.database_url is not None
     engine = create_engine(settings.database_url, pool_size=1)
     async with unit_of_work(create_session_factory(engine)) as session:
@@ -461,6 +539,7 @@ async def start(settings: Settings, keywords: list[dict[str, Any]], s: Scenario)
     headers = {"Authorization": f"Bearer {created.api_key}"}
     app = create_app(settings)
     async with app.router.lifespan_context(app):
+        await settle(app)  # as `automation api` and `serve` do beside their start
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://bench", headers=headers, timeout=300
@@ -470,6 +549,8 @@ async def start(settings: Settings, keywords: list[dict[str, Any]], s: Scenario)
                 ("PUT", "/api/v1/automation/update_config/", s.config()),
                 ("POST", "/api/v1/automation/run_now/", None),
             ):
+                if path.endswith("/run_now/"):
+                    await before_run()
                 response = await client.request(method, path, params=site, json=body)
                 if response.status_code != 200:
                     raise SystemExit(f"{method} {path}: {response.status_code} {response.text}")
