@@ -114,6 +114,27 @@ class TestACostAboveItsHold:
         assert over_hold("settled") == settled + 1
         assert over_hold("capped") == capped
 
+    async def test_does_not_wait_for_the_rows_other_items_are_writing_for_the_account(
+        self, session_factory: SessionFactory, run_log: RunLog
+    ) -> None:
+        """Another item's transaction has written a row that references the account (its
+        article, through the foreign key: a KEY SHARE lock until it commits). Settling above the
+        hold locks the account for an update of its balance only, which that lock does not
+        block; with FOR UPDATE it waited, and two such items waited for each other."""
+        tenant = await create_tenant(session_factory, credits=Decimal(10))
+        run = await new_run(session_factory, tenant, run_log)
+        charge = charge_for(tenant, run)
+        held = await hold(session_factory, charge, "0.40")
+        async with unit_of_work(session_factory) as other:
+            await other.execute(
+                select(Account.id)
+                .where(Account.id == tenant.account_id)
+                .with_for_update(read=True, key_share=True)
+            )
+            async with asyncio.timeout(5):
+                charged = await pay(session_factory, charge, held, "0.42")
+        assert charged == Decimal("0.42")
+
     async def test_takes_only_what_the_balance_has_and_counts_the_cap(
         self, session_factory: SessionFactory, run_log: RunLog
     ) -> None:

@@ -6,10 +6,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 import httpx
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.ai import registry
+from app.ai.base import Answer
+from app.ai.local import LocalProvider
+from app.ai.schemas import ArticleOut, ContentBrief
 from app.config import Settings
+from app.db import unit_of_work
+from app.models.billing import CreditTransaction, Operation, TransactionKind
+from app.models.tenancy import Account
 from app.models.writer import Content, ContentStatus, Image
 from tests.engine import charged, configure, feed, load_run, start, work
 from tests.factories import Tenant, create_tenant
@@ -146,6 +154,62 @@ class TestCreditBudget:
         assert content["content_created"] < run.stage_3_result["tasks_created"]
         assert run.stage_5_result is not None
         assert run.stage_5_result["content_processed"] == content["content_created"]
+
+
+class LongArticles(LocalProvider):
+    """The local provider, writing every article thirty times over: far longer than its hold."""
+
+    def __init__(self) -> None:
+        super().__init__(latency_ms=0)
+
+    async def generate_content(self, brief: ContentBrief) -> Answer[ArticleOut]:
+        answer = await super().generate_content(brief)
+        longer = answer.output.model_copy(update={"html": answer.output.html * 30})
+        return Answer(longer, answer.usage)
+
+
+class TestArticlesLongerThanTheirHolds:
+    async def test_the_run_counts_what_was_charged_when_the_balance_caps_it(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Articles cost more than their holds, and the balance runs out: a charge is capped at
+        what the account had (SPEC §8: never below 0). The run's credits and the stage's
+        `credits_used` count what the ledger charged, not the price of what was written."""
+        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: LongArticles())
+        tenant = await create_tenant(session_factory, credits=RICH)
+        await feed(client, tenant, 10)
+        await configure(
+            client, tenant, max_clusters_per_run=1, stage_4_batch_size=1, stage_5_enabled=False
+        )
+        run_id = await start(client, tenant)
+        async with unit_of_work(session_factory) as session:  # less than the articles will cost
+            await session.execute(
+                update(Account).where(Account.id == tenant.account_id).values(credits=20)
+            )
+
+        await work(settings)
+
+        run = await load_run(session_factory, run_id)
+        async with session_factory() as session:
+            balance = await session.scalar(
+                select(Account.credits).where(Account.id == tenant.account_id)
+            )
+            articles = await session.scalar(
+                select(func.sum(CreditTransaction.amount)).where(
+                    CreditTransaction.run_pk == run.id,
+                    CreditTransaction.kind == TransactionKind.SETTLE,
+                    CreditTransaction.operation == Operation.CONTENT_GENERATION,
+                )
+            )
+        assert balance == 0, "the last article's charge took what was left"
+        assert run.stage_4_result is not None
+        assert run.stage_4_result["content_created"] >= 1
+        assert Decimal(str(run.stage_4_result["credits_used"])) == -(articles or 0) > 0
+        assert run.total_credits_used == await charged(session_factory, run.id) == 20
 
 
 async def allocate(

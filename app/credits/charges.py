@@ -142,8 +142,14 @@ async def settle(
             return Decimal(0)
         await _settle_within_hold(session, charge, hold.amount, cost, data)
         return cost
+    # FOR NO KEY UPDATE, as the UPDATE itself locks: every row an item writes for the account
+    # (its article, its images) holds a KEY SHARE lock on it through its foreign key until the
+    # item commits, and FOR UPDATE waits for those. Two items above their holds at once, each
+    # with its article written, each waited for the other's: a deadlock.
     available = await session.scalar(
-        select(Account.credits).where(Account.id == charge.account_id).with_for_update()
+        select(Account.credits)
+        .where(Account.id == charge.account_id)
+        .with_for_update(key_share=True)
     )
     assert available is not None, "the paying account exists while its run does"
     charged = min(cost, available + hold.amount)
