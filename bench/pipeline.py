@@ -12,9 +12,9 @@ Redis database of the URL must not be served by another arq worker.
 Each scenario feeds N keywords through the API (in process), starts a worker in this process
 and waits until it is idle and listening for jobs (a deployed worker is up before a run starts,
 so its start is not counted in the run), starts a run with `run_now`, and stops the worker once
-the run is over; the local provider takes L ms a call
-(with `--provider openai`, the OpenAI-compatible server answers after L ms; with
-`--latency-jitter` after a lognormal time of mean L whose 99th percentile is 5 L).
+the run is over; the local provider takes L ms a call (with `--provider openai`, the
+OpenAI-compatible server answers after L ms; with `--latency-jitter` after a lognormal time of
+mean L whose 99th percentile is 5 L).
 
 - concurrent: `ai_concurrency` C, batch sizes B (default C) for the AI stages (2, 4, 5, 6), 20
   for 1 and 3.
@@ -74,8 +74,8 @@ from app.config import Settings
 from app.db import async_url, create_engine, create_session_factory, unit_of_work
 from app.main import create_app
 from app.migrate import upgrade
-from app.serve import settle
 from app.models.automation import AutomationRun
+from app.serve import settle
 from app.tenancy.service import create_account
 from app.workers.wakeups import wake_channel
 from app.workers.worker import build_worker, close_worker
