@@ -692,6 +692,11 @@ def main() -> None:
         help="with --sites: W `automation worker` processes and an `automation api` "
         "(default: one worker in this process)",
     )
+    parser.add_argument(
+        "--account-per-site",
+        action="store_true",
+        help="with --sites: each site of an account of its own (default: one account)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL"))
     args = parser.parse_args()

@@ -2,13 +2,16 @@
 
     .venv/bin/python -m bench.pipeline --sites K [--keywords N] [--big-site M] [--cap C]
                                        [--latency-ms L] [--provider local|openai]
-                                       [--worker-processes W]
+                                       [--worker-processes W] [--account-per-site]
 
 K sites of N keywords each (and, with --big-site, one more site of M keywords that starts
 first) run at the same time with AI_MAX_CONCURRENCY = C. Each run has `ai_concurrency` 4 and
 batch sizes 4, so together they want far more calls in flight than the cap allows; the gate
 serves the sites round-robin. With `--provider openai` the calls go through the `openai`
 provider to an OpenAI-compatible server on 127.0.0.1 that answers after L ms.
+
+The sites belong to one account (an agency's: every hold and settle of every run takes that
+account's row), or with `--account-per-site` each to an account of its own.
 
 With `--worker-processes W` the service runs as deployed: one `automation api` and W
 `automation worker` processes (the console script, each with WORKER_MAX_JOBS enough for its
@@ -29,7 +32,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,10 +127,10 @@ async def run_in_process(
     settings: Settings, args: Any, server: AIServerProcess | None
 ) -> tuple[list[Finished], Timeline]:
     """The API in this process (ASGI), then one worker here until the queue is empty."""
-    api_key, site_ids = await make_sites(settings, args)
+    sites = await make_sites(settings, args)
     app = create_app(settings)
-    async with app.router.lifespan_context(app), _asgi_client(app, api_key) as client:
-        runs = await start_sites(client, site_ids, args)
+    async with app.router.lifespan_context(app), _asgi_client(app) as client:
+        runs = await start_sites(client, sites, args)
     assert settings.redis_url is not None
     redis = Redis.from_url(settings.redis_url)
     gate = ProviderGate(redis, settings.ai_provider, settings.ai_max_concurrency)
@@ -156,7 +159,7 @@ async def run_deployed(
     workers = [
         Service(f"worker-{n + 1}", "worker", env, folder) for n in range(args.worker_processes)
     ]
-    api_key, site_ids = await make_sites(settings, args)
+    sites = await make_sites(settings, args)
     redis = Redis.from_url(settings.redis_url)
     gate = ProviderGate(redis, settings.ai_provider, settings.ai_max_concurrency)
     timeline = Timeline([])
@@ -164,8 +167,8 @@ async def run_deployed(
         for service in (api, *workers):
             await service.start()
         await _until_ready(api, workers, env["PORT"])
-        async with _http_client(f"http://127.0.0.1:{env['PORT']}", api_key) as client:
-            runs = await start_sites(client, site_ids, args)
+        async with _http_client(f"http://127.0.0.1:{env['PORT']}") as client:
+            runs = await start_sites(client, sites, args)
         sampler = asyncio.create_task(
             _sample(timeline, time.monotonic(), gate, server, [pid_of(w) for w in workers])
         )
@@ -249,24 +252,44 @@ async def _until_over(settings: Settings, runs: list[SiteRun], services: list[Se
         await engine.dispose()
 
 
-async def make_sites(settings: Settings, args: Any) -> tuple[str, list[int]]:
-    """One account and its sites (the big one first); returns its API key and the site ids."""
+@dataclass(frozen=True)
+class BenchSite:
+    site_id: int
+    api_key: str  # of the site's account
+
+
+async def make_sites(settings: Settings, args: Any) -> list[BenchSite]:
+    """The sites (the big one first): of one account, or with `--account-per-site` each of its
+    own."""
     assert settings.database_url is not None
     engine = create_engine(settings.database_url, pool_size=1)
+    sites = []
     async with unit_of_work(create_session_factory(engine)) as session:
-        created = await create_account(
-            session,
-            name="Bench",
-            email="bench@example.com",
-            password="bench-password",
-            credits=Decimal(10_000_000),
-        )
-        site_ids = [
-            (await create_site(session, created.account.id, name=name)).id
-            for name, _ in _sizes(args)
-        ]
+        if args.account_per_site:
+            for name, _ in _sizes(args):
+                created = await create_account(
+                    session,
+                    name=f"Bench {name}",
+                    email=f"bench-{name}@example.com",
+                    password="bench-password",
+                    credits=Decimal(10_000_000),
+                    site_name=name,
+                )
+                assert created.site is not None
+                sites.append(BenchSite(created.site.id, created.api_key))
+        else:
+            created = await create_account(
+                session,
+                name="Bench",
+                email="bench@example.com",
+                password="bench-password",
+                credits=Decimal(10_000_000),
+            )
+            for name, _ in _sizes(args):
+                site = await create_site(session, created.account.id, name=name)
+                sites.append(BenchSite(site.id, created.api_key))
     await engine.dispose()
-    return created.api_key, site_ids
+    return sites
 
 
 def _sizes(args: Any) -> list[tuple[str, int]]:
@@ -275,16 +298,18 @@ def _sizes(args: Any) -> list[tuple[str, int]]:
     ]
 
 
-async def start_sites(client: httpx.AsyncClient, site_ids: list[int], args: Any) -> list[SiteRun]:
+async def start_sites(
+    client: httpx.AsyncClient, sites: list[BenchSite], args: Any
+) -> list[SiteRun]:
     """Feed and configure every site, then start the runs, the big site's first."""
     sizes = _sizes(args)
-    for site_id, (_, count) in zip(site_ids, sizes, strict=True):
-        params = {"site_id": site_id}
-        await _call(client, "POST", "/api/v1/planner/keywords/", params, _batch(count))
-        await _call(client, "PUT", "/api/v1/automation/update_config/", params, CONFIG)
+    for site, (_, count) in zip(sites, sizes, strict=True):
+        call = _caller(client, site)
+        await call("POST", "/api/v1/planner/keywords/", _batch(count))
+        await call("PUT", "/api/v1/automation/update_config/", CONFIG)
     runs = []
-    for site_id, (name, count) in zip(site_ids, sizes, strict=True):
-        started = await _call(client, "POST", "/api/v1/automation/run_now/", {"site_id": site_id})
+    for site, (name, count) in zip(sites, sizes, strict=True):
+        started = await _caller(client, site)("POST", "/api/v1/automation/run_now/")
         runs.append(SiteRun(name, count, started["run_id"]))
     return runs
 
@@ -354,7 +379,8 @@ def report(finished: list[Finished], timeline: Timeline, memory: dict[str, int],
     )
     print(
         f"\n== {len(finished)} sites at once, provider {args.provider} (L = {args.latency_ms} ms), "
-        f"AI_MAX_CONCURRENCY {args.cap}, each run ai_concurrency 4; {where}"
+        f"AI_MAX_CONCURRENCY {args.cap}, each run ai_concurrency 4; {where}; "
+        f"{'an account per site' if args.account_per_site else 'one account'}"
     )
     print("site        keywords  AI calls  completed after s  status")
     for f in finished:
@@ -428,28 +454,33 @@ def _batch(count: int) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def _asgi_client(app: Any, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+async def _asgi_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://bench", headers=bearer(api_key), timeout=300
+        transport=transport, base_url="http://bench", timeout=300
     ) as client:
         yield client
 
 
 @asynccontextmanager
-async def _http_client(url: str, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=url, headers=bearer(api_key), timeout=300) as client:
+async def _http_client(url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
         yield client
 
 
-async def _call(
-    client: httpx.AsyncClient,
-    method: str,
-    path: str,
-    params: dict[str, Any],
-    body: dict[str, Any] | None = None,
-) -> Any:
-    response = await client.request(method, path, params=params, json=body)
-    if response.status_code != 200:
-        raise SystemExit(f"{method} {path}: {response.status_code} {response.text}")
-    return response.json()
+def _caller(client: httpx.AsyncClient, site: BenchSite) -> Callable[..., Awaitable[Any]]:
+    """Calls to the API about the site, with its account's key."""
+
+    async def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = await client.request(
+            method,
+            path,
+            params={"site_id": site.site_id},
+            json=body,
+            headers=bearer(site.api_key),
+        )
+        if response.status_code != 200:
+            raise SystemExit(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json()
+
+    return call
