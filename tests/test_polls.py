@@ -22,7 +22,7 @@ from app.api.errors import all_routes
 from app.api.polls import POLLED, PolledReads
 from app.config import Settings
 from app.db import create_poll_pool
-from app.models.automation import RunStatus
+from app.models.automation import AutomationRun, RunStatus
 from app.models.tenancy import ApiKey
 from app.runs.events import RunLog
 from app.schemas import MAX_ID
@@ -225,6 +225,58 @@ class TestPolledReads:
         await client.post(f"/api/v1/automation/pause/?run_id={run.run_id}", headers=tenant.headers)
         shown = (await client.get(url, headers=tenant.headers)).json()["run"]
         assert shown["status"] == RunStatus.PAUSED
+
+
+class TestAnswersKeptByTheRowsVersion:
+    async def test_a_poll_shows_a_stages_counters_as_soon_as_the_row_changed(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        settings: Settings,
+        tenant: Tenant,
+    ) -> None:
+        """The answers are kept until the run's row changes: a counter written between two
+        polls (here by hand, as a worker's commit would) is in the next one, of both reads."""
+        run_log = RunLog(settings.log_path)
+        site = await create_site(session_factory, tenant)
+        run = await create_automation_run(session_factory, tenant, run_log, site_id=site.id)
+        progress = f"{RUN_PROGRESS}?site_id={site.id}"
+        current = f"{CURRENT_RUN}?site_id={site.id}"
+        for url in (progress, current, progress, current):
+            assert (await client.get(url, headers=tenant.headers)).status_code == 200
+        async with session_factory() as session:
+            await session.execute(
+                update(AutomationRun)
+                .where(AutomationRun.id == run.id)
+                .values(stage_1_result={"keywords_processed": 7}, total_credits_used=3)
+            )
+            await session.commit()
+
+        shown = (await client.get(progress, headers=tenant.headers)).json()
+        assert shown["stages"][0]["processed_count"] == 7
+        assert shown["metrics"]["credits_used"] == 3
+        run_shown = (await client.get(current, headers=tenant.headers)).json()["run"]
+        assert run_shown["stage_1_result"] == {"keywords_processed": 7}
+
+    async def test_the_duration_of_a_run_not_ended_goes_on_with_the_clock(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: SessionFactory,
+        settings: Settings,
+        tenant: Tenant,
+    ) -> None:
+        """A paused run's row does not change, but its duration does: an answer that reads the
+        clock is kept within its second only."""
+        run_log = RunLog(settings.log_path)
+        site = await create_site(session_factory, tenant)
+        await create_automation_run(
+            session_factory, tenant, run_log, site_id=site.id, status=RunStatus.PAUSED
+        )
+        url = f"{RUN_PROGRESS}?site_id={site.id}"
+        first = (await client.get(url, headers=tenant.headers)).json()["metrics"]
+        await asyncio.sleep(1.1)  # the clock is what is tested: it has to move on
+        later = (await client.get(url, headers=tenant.headers)).json()["metrics"]
+        assert later["duration_seconds"] >= first["duration_seconds"] + 1
 
 
 class TestAPollOnALostConnection:

@@ -27,16 +27,27 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.deps import note_use
 from app.errors import AppError
 from app.runs import progress, reads
+from app.runs.memo import RowMemo, clock_second
+from app.runs.reads import RunRow
 from app.runs.schemas import CurrentRunOut, RunOut, RunProgress
 from app.schemas import MAX_ID
 from app.tenancy.key_cache import KeyCache
 from app.tenancy.security import hash_key
 
+# The answers by the run row's version (`app.runs.memo`): the same until the row changes.
+_CURRENT_RUNS: RowMemo[CurrentRunOut] = RowMemo()
+_PROGRESSES: RowMemo[RunProgress] = RowMemo()
+
 
 async def current_run_of(pool: asyncpg.Pool, account_id: int, site_id: int) -> CurrentRunOut:
     """The site's active run, or null; NotFound when the site is not the account's."""
     run = await reads.site_active_run(pool, account_id, site_id)
-    return CurrentRunOut(run=RunOut.model_validate(dict(run)) if run else None)
+    if run is None:
+        return CurrentRunOut(run=None)
+    return _CURRENT_RUNS.answer(
+        (run["run_id"], run["version"]),
+        lambda: CurrentRunOut(run=RunOut.model_validate(dict(run))),
+    )
 
 
 async def latest_progress_of(
@@ -46,7 +57,14 @@ async def latest_progress_of(
     (what it has pending is then counted, in a session); NotFound when the site is not the
     account's."""
     run = await reads.site_run_to_show(pool, account_id, site_id)
-    return progress.run_progress(run) if run is not None else None
+    if run is None:
+        return None
+    # A run that has not ended shows its duration so far (and, running, an ETA): by the second.
+    ended = run["completed_at"] is not None or run["cancelled_at"] is not None
+    return _PROGRESSES.answer(
+        (run["run_id"], run["version"], None if ended else clock_second()),
+        lambda: progress.run_progress(RunRow.of(run)),
+    )
 
 
 Read = Callable[[asyncpg.Pool, int, int], Awaitable[BaseModel | None]]

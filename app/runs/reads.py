@@ -34,7 +34,7 @@ _ACTIVE = ", ".join(f"'{status.value}'" for status in sorted(ACTIVE))
 # Only the model's column names and the statuses' constants are put into the statements.
 # The columns `RunOut` shows, for the site's active run.
 _SITE_ACTIVE_RUN = f"""
-SELECT s.id AS found_site_id, {_columns(RunOut.model_fields)}
+SELECT s.id AS found_site_id, r.xmin::text::bigint AS version, {_columns(RunOut.model_fields)}
 FROM sites s
 LEFT JOIN automation_runs r ON r.site_id = s.id AND r.status IN ({_ACTIVE})
 WHERE s.id = $1 AND s.account_id = $2
@@ -44,8 +44,8 @@ WHERE s.id = $1 AND s.account_id = $2
 async def site_active_run(
     pool: asyncpg.Pool, account_id: int, site_id: int
 ) -> asyncpg.Record | None:
-    """The account's site's active run (the columns of `RunOut`), or None; NotFound when the
-    site is not the account's."""
+    """The account's site's active run (the columns of `RunOut`, and its row's `version`, which
+    every committed update changes), or None; NotFound when the site is not the account's."""
     found = await poll_row(pool, _SITE_ACTIVE_RUN, site_id, account_id)
     if found is None:
         raise NotFound(f"site {site_id} not found")
@@ -91,7 +91,7 @@ class RunRow:
 _RUN_ROW_COLUMNS = tuple(field.name for field in fields(RunRow))
 # The active run if there is one, else the latest (started last).
 _SITE_RUN_TO_SHOW = f"""
-SELECT s.id AS found_site_id, {_columns(_RUN_ROW_COLUMNS)}
+SELECT s.id AS found_site_id, r.xmin::text::bigint AS version, {_columns(_RUN_ROW_COLUMNS)}
 FROM sites s
 LEFT JOIN automation_runs r ON r.site_id = s.id
 WHERE s.id = $1 AND s.account_id = $2
@@ -100,10 +100,12 @@ LIMIT 1
 """  # noqa: S608
 
 
-async def site_run_to_show(pool: asyncpg.Pool, account_id: int, site_id: int) -> RunRow | None:
-    """The account's site's active run, else its latest, else None; NotFound when the site is
-    not the account's."""
+async def site_run_to_show(
+    pool: asyncpg.Pool, account_id: int, site_id: int
+) -> asyncpg.Record | None:
+    """The account's site's active run, else its latest, else None (the columns of `RunRow`, and
+    the row's `version`); NotFound when the site is not the account's."""
     found = await poll_row(pool, _SITE_RUN_TO_SHOW, site_id, account_id)
     if found is None:
         raise NotFound(f"site {site_id} not found")
-    return RunRow.of(found) if found["run_id"] is not None else None
+    return found if found["run_id"] is not None else None
