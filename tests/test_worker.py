@@ -243,9 +243,11 @@ async def cut_listeners(redis: Redis) -> None:
 
 
 @asynccontextmanager
-async def listening_worker(settings: Settings, redis: Redis) -> AsyncIterator[Worker]:
-    """A worker that polls twice a minute, running and listening for announcements."""
-    worker = build_worker(settings, poll_delay=30, handle_signals=False)
+async def listening_worker(
+    settings: Settings, redis: Redis, poll_delay: float = 30
+) -> AsyncIterator[Worker]:
+    """A worker running and listening for announcements; by default it polls twice a minute."""
+    worker = build_worker(settings, poll_delay=poll_delay, handle_signals=False)
     running = asyncio.create_task(worker.async_run())
     try:
         await until_listened(redis)
@@ -329,9 +331,7 @@ class TestPolling:
         queue = ArqQueue(redis)
         assert await queue.enqueue_run("run_elsewhere", 0)
         await redis.set(b"arq:in-progress:" + job, b"1")
-        worker = build_worker(settings, poll_delay=0.01, handle_signals=False)
-        running = asyncio.create_task(worker.async_run())
-        try:
+        async with listening_worker(settings, redis, poll_delay=0.01):
             async with asyncio.timeout(10):
                 await polled.wait()
             assert tried == [], "arq checked a job another worker runs"
@@ -340,9 +340,6 @@ class TestPolling:
             async with asyncio.timeout(10):
                 await handed.wait()
             assert tried == [job]
-        finally:
-            await close_worker(worker)
-            await asyncio.wait([running])
 
 
 async def announcements(pubsub: PubSub) -> int:

@@ -19,7 +19,7 @@ from app.errors import is_backend_down
 from app.models.automation import AutomationRun, RunStatus
 from app.models.billing import Operation
 from app.outage import Outage
-from app.runs.signals import parse_signal, signal_key
+from app.runs.signals import parse_signal, read_signal, signal_key
 from app.stages.handle import RunHandle
 
 # A delay sleeps in steps this long, so that a pause during a long delay is not kept waiting.
@@ -70,19 +70,19 @@ class Control:
         """Why to stop now, or None to go on (one Redis GET)."""
         if self.stop is None and not self._past_deadline():
             try:
-                value = await self.redis.get(self.signal_key)
+                signal = await read_signal(self.redis, self.run.run_id, self.slice_no)
             except Exception as exc:
                 if not is_backend_down(exc):
                     raise
                 await self._check_row()
             else:
-                self._note_signal(value)
+                self._note_signal(signal)
         return self.stop
 
     def check_read(self, value: bytes | None) -> StopReason | None:
-        """`check()`, with the signal's value already read (with a provider permit)."""
+        """`check()`, with the signal's key already read (with a provider permit)."""
         if self.stop is None and not self._past_deadline():
-            self._note_signal(value)
+            self._note_signal(parse_signal(value, self.slice_no))
         return self.stop
 
     def _past_deadline(self) -> bool:
@@ -91,8 +91,7 @@ class Control:
             return True
         return False
 
-    def _note_signal(self, value: bytes | None) -> None:
-        signal = parse_signal(value, self.slice_no)
+    def _note_signal(self, signal: str | None) -> None:
         if signal in _FROM_SIGNAL:
             self.request_stop(_FROM_SIGNAL[signal])
 
