@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.credits.charges import Charge, Hold, HoldState, reserve, settle
+from app.credits.turns import AccountTurns
 from app.db import unit_of_work
 from app.models.automation import AutomationRun
 from app.models.billing import CreditTransaction, Operation
@@ -220,3 +221,51 @@ class TestManyItemsSettlingAtOnceNearZero:
                 .limit(1)
             )
         assert lowest == Decimal(0)
+
+
+class TestHoldsOfOneAccountTakeTurns:
+    """A worker's holds of one account go to the database one at a time (`AccountTurns`): the
+    items waiting in line for the provider each hold first, and together they would pile up on
+    the account's row lock."""
+
+    async def test_a_second_hold_of_the_account_waits_for_the_first(self) -> None:
+        turns = AccountTurns()
+        order: list[str] = []
+        first_in, first_done = asyncio.Event(), asyncio.Event()
+
+        async def first() -> None:
+            async with turns.turn(1):
+                first_in.set()
+                await first_done.wait()
+                order.append("first")
+
+        async def second() -> None:
+            async with turns.turn(1):
+                order.append("second")
+
+        one = asyncio.create_task(first())
+        await first_in.wait()
+        two = asyncio.create_task(second())
+        for _ in range(5):  # turns of the loop enough for the second to enter, were it free
+            await asyncio.sleep(0)
+        assert order == []
+        first_done.set()
+        await asyncio.gather(one, two)
+        assert order == ["first", "second"]
+
+    async def test_another_accounts_hold_does_not_wait(self) -> None:
+        turns = AccountTurns()
+        first_in, first_done = asyncio.Event(), asyncio.Event()
+
+        async def first() -> None:
+            async with turns.turn(1):
+                first_in.set()
+                await first_done.wait()
+
+        one = asyncio.create_task(first())
+        await first_in.wait()
+        async with asyncio.timeout(5):
+            async with turns.turn(2):
+                assert not one.done()
+        first_done.set()
+        await one

@@ -154,8 +154,43 @@ class CountingProvider(LocalProvider):
         return await super().generate_content(brief)
 
 
+async def balance(session_factory: async_sessionmaker[AsyncSession], tenant: Tenant) -> Decimal:
+    async with session_factory() as session:
+        credits = await session.scalar(
+            select(Account.credits).where(Account.id == tenant.account_id)
+        )
+    assert credits is not None
+    return credits
+
+
 class TestAStopWhileWaitingForTheProvider:
-    async def test_an_item_waiting_for_a_provider_permit_stops_before_its_call(
+    async def stopped_in_line(
+        self,
+        client: httpx.AsyncClient,
+        settings: Settings,
+        redis: Redis,
+        tenant: Tenant,
+        stop: str,
+    ) -> tuple[Settings, str]:
+        """Every permit is taken (by other sites' calls): the run is paused or cancelled while
+        its first item, its credits held, waits in line; the permit comes after the stop."""
+        await feed(client, tenant, 6)
+        await configure(client, tenant)
+        run_id = await start(client, tenant)
+        capped = settings.model_copy(update={"ai_max_concurrency": 1})
+        elsewhere = ProviderGate(redis, "local", 1)
+
+        async with elsewhere.slot(site_id=0):
+            worker = asyncio.create_task(work(capped))
+            await until(lambda: redis.zcard("aigate:{local}:line"), at_least=1)
+            stopped = await client.post(
+                f"/api/v1/automation/{stop}/?run_id={run_id}", headers=tenant.headers
+            )
+            assert stopped.status_code == 200, stopped.text
+        await worker
+        return capped, run_id
+
+    async def test_a_paused_item_is_not_called_and_its_hold_serves_it_once_resumed(
         self,
         client: httpx.AsyncClient,
         session_factory: async_sessionmaker[AsyncSession],
@@ -163,31 +198,19 @@ class TestAStopWhileWaitingForTheProvider:
         redis: Redis,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """Every permit is taken (by other sites' calls): the run is paused while its item
-        waits. When the permit comes, the item holds nothing and calls nothing; resumed, the
-        run does it once."""
+        """When the permit comes, the paused item calls nothing; its hold stays with the paused
+        run and, resumed, the item reuses it: one hold, one call, one charge."""
         provider = CountingProvider()
         monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
-        capped = settings.model_copy(update={"ai_max_concurrency": 1})
         tenant = await create_tenant(session_factory, credits=Decimal(100000))
-        await feed(client, tenant, 6)
-        await configure(client, tenant)
-        run_id = await start(client, tenant)
-        elsewhere = ProviderGate(redis, provider.name, 1)
-
-        async with elsewhere.slot(site_id=0):
-            worker = asyncio.create_task(work(capped))
-            await until(lambda: redis.zcard(f"aigate:{{{provider.name}}}:line"), at_least=1)
-            paused = await client.post(
-                f"/api/v1/automation/pause/?run_id={run_id}", headers=tenant.headers
-            )
-            assert paused.status_code == 200, paused.text
-        await worker
+        capped, run_id = await self.stopped_in_line(client, settings, redis, tenant, "pause")
 
         run = await load_run(session_factory, run_id)
         assert (run.status, run.current_stage) == ("paused", 1)
         assert provider.clusterings == 0
-        assert await ledger_rows(session_factory, run.id) == [], "nothing was held"
+        (held,) = await ledger_rows(session_factory, run.id)
+        assert (held.kind, held.amount < 0) == ("reserve", True)
+        assert await balance(session_factory, tenant) == Decimal(100000) + held.amount
 
         resumed = await client.post(
             f"/api/v1/automation/resume/?run_id={run_id}", headers=tenant.headers
@@ -197,6 +220,28 @@ class TestAStopWhileWaitingForTheProvider:
         assert run.status == "completed", run.error_message
         assert provider.clusterings == 1
         assert_each_item_charged_once(await ledger_rows(session_factory, run.id))
+        assert await balance(session_factory, tenant) == Decimal(100000) - run.total_credits_used
+
+    async def test_a_cancelled_item_is_not_called_and_its_hold_is_given_back(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        redis: Redis,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        provider = CountingProvider()
+        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
+        tenant = await create_tenant(session_factory, credits=Decimal(100000))
+        _, run_id = await self.stopped_in_line(client, settings, redis, tenant, "cancel")
+
+        run = await load_run(session_factory, run_id)
+        assert run.status == "cancelled"
+        assert provider.clusterings == 0
+        rows = await ledger_rows(session_factory, run.id)
+        assert sorted(row.kind for row in rows) == ["release", "reserve"]
+        assert_each_item_charged_once(rows)
+        assert await balance(session_factory, tenant) == Decimal(100000)
 
 
 class TestAnItemPastItsDeadline:
@@ -298,11 +343,7 @@ class TestWorkerKilled:
         rows = await ledger_rows(session_factory, run.id)
         assert_each_item_charged_once(rows)
         assert await charged(session_factory, run.id) == run.total_credits_used
-        async with session_factory() as session:
-            balance = await session.scalar(
-                select(Account.credits).where(Account.id == tenant.account_id)
-            )
-        assert balance == Decimal(100000) - run.total_credits_used
+        assert await balance(session_factory, tenant) == Decimal(100000) - run.total_credits_used
 
 
 class TestRunWaitingForAWorker:
@@ -397,7 +438,7 @@ class TestConcurrentCharges:
 
         finished = [await load_run(session_factory, run_id) for run_id in runs]
         async with session_factory() as session:
-            balance = await session.scalar(
+            left = await session.scalar(
                 select(Account.credits).where(Account.id == tenant.account_id)
             )
             lowest = await session.scalar(
@@ -406,11 +447,11 @@ class TestConcurrentCharges:
                 )
             )
         spent = sum((run.total_credits_used for run in finished), Decimal(0))
-        assert balance == Decimal(600) - spent
+        assert left == Decimal(600) - spent
         assert lowest is not None
         assert lowest >= 0
-        assert balance is not None
-        assert balance >= 0
+        assert left is not None
+        assert left >= 0
         assert any(run.stopped_reason == "insufficient_credits" for run in finished), [
             (run.status, run.stopped_reason, run.total_credits_used) for run in finished
         ]

@@ -19,6 +19,7 @@ from app.ai.base import AIProvider
 from app.ai.gate import ProviderGate
 from app.config import Settings
 from app.credits.costs import Price, Prices, price_of
+from app.credits.turns import AccountTurns
 from app.db import unit_of_work
 from app.models.automation import AutomationConfig
 from app.models.billing import Operation
@@ -42,6 +43,8 @@ class WorkerDeps:
     queue: JobQueue
     # The provider-wide cap on calls in flight, shared with every other worker through Redis.
     gate: ProviderGate = field(init=False)
+    # Holds of one account, one at a time (see `app.credits.turns`).
+    holds: AccountTurns = field(default_factory=AccountTurns)
 
     def __post_init__(self) -> None:
         gate = ProviderGate(self.redis, self.provider.name, self.settings.ai_max_concurrency)

@@ -64,10 +64,10 @@ async def ai_item(
     write: Callable[[AsyncSession, Answer[T]], Awaitable[Written]],
     failed: Callable[[AsyncSession, str], Awaitable[dict[str, Number]]],
 ) -> None:
-    """One AI call for one item, once admitted. Holding one of the run's slots: the wait for a
-    provider-wide permit, the stop check again if the slot or the permit was long in coming, the
-    credit hold and the call (within the item's deadline). The slot goes to the next item as soon
-    as the call is over, the permit right after; then the result, its cost and counters are
+    """One AI call for one item, once admitted. Holding one of the run's slots: the credit
+    hold, the wait for a provider-wide permit, the stop check again if the slot or the permit was
+    long in coming, and the call (within the item's deadline). The slot goes to the next item as
+    soon as the call is over, the permit right after; then the result, its cost and counters are
     written in one transaction (or, if the call failed, the release and the failure).
 
     `failed` marks the item failed and returns the counters to add; an `AIFatalError` goes up to
@@ -77,27 +77,31 @@ async def ai_item(
     try:
         await ctx.slots.call(item.id)
         await ctx.live.start(item.id, item.title)
+        # Held before the line, so that the permit covers the call alone: in a permit, every
+        # round trip is time the provider is not called.
+        held = await _hold(ctx, operation, item_key, hold)
+        if held is None:
+            await ctx.live.finish(item.id, 0)
+            return
+        charge, holding = held
         control = ctx.control
         async with ctx.deps.gate.slot(ctx.run.site_id, read=control.signal_key) as turn:
             AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(turn.waited)
             # A turn that was long in coming (the item waited for a slot, in line for the
             # provider, or for Redis): a pause, a cancel, a lost lease or the slice's end
-            # meanwhile stops the item before anything is held or paid for. One that came at
-            # once follows the item's admission check. The run's signal came with the permit.
+            # meanwhile stops the item before it is called. Its hold stays with the run: a
+            # resumed item reuses it, the run's end releases it. One that came at once follows
+            # the item's admission check. The run's signal came with the permit.
             late = turn.queued or time.perf_counter() - began > RECHECK_AFTER_SECONDS
             stop = None
             if late:
                 read = turn.read
                 stop = await control.check() if read is None else control.check_read(read.value)
             if stop is not None:
+                ctx.budget.done(operation, holding.amount, Decimal(0))
                 ctx.admitted.discard(item.id)
                 await ctx.live.finish(item.id, 0)
                 return
-            held = await _hold(ctx, operation, item_key, hold)
-            if held is None:
-                await ctx.live.finish(item.id, 0)
-                return
-            charge, holding = held
             error: AIError | None = None
             try:
                 with AI_CALL_SECONDS.labels(operation.value).time():
@@ -174,7 +178,8 @@ async def _hold(
         return None
     charge = Charge(ctx.run.account_id, ctx.run.site_id, ctx.run.id, operation, item_key)
     try:
-        async with ctx.statement() as session:  # the hold is one statement
+        # One statement, in the account's turn (`app.credits.turns`).
+        async with ctx.deps.holds.turn(charge.account_id), ctx.statement() as session:
             held = await reserve(session, charge, amount)
     except InsufficientCredits:
         ctx.budget.done(operation, amount, Decimal(0))
