@@ -1,8 +1,9 @@
-"""The Redis client library under connection loss and cancellation.
+"""The Redis client library under connection loss, cancellation and load.
 
 Under cancellation: a task cancelled while a pipeline gives its WATCH up (arq's worker, stopped
 while it polls a running job) must give its connection back, or the pool keeps it in use for
-good and the pipeline warns when collected (failing whichever test is running then)."""
+good and the pipeline warns when collected (failing whichever test is running then). Under load:
+a connection being made or checked must not hold up the process's other commands."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import WatchError
 
 from app.errors import is_backend_down
-from app.redis import give_pipeline_connections_back_on_cancel
+from app.redis import give_pipeline_connections_back_on_cancel, mend_redis_py
 from tests.servers.tcp_proxy import cuttable_proxy
 
 
@@ -76,3 +79,40 @@ async def test_a_real_watch_conflict_is_not_an_outage(arq_pool: ArqRedis) -> Non
         with pytest.raises(WatchError) as raised:
             await pipe.execute()
     assert not is_backend_down(raised.value)
+
+
+async def test_a_command_does_not_wait_while_another_connection_is_made(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first command's connection is slow to open; a second command, on a connection of its
+    own, goes through meanwhile (redis-py 5 made it wait on the pool's lock)."""
+    mend_redis_py()
+    client = Redis.from_url(redis_url)
+    pool = client.connection_pool
+    making, opened = asyncio.Event(), asyncio.Event()
+    make = pool.make_connection
+
+    def make_the_first_slow() -> AbstractConnection:
+        connection: AbstractConnection = make()  # type: ignore[no-untyped-call]
+        if not making.is_set():
+            making.set()
+            connect = connection.connect
+
+            async def slow_connect() -> None:
+                await opened.wait()
+                await connect()
+
+            monkeypatch.setattr(connection, "connect", slow_connect)
+        return connection
+
+    monkeypatch.setattr(pool, "make_connection", make_the_first_slow)
+    try:
+        first = asyncio.create_task(client.ping())
+        await making.wait()
+        async with asyncio.timeout(5):
+            assert await client.set("meanwhile", b"1")
+        assert not first.done()
+        opened.set()
+        assert await first
+    finally:
+        await client.aclose()

@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 from app.ai.registry import create_provider
 from app.config import Settings
 from app.db import create_engine, create_session_factory
-from app.redis import give_pipeline_connections_back_on_cancel
+from app.redis import mend_redis_py
 from app.runs.events import RunLog
 from app.stages.context import WorkerDeps
 from app.workers.cron import CRON_JOBS
@@ -46,7 +46,7 @@ HEALTH_CHECK_INTERVAL_SECONDS = 30
 async def startup(ctx: dict[str, Any]) -> None:
     """Open what jobs share: a database engine, its session factory, the AI provider, the run
     log, the job queue (arq adds `redis`)."""
-    give_pipeline_connections_back_on_cancel()
+    mend_redis_py()
     settings: Settings = ctx["settings"]
     engine = create_engine(_required(settings.database_url, "DATABASE_URL"), settings.db_pool_size)
     ctx["engine"] = engine
