@@ -93,14 +93,14 @@ async def test_a_command_does_not_wait_while_another_connection_is_made(
     make = pool.make_connection
 
     def make_the_first_slow() -> AbstractConnection:
-        connection: AbstractConnection = make()  # type: ignore[no-untyped-call]
+        connection: AbstractConnection = make()
         if not making.is_set():
             making.set()
             connect = connection.connect
 
             async def slow_connect() -> None:
                 await opened.wait()
-                await connect()
+                await connect()  # type: ignore[no-untyped-call]
 
             monkeypatch.setattr(connection, "connect", slow_connect)
         return connection
