@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -170,6 +170,54 @@ class TestACostAboveItsHold:
 
         assert again == Hold(HoldState.SPENT, Decimal(0))
         assert await balance_of(session_factory, tenant) == Decimal("9.58")
+
+
+class TestASettleWithinItsHold:
+    async def test_of_exactly_the_hold_does_not_wait_for_the_accounts_row(
+        self, session_factory: SessionFactory, run_log: RunLog
+    ) -> None:
+        """Another transaction has the account's row locked (another item's settle or hold, not
+        yet committed). A call that cost exactly its hold leaves the balance as it is, so its
+        settle does not wait for that lock: with one account for many sites, every settle
+        waiting on the row was what kept the provider's line from filling."""
+        tenant = await create_tenant(session_factory, credits=Decimal(10))
+        run = await new_run(session_factory, tenant, run_log)
+        charge = charge_for(tenant, run)
+        held = await hold(session_factory, charge, "0.40")
+        async with unit_of_work(session_factory) as other:
+            await other.execute(
+                update(Account)
+                .where(Account.id == tenant.account_id)
+                .values(credits=Account.credits + 1)
+            )
+            async with asyncio.timeout(5):
+                charged = await pay(session_factory, charge, held, "0.40")
+        assert charged == Decimal("0.40")
+        assert await balance_of(session_factory, tenant) == Decimal("10.60")
+        assert await rows_of(session_factory, charge) == [
+            ("reserve", Decimal("-0.40")),
+            ("release", Decimal("0.40")),
+            ("settle", Decimal("-0.40")),
+        ]
+
+    async def test_below_the_hold_gives_the_difference_back(
+        self, session_factory: SessionFactory, run_log: RunLog
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=Decimal(10))
+        run = await new_run(session_factory, tenant, run_log)
+        charge = charge_for(tenant, run)
+        held = await hold(session_factory, charge, "0.40")
+        assert await pay(session_factory, charge, held, "0.25") == Decimal("0.25")
+        assert await balance_of(session_factory, tenant) == Decimal("9.75")
+        async with session_factory() as session:
+            after = list(
+                await session.scalars(
+                    select(CreditTransaction.balance_after)
+                    .where(CreditTransaction.idempotency_key.like(f"{charge.base}:%"))
+                    .order_by(CreditTransaction.id)
+                )
+            )
+        assert after == [Decimal("9.60"), Decimal("10.00"), Decimal("9.75")]
 
 
 class TestManyItemsSettlingAtOnceNearZero:

@@ -174,12 +174,20 @@ async def settle(
 
 # A settle within its hold, as one statement (every AI call runs it): the account credited with
 # what the call did not cost, the release row, and the settle row when the call cost anything.
+# A call that cost exactly its hold (an image, a set of prompts priced by the unit) leaves the
+# balance as it is and only reads it: its transaction does not lock the account's row until it
+# commits, which every other hold and settle of the account would wait for.
 _SETTLE_WITHIN_HOLD = text(
     """
-    WITH credit AS (
+    WITH refund AS (
         UPDATE accounts SET credits = credits + :held - :cost, updated_at = now()
-        WHERE id = :account_id
+        WHERE id = :account_id AND CAST(:held AS numeric) <> CAST(:cost AS numeric)
         RETURNING credits
+    ), credit AS (
+        SELECT credits FROM refund
+        UNION ALL
+        SELECT credits FROM accounts
+        WHERE id = :account_id AND CAST(:held AS numeric) = CAST(:cost AS numeric)
     ), moves (kind, amount, balance_after, idempotency_key, description, data) AS (
         SELECT 'release', CAST(:held AS numeric), credits + :cost, :release_key,
                :release_description, CAST(NULL AS jsonb)
