@@ -77,6 +77,14 @@ async def ai_item(
     try:
         await ctx.slots.call(item.id)
         await ctx.live.start(item.id, item.title)
+        control = ctx.control
+        # A slot that was long in coming: a pause, a cancel, a lost lease or the slice's end
+        # meanwhile stops the item before it holds anything. One that came at once follows the
+        # item's admission check.
+        checked = time.perf_counter()
+        if checked - began > RECHECK_AFTER_SECONDS and await control.check() is not None:
+            await _skip(ctx, item)
+            return
         # Held before the line, so that the permit covers the call alone: in a permit, every
         # round trip is time the provider is not called.
         held = await _hold(ctx, operation, item_key, hold)
@@ -84,23 +92,20 @@ async def ai_item(
             await ctx.live.finish(item.id, 0)
             return
         charge, holding = held
-        control = ctx.control
         async with ctx.deps.gate.slot(ctx.run.site_id, read=control.signal_key) as turn:
             AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(turn.waited)
-            # A turn that was long in coming (the item waited for a slot, in line for the
-            # provider, or for Redis): a pause, a cancel, a lost lease or the slice's end
-            # meanwhile stops the item before it is called. Its hold stays with the run: a
-            # resumed item reuses it, the run's end releases it. One that came at once follows
-            # the item's admission check. The run's signal came with the permit.
-            late = turn.queued or time.perf_counter() - began > RECHECK_AFTER_SECONDS
+            # The same once the item waited in line for the provider (or long for its hold, or
+            # for Redis), with the run's signal that came with the permit. Stopped now, the
+            # item leaves its hold with the run: resumed, it reuses it; the run's end releases
+            # it.
+            late = turn.queued or time.perf_counter() - checked > RECHECK_AFTER_SECONDS
             stop = None
             if late:
                 read = turn.read
                 stop = await control.check() if read is None else control.check_read(read.value)
             if stop is not None:
                 ctx.budget.done(operation, holding.amount, Decimal(0))
-                ctx.admitted.discard(item.id)
-                await ctx.live.finish(item.id, 0)
+                await _skip(ctx, item)
                 return
             error: AIError | None = None
             try:
@@ -139,6 +144,12 @@ async def ai_item(
     finally:
         ctx.budget.done(operation, holding.amount, cost)
         await ctx.live.finish(item.id, item.units)
+
+
+async def _skip(ctx: StageContext, item: Item) -> None:
+    """The item stopped before its call: no longer admitted, and off the live card."""
+    ctx.admitted.discard(item.id)
+    await ctx.live.finish(item.id, 0)
 
 
 async def _within_deadline(
