@@ -63,6 +63,15 @@ def charge_for(tenant: Tenant, run: AutomationRun) -> Charge:
     )
 
 
+async def an_item(
+    session_factory: SessionFactory, run_log: RunLog, credits: str | int
+) -> tuple[Tenant, Charge]:
+    """A tenant with `credits`, and the charge for one item of a run of its site."""
+    tenant = await create_tenant(session_factory, credits=Decimal(credits))
+    run = await new_run(session_factory, tenant, run_log)
+    return tenant, charge_for(tenant, run)
+
+
 async def hold(session_factory: SessionFactory, charge: Charge, amount: str) -> Hold:
     async with unit_of_work(session_factory) as session:
         return await reserve(session, charge, Decimal(amount))
@@ -96,9 +105,7 @@ class TestACostAboveItsHold:
     async def test_is_charged_in_full_when_the_balance_allows(
         self, session_factory: SessionFactory, run_log: RunLog
     ) -> None:
-        tenant = await create_tenant(session_factory, credits=Decimal(10))
-        run = await new_run(session_factory, tenant, run_log)
-        charge = charge_for(tenant, run)
+        tenant, charge = await an_item(session_factory, run_log, 10)
         settled, capped = over_hold("settled"), over_hold("capped")
 
         held = await hold(session_factory, charge, "0.40")
@@ -122,9 +129,7 @@ class TestACostAboveItsHold:
         article, through the foreign key: a KEY SHARE lock until it commits). Settling above the
         hold locks the account for an update of its balance only, which that lock does not
         block; with FOR UPDATE it waited, and two such items waited for each other."""
-        tenant = await create_tenant(session_factory, credits=Decimal(10))
-        run = await new_run(session_factory, tenant, run_log)
-        charge = charge_for(tenant, run)
+        tenant, charge = await an_item(session_factory, run_log, 10)
         held = await hold(session_factory, charge, "0.40")
         async with unit_of_work(session_factory) as other:
             await other.execute(
@@ -139,9 +144,7 @@ class TestACostAboveItsHold:
     async def test_takes_only_what_the_balance_has_and_counts_the_cap(
         self, session_factory: SessionFactory, run_log: RunLog
     ) -> None:
-        tenant = await create_tenant(session_factory, credits=Decimal("0.45"))
-        run = await new_run(session_factory, tenant, run_log)
-        charge = charge_for(tenant, run)
+        tenant, charge = await an_item(session_factory, run_log, "0.45")
         capped, missing = over_hold("capped"), uncharged()
 
         held = await hold(session_factory, charge, "0.40")
@@ -160,9 +163,7 @@ class TestACostAboveItsHold:
     async def test_a_settled_item_is_never_held_or_charged_again(
         self, session_factory: SessionFactory, run_log: RunLog
     ) -> None:
-        tenant = await create_tenant(session_factory, credits=Decimal(10))
-        run = await new_run(session_factory, tenant, run_log)
-        charge = charge_for(tenant, run)
+        tenant, charge = await an_item(session_factory, run_log, 10)
         held = await hold(session_factory, charge, "0.40")
         await pay(session_factory, charge, held, "0.42")
 
@@ -180,9 +181,7 @@ class TestASettleWithinItsHold:
         yet committed). A call that cost exactly its hold leaves the balance as it is, so its
         settle does not wait for that lock: with one account for many sites, every settle
         waiting on the row was what kept the provider's line from filling."""
-        tenant = await create_tenant(session_factory, credits=Decimal(10))
-        run = await new_run(session_factory, tenant, run_log)
-        charge = charge_for(tenant, run)
+        tenant, charge = await an_item(session_factory, run_log, 10)
         held = await hold(session_factory, charge, "0.40")
         async with unit_of_work(session_factory) as other:
             await other.execute(
@@ -203,9 +202,7 @@ class TestASettleWithinItsHold:
     async def test_below_the_hold_gives_the_difference_back(
         self, session_factory: SessionFactory, run_log: RunLog
     ) -> None:
-        tenant = await create_tenant(session_factory, credits=Decimal(10))
-        run = await new_run(session_factory, tenant, run_log)
-        charge = charge_for(tenant, run)
+        tenant, charge = await an_item(session_factory, run_log, 10)
         held = await hold(session_factory, charge, "0.40")
         assert await pay(session_factory, charge, held, "0.25") == Decimal("0.25")
         assert await balance_of(session_factory, tenant) == Decimal("9.75")

@@ -164,6 +164,16 @@ async def balance(session_factory: async_sessionmaker[AsyncSession], tenant: Ten
 
 
 class TestAStopWhileWaitingForTheProvider:
+    @pytest.fixture
+    def provider(self, monkeypatch: pytest.MonkeyPatch) -> CountingProvider:
+        provider = CountingProvider()
+        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
+        return provider
+
+    @pytest.fixture
+    async def tenant(self, session_factory: async_sessionmaker[AsyncSession]) -> Tenant:
+        return await create_tenant(session_factory, credits=Decimal(100000))
+
     async def stopped_in_line(
         self,
         client: httpx.AsyncClient,
@@ -196,13 +206,11 @@ class TestAStopWhileWaitingForTheProvider:
         session_factory: async_sessionmaker[AsyncSession],
         settings: Settings,
         redis: Redis,
-        monkeypatch: pytest.MonkeyPatch,
+        provider: CountingProvider,
+        tenant: Tenant,
     ) -> None:
         """When the permit comes, the paused item calls nothing; its hold stays with the paused
         run and, resumed, the item reuses it: one hold, one call, one charge."""
-        provider = CountingProvider()
-        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
-        tenant = await create_tenant(session_factory, credits=Decimal(100000))
         capped, run_id = await self.stopped_in_line(client, settings, redis, tenant, "pause")
 
         run = await load_run(session_factory, run_id)
@@ -228,11 +236,9 @@ class TestAStopWhileWaitingForTheProvider:
         session_factory: async_sessionmaker[AsyncSession],
         settings: Settings,
         redis: Redis,
-        monkeypatch: pytest.MonkeyPatch,
+        provider: CountingProvider,
+        tenant: Tenant,
     ) -> None:
-        provider = CountingProvider()
-        monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
-        tenant = await create_tenant(session_factory, credits=Decimal(100000))
         _, run_id = await self.stopped_in_line(client, settings, redis, tenant, "cancel")
 
         run = await load_run(session_factory, run_id)
