@@ -14,10 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.credits.charges import Charge, Hold, HoldState, reserve, settle
+from app.credits.charges import Charge, Hold, HoldState, RunNotRunning, reserve, settle
 from app.credits.turns import AccountTurns
 from app.db import unit_of_work
-from app.models.automation import AutomationRun
+from app.models.automation import AutomationRun, RunStatus
 from app.models.billing import CreditTransaction, Operation
 from app.models.tenancy import Account
 from app.runs.events import RunLog
@@ -60,6 +60,7 @@ def charge_for(tenant: Tenant, run: AutomationRun) -> Charge:
         run.id,
         Operation.CONTENT_GENERATION,
         f"task:{next(_items)}",
+        run.fence,
     )
 
 
@@ -171,6 +172,40 @@ class TestACostAboveItsHold:
 
         assert again == Hold(HoldState.SPENT, Decimal(0))
         assert await balance_of(session_factory, tenant) == Decimal("9.58")
+
+
+class TestAHoldReadsTheRun:
+    """The hold is made only while the run runs under the charge's fence: the run's row, which
+    the pause and cancel signals mirror, is read in the hold's own statement."""
+
+    async def test_of_a_paused_run_holds_nothing(
+        self, session_factory: SessionFactory, run_log: RunLog
+    ) -> None:
+        tenant = await create_tenant(session_factory, credits=Decimal(10))
+        run = await create_automation_run(session_factory, tenant, run_log, status=RunStatus.PAUSED)
+        charge = charge_for(tenant, run)
+        with pytest.raises(RunNotRunning) as raised:
+            await hold(session_factory, charge, "0.40")
+        assert (raised.value.status, raised.value.fence) == ("paused", run.fence)
+        assert await balance_of(session_factory, tenant) == Decimal(10)
+        assert await rows_of(session_factory, charge) == []
+
+    async def test_under_another_fence_holds_nothing(
+        self, session_factory: SessionFactory, run_log: RunLog
+    ) -> None:
+        """Another worker took the run over (its lease had lapsed): this one's item holds
+        nothing."""
+        tenant, charge = await an_item(session_factory, run_log, 10)
+        async with unit_of_work(session_factory) as session:
+            await session.execute(
+                update(AutomationRun)
+                .where(AutomationRun.id == charge.run_pk)
+                .values(fence=AutomationRun.fence + 1)
+            )
+        with pytest.raises(RunNotRunning) as raised:
+            await hold(session_factory, charge, "0.40")
+        assert (raised.value.status, raised.value.fence) == ("running", charge.fence + 1)
+        assert await balance_of(session_factory, tenant) == Decimal(10)
 
 
 class TestASettleWithinItsHold:

@@ -53,7 +53,9 @@ async def run(
 ) -> AutomationRun:
     """A running run with one credit hold its worker never settled, and live state in Redis."""
     run = await create_automation_run(session_factory, tenant, run_log)
-    charge = Charge(tenant.account_id, tenant.site_id, run.id, Operation.CLUSTERING, "cluster-1")
+    charge = Charge(
+        tenant.account_id, tenant.site_id, run.id, Operation.CLUSTERING, "cluster-1", run.fence
+    )
     async with unit_of_work(session_factory) as session:
         await reserve(session, charge, HOLD)
     await publish_live(redis, run.run_id, {"stage": 1, "items": [{"id": 1}]})

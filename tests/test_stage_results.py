@@ -144,10 +144,10 @@ class TestBatchesRunCountsProcessedBatchesOnly:
         tenant: Tenant,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """The pause is committed while a batch is in flight and its Redis signal is lost: the
-        runner learns of it when the next batch loads, and that batch is not counted. One slot:
-        the second batch, loaded while the first call is held (its item waits, admitted, for the
-        slot), goes on; the third reads the pause."""
+        """The pause is committed while a batch is in flight and its Redis signal is lost. One
+        slot: the second batch is loaded while the first call is held (its item waits, admitted,
+        for the slot); when the slot frees, the item's credit hold reads the run's row, finds
+        it paused and holds nothing: the item is not called and its batch is not counted."""
         provider = HeldClustering()
         monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
         await feed(client, tenant, 4)
@@ -164,7 +164,7 @@ class TestBatchesRunCountsProcessedBatchesOnly:
             await until(session_factory, run_id, stage_1_stopped)
 
         result = (await get(client, tenant, f"runs/{run_id}/"))["stage_1_result"]
-        assert (result["keywords_processed"], result["batches_run"]) == (2, 2)
+        assert (result["keywords_processed"], result["batches_run"]) == (1, 1)
         assert result["partial"] is True
 
     async def test_a_pause_while_the_first_item_waits_for_the_provider_counts_no_batch(

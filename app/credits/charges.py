@@ -39,13 +39,15 @@ class HoldState(Enum):
 
 @dataclass(frozen=True)
 class Charge:
-    """Who pays for one item's AI call, and under which key."""
+    """Who pays for one item's AI call, and under which key; `fence`, the run's fencing number
+    its worker holds it under (a hold is made only while the run runs under it)."""
 
     account_id: int
     site_id: int
     run_pk: int
     operation: Operation
     item_key: str
+    fence: int
 
     @property
     def base(self) -> str:
@@ -55,24 +57,39 @@ class Charge:
         return f"{self.base}:{kind.value}"
 
 
+class RunNotRunning(Exception):
+    """Nothing was held: the run is paused, cancelled or ended, or runs under another fence."""
+
+    def __init__(self, status: str, fence: int) -> None:
+        super().__init__(f"the run is {status} under fence {fence}")
+        self.status = status
+        self.fence = fence
+
+
 @dataclass(frozen=True)
 class Hold:
     state: HoldState
     amount: Decimal
 
 
-# The hold, as one statement: the item's earlier rows; the debit, only when there are none and
-# the balance covers the amount; the hold's row, only when the debit was made. Plain SQL, built
-# once: every AI call runs it, and an expression would be built and keyed again each time.
+# The hold, as one statement: the run's status and fence; the item's earlier rows; the debit,
+# only while the run runs under the charge's fence, when there are no earlier rows and the
+# balance covers the amount; the hold's row, only when the debit was made. The run's row is the
+# truth the pause and cancel signals mirror: an item that waited for its slot learns of a stop
+# here, in the round trip it makes anyway. Plain SQL, built once: every AI call runs it, and an
+# expression would be built and keyed again each time.
 _RESERVE = text(
     """
-    WITH prior AS (
+    WITH run AS (
+        SELECT status, fence FROM automation_runs WHERE id = :run_pk
+    ), prior AS (
         SELECT kind, amount FROM credit_transactions
         WHERE idempotency_key IN (:reserve_key, :release_key)
     ), debit AS (
         UPDATE accounts SET credits = credits - :amount, updated_at = now()
         WHERE id = :account_id AND credits >= :amount AND :amount > 0
           AND NOT EXISTS (SELECT FROM prior)
+          AND EXISTS (SELECT FROM run WHERE status = 'running' AND fence = :fence)
         RETURNING credits
     ), held AS (
         INSERT INTO credit_transactions (account_id, site_id, run_pk, kind, operation, amount,
@@ -84,14 +101,17 @@ _RESERVE = text(
     )
     SELECT (SELECT credits FROM debit) AS balance,
            (SELECT amount FROM prior WHERE kind = 'reserve') AS reserved,
-           EXISTS (SELECT FROM prior WHERE kind = 'release') AS released
+           EXISTS (SELECT FROM prior WHERE kind = 'release') AS released,
+           (SELECT status FROM run) AS run_status,
+           (SELECT fence FROM run) AS run_fence
     """
 )
 
 
 async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hold:
     """Hold `amount` credits for the call, or reuse the hold a previous attempt left: one
-    statement, one round trip."""
+    statement, one round trip. Raises `RunNotRunning` (nothing held) once the run is no longer
+    running under the charge's fence."""
     row = _row_values(charge, TransactionKind.RESERVE, -amount)
     params = {
         "reserve_key": row["idempotency_key"],
@@ -102,8 +122,11 @@ async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hol
         "run_pk": charge.run_pk,
         "operation": row["operation"],
         "description": row["description"],
+        "fence": charge.fence,
     }
     found = (await session.execute(_RESERVE, params)).one()
+    if found.run_status != "running" or found.run_fence != charge.fence:
+        raise RunNotRunning(found.run_status, found.run_fence)
     if found.released:
         return Hold(HoldState.SPENT, Decimal(0))
     if found.reserved is not None:

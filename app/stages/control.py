@@ -104,6 +104,16 @@ class Control:
             self.request_stop(StopReason.CANCEL)
         return self.stop
 
+    def note_row(self, status: str, fence: int) -> StopReason | None:
+        """The run's status and fence as read from its row: under another fence, or ended, the
+        run is no longer this slice's."""
+        if fence != self.run.fence:
+            self.request_stop(StopReason.LEASE_LOST)
+        self.note_status(status)
+        if status not in (RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.CANCELLED):
+            self.request_stop(StopReason.LEASE_LOST)
+        return self.stop
+
     async def _check_row(self) -> None:
         async with self.session_factory() as session:
             row = (
@@ -113,10 +123,7 @@ class Control:
                     )
                 )
             ).one()
-        if row.fence != self.run.fence:
-            self.request_stop(StopReason.LEASE_LOST)
-        else:
-            self.note_status(row.status)
+        self.note_row(row.status, row.fence)
 
     async def sleep(self, seconds: float) -> None:
         """Wait `seconds`, or less if a reason to stop comes up meanwhile."""

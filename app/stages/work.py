@@ -15,7 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.base import AIError, AIFatalError, Answer
 from app.ai.schemas import Usage
-from app.credits.charges import Charge, Hold, HoldState, release, reserve, settle
+from app.credits.charges import (
+    Charge,
+    Hold,
+    HoldState,
+    RunNotRunning,
+    release,
+    reserve,
+    settle,
+)
 from app.errors import InsufficientCredits
 from app.metrics import (
     AI_CALL_ERRORS,
@@ -78,27 +86,23 @@ async def ai_item(
         await ctx.slots.call(item.id)
         await ctx.live.start(item.id, item.title)
         control = ctx.control
-        # A slot that was long in coming: a pause, a cancel, a lost lease or the slice's end
-        # meanwhile stops the item before it holds anything. One that came at once follows the
-        # item's admission check.
-        checked = time.perf_counter()
-        if checked - began > RECHECK_AFTER_SECONDS and await control.check() is not None:
-            await _skip(ctx, item)
-            return
         # Held before the line, so that the permit covers the call alone: in a permit, every
-        # round trip is time the provider is not called.
-        held = await _hold(ctx, operation, item_key, hold)
+        # round trip is time the provider is not called. The hold reads the run's row: a pause,
+        # a cancel or a lost lease while the item waited for its slot stops it there, nothing
+        # held.
+        held = await _hold(ctx, item, operation, item_key, hold)
         if held is None:
-            await ctx.live.finish(item.id, 0)
             return
         charge, holding = held
         async with ctx.deps.gate.slot(ctx.run.site_id, read=control.signal_key) as turn:
             AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(turn.waited)
-            # The same once the item waited in line for the provider (or long for its hold, or
-            # for Redis), with the run's signal that came with the permit. Stopped now, the
-            # item leaves its hold with the run: resumed, it reuses it; the run's end releases
-            # it.
-            late = turn.queued or time.perf_counter() - checked > RECHECK_AFTER_SECONDS
+            # A turn that was long in coming (the item waited for its slot, in line for the
+            # provider, or for Redis): a pause, a cancel, a lost lease or the slice's end
+            # meanwhile stops the item before its call, read with the run's signal that came
+            # with the permit. One that came at once follows the item's admission check. Stopped
+            # now, the item leaves its hold with the run: resumed, it reuses it; the run's end
+            # releases it.
+            late = turn.queued or time.perf_counter() - began > RECHECK_AFTER_SECONDS
             stop = None
             if late:
                 read = turn.read
@@ -179,15 +183,19 @@ def _count_tokens(operation: Operation, usage: Usage | None) -> None:
 
 
 async def _hold(
-    ctx: StageContext, operation: Operation, item_key: str, amount: Decimal
+    ctx: StageContext, item: Item, operation: Operation, item_key: str, amount: Decimal
 ) -> tuple[Charge, Hold] | None:
-    """Hold the item's credits, or None when it must not be called: a limit or an empty
-    balance stops the run, or the item's hold was already spent in this run."""
+    """Hold the item's credits, or None when it must not be called (and is off the live card):
+    a limit or an empty balance stops the run, the item's hold was already spent in this run,
+    or the run is no longer running under this slice's fence (then the item is not through
+    either: a resumed run does it)."""
     stop = ctx.budget.hold(operation, amount)
     if stop is not None:
         ctx.control.request_stop(stop)
+        await ctx.live.finish(item.id, 0)
         return None
-    charge = Charge(ctx.run.account_id, ctx.run.site_id, ctx.run.id, operation, item_key)
+    run = ctx.run
+    charge = Charge(run.account_id, run.site_id, run.id, operation, item_key, run.fence)
     try:
         # One statement, in the account's turn (`app.credits.turns`).
         async with ctx.deps.holds.turn(charge.account_id), ctx.statement() as session:
@@ -195,11 +203,18 @@ async def _hold(
     except InsufficientCredits:
         ctx.budget.done(operation, amount, Decimal(0))
         ctx.control.request_stop(StopReason.INSUFFICIENT_CREDITS)
+        await ctx.live.finish(item.id, 0)
+        return None
+    except RunNotRunning as exc:
+        ctx.budget.done(operation, amount, Decimal(0))
+        ctx.control.note_row(exc.status, exc.fence)
+        await _skip(ctx, item)
         return None
     # A resumed item reuses the hold its first attempt left, whatever its size.
     ctx.budget.rehold(operation, amount, held.amount)
     if held.state is HoldState.SPENT:
         ctx.budget.done(operation, held.amount, Decimal(0))
+        await ctx.live.finish(item.id, 0)
         return None
     return charge, held
 
