@@ -186,7 +186,7 @@ class TestAHoldReadsTheRun:
         charge = charge_for(tenant, run)
         with pytest.raises(RunNotRunning) as raised:
             await hold(session_factory, charge, "0.40")
-        assert (raised.value.status, raised.value.fence) == ("paused", run.fence)
+        assert (raised.value.run_status, raised.value.fence) == ("paused", run.fence)
         assert await balance_of(session_factory, tenant) == Decimal(10)
         assert await rows_of(session_factory, charge) == []
 
@@ -204,7 +204,7 @@ class TestAHoldReadsTheRun:
             )
         with pytest.raises(RunNotRunning) as raised:
             await hold(session_factory, charge, "0.40")
-        assert (raised.value.status, raised.value.fence) == ("running", charge.fence + 1)
+        assert (raised.value.run_status, raised.value.fence) == ("running", charge.fence + 1)
         assert await balance_of(session_factory, tenant) == Decimal(10)
 
 

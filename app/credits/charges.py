@@ -60,9 +60,9 @@ class Charge:
 class RunNotRunning(Exception):
     """Nothing was held: the run is paused, cancelled or ended, or runs under another fence."""
 
-    def __init__(self, status: str, fence: int) -> None:
-        super().__init__(f"the run is {status} under fence {fence}")
-        self.status = status
+    def __init__(self, run_status: str, fence: int) -> None:
+        super().__init__(f"the run is {run_status} under fence {fence}")
+        self.run_status = run_status
         self.fence = fence
 
 

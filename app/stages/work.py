@@ -207,7 +207,7 @@ async def _hold(
         return None
     except RunNotRunning as exc:
         ctx.budget.done(operation, amount, Decimal(0))
-        ctx.control.note_row(exc.status, exc.fence)
+        ctx.control.note_row(exc.run_status, exc.fence)
         await _skip(ctx, item)
         return None
     # A resumed item reuses the hold its first attempt left, whatever its size.
