@@ -198,8 +198,9 @@ async def settle(
 # A settle within its hold, as one statement (every AI call runs it): the account credited with
 # what the call did not cost, the release row, and the settle row when the call cost anything.
 # A call that cost exactly its hold (an image, a set of prompts priced by the unit) leaves the
-# balance as it is and only reads it: its transaction does not lock the account's row until it
-# commits, which every other hold and settle of the account would wait for.
+# balance as it is and only reads it (its rows show the balance as last committed): its
+# transaction does not lock the account's row until it commits, which every other hold and
+# settle of the account would wait for.
 _SETTLE_WITHIN_HOLD = text(
     """
     WITH refund AS (
