@@ -127,6 +127,35 @@ class TestTheRunnerWithoutRedis:
                 await unreachable.aclose()
 
 
+class TestTheRunRowSeenByASlice:
+    """What the run's row says to the slice that holds the run under fence 5 (read while Redis
+    is down, and by every credit hold)."""
+
+    @pytest.mark.parametrize(
+        ("status", "fence", "stop"),
+        [
+            ("running", 5, None),
+            ("paused", 5, StopReason.PAUSE),
+            ("cancelled", 5, StopReason.CANCEL),
+            ("running", 6, StopReason.LEASE_LOST),
+            ("paused", 6, StopReason.LEASE_LOST),
+            ("failed", 5, StopReason.LEASE_LOST),
+        ],
+    )
+    def test_the_slice_stops_for_a_stop_another_holder_or_an_end(
+        self,
+        redis: Redis,
+        session_factory: SessionFactory,
+        status: str,
+        fence: int,
+        stop: StopReason | None,
+    ) -> None:
+        handle = RunHandle(1, "run_x", 1, 1, fence=5)
+        control = Control(redis, session_factory, handle, 0, time.monotonic() + 60)
+        assert control.note_row(status, fence) == stop
+        assert control.stop == stop
+
+
 class TestALostSignal:
     async def test_a_pause_whose_signal_redis_lost_stops_the_run_at_the_next_batch(
         self,
