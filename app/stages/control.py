@@ -96,8 +96,8 @@ class Control:
             self.request_stop(_FROM_SIGNAL[signal])
 
     def note_status(self, status: str) -> StopReason | None:
-        """The run's status as read from its row (at a batch boundary, or while Redis is down):
-        Postgres is the truth when a signal was lost."""
+        """The run's status as read from its row (at a batch boundary, by a credit hold, or
+        while Redis is down): Postgres is the truth when a signal was lost."""
         if status == RunStatus.PAUSED:
             self.request_stop(StopReason.PAUSE)
         elif status == RunStatus.CANCELLED:
