@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         6 * 1024 * 1024, description="Largest accepted request body (an upload and its form)."
     )
-    db_pool_size: int = Field(10, ge=1, description="Connections per process in the pool.")
+    db_pool_size: int = Field(
+        20, ge=1, description="Database connections per process, at most; each kept once opened."
+    )
     ai_provider: Literal["local", "openai"] = Field(
         "local",
         description="Which AI provider the stages call: `local` (built in, no network) or "

@@ -68,8 +68,16 @@ PING_AFTER_IDLE_SECONDS = 1.0
 _CHECKED_IN_AT = "checked_in_at"
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size)
+def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
+    """An engine that opens at most `pool_size` connections and keeps each one it opens.
+
+    Not SQLAlchemy's default of a smaller pool plus an overflow: an overflow connection is closed
+    as soon as it is returned while the pool is full, so a load that hovers around the pool's
+    size opens and closes connections all the time, and each costs PostgreSQL a new backend and
+    asyncpg a fresh preparation of every statement (measured in `bench.sites`, 100 sites on two
+    workers: 1,074 connections made in 90 s with 10 + 10, 80 without the overflow, and the AI
+    server 66 % busy instead of 78 %)."""
+    engine = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0)
     _ping_idle_connections(engine)
     return engine
 

@@ -42,14 +42,14 @@ def make_csv(rows: int) -> bytes:
 async def run(server_url: str, redis_url: str, rows: int) -> None:
     name = f"bench_{uuid.uuid4().hex[:8]}"
     server = make_url(async_url(server_url))
-    admin = create_engine(server.render_as_string(hide_password=False), pool_size=1)
+    admin = create_engine(server.render_as_string(hide_password=False), pool_size=2)
     async with admin.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name).render_as_string(hide_password=False)
     try:
         await asyncio.to_thread(upgrade, url)
-        engine = create_engine(url, pool_size=2)
+        engine = create_engine(url, pool_size=4)
         async with unit_of_work(create_session_factory(engine)) as session:
             created = await create_account(
                 session,

@@ -170,7 +170,7 @@ async def run_scenario(
                 log_level="WARNING",
                 **setup.settings,
             )
-            engine = create_engine(url, pool_size=1)
+            engine = create_engine(url, pool_size=2)
             async with unit_of_work(create_session_factory(engine)) as session:
                 created = await create_account(
                     session,

@@ -216,7 +216,7 @@ async def runs_of_one_site(
     settings: Settings, url: str, args: argparse.Namespace, run_ids: list[str]
 ) -> list[Measured]:
     """A site with plenty of credits, configured, run `args.runs` times one after the other."""
-    engine = create_engine(url, pool_size=1)
+    engine = create_engine(url, pool_size=2)
     async with unit_of_work(create_session_factory(engine)) as session:
         created = await create_account(
             session,

@@ -207,7 +207,7 @@ async def run(
     polite: bool,
 ) -> None:
     async with fresh_database(server_url) as url:
-        engine = create_engine(url, pool_size=1)
+        engine = create_engine(url, pool_size=2)
         async with unit_of_work(create_session_factory(engine)) as session:
             created = await create_account(
                 session,

@@ -315,7 +315,7 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
     """A new database on the server, migrated to head; dropped at the end."""
     name = f"bench_{os.urandom(4).hex()}"
     server = make_url(async_url(server_url))
-    admin = create_engine(server.render_as_string(hide_password=False), pool_size=1)
+    admin = create_engine(server.render_as_string(hide_password=False), pool_size=2)
     async with admin.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -455,7 +455,7 @@ class IdleWorker:
 
     async def until_over(self, run_id: str) -> Work:
         assert self.settings.database_url is not None
-        engine = create_engine(self.settings.database_url, pool_size=1)
+        engine = create_engine(self.settings.database_url, pool_size=2)
         ended = ("completed", "failed", "cancelled")
         try:
             while True:
@@ -503,7 +503,7 @@ async def until_listening(redis: Redis) -> None:
 
 
 async def read_run(url: str, run_id: str) -> AutomationRun:
-    engine = create_engine(url, pool_size=1)
+    engine = create_engine(url, pool_size=2)
     try:
         async with unit_of_work(create_session_factory(engine)) as session:
             run = await session.scalar(select(AutomationRun).where(AutomationRun.run_id == run_id))
@@ -523,7 +523,7 @@ async def start(
     """An account with plenty of credits, its site fed and configured, `before_run` awaited,
     and a run started."""
     assert settings.database_url is not None
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url, pool_size=2)
     async with unit_of_work(create_session_factory(engine)) as session:
         created = await create_account(
             session,

@@ -80,7 +80,7 @@ async def serve(
     are extra environment variables (the AI provider's)."""
     await check_redis_free(backends.redis_url)
     async with fresh_database(backends.database_url) as url:
-        engine = create_engine(url, pool_size=1)
+        engine = create_engine(url, pool_size=2)
         async with unit_of_work(create_session_factory(engine)) as session:
             created = await create_account(
                 session,

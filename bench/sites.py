@@ -229,7 +229,7 @@ async def _until_ready(api: Service, workers: list[Service], port: str) -> None:
 async def _until_over(settings: Settings, runs: list[SiteRun], services: list[Service]) -> None:
     """Until every run has ended (a process that exits meanwhile ends the bench)."""
     assert settings.database_url is not None
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url, pool_size=2)
     ids = [r.run_id for r in runs]
     try:
         while True:
@@ -262,7 +262,7 @@ async def make_sites(settings: Settings, args: Any) -> list[BenchSite]:
     """The sites (the big one first): of one account, or with `--account-per-site` each of its
     own."""
     assert settings.database_url is not None
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url, pool_size=2)
     sites = []
     async with unit_of_work(create_session_factory(engine)) as session:
         if args.account_per_site:
@@ -347,7 +347,7 @@ def _peak_rss_kib(pid: int) -> int:
 
 async def read_runs(settings: Settings, runs: list[SiteRun]) -> list[Finished]:
     assert settings.database_url is not None
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url, pool_size=2)
     by_id = {r.run_id: r for r in runs}
     async with unit_of_work(create_session_factory(engine)) as session:
         rows = list(

@@ -164,7 +164,7 @@ def settings(
 
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url, pool_size=5)
+    engine = create_engine(database_url, pool_size=10)
     yield engine
     await engine.dispose()
 

@@ -68,7 +68,7 @@ async def own_redis(folder: Path) -> AsyncIterator[RedisServer]:
 
 
 async def _tenant_on(database_url: str) -> Tenant:
-    engine = create_engine(database_url, pool_size=1)
+    engine = create_engine(database_url, pool_size=2)
     try:
         return await create_tenant(create_session_factory(engine))
     finally:

@@ -38,7 +38,7 @@ from tests.builders import png_bytes
 async def fresh_database(database_url: str) -> AsyncIterator[str]:
     """An empty database on the same server as the test database; dropped afterwards."""
     name = f"migrations_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(database_url, pool_size=1)
+    admin = create_engine(database_url, pool_size=2)
     async with admin.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -52,7 +52,7 @@ async def fresh_database(database_url: str) -> AsyncIterator[str]:
 
 
 async def _query(url: str, sql: str) -> list[Any]:
-    engine = create_engine(url, pool_size=1)
+    engine = create_engine(url, pool_size=2)
     try:
         async with engine.connect() as conn:
             return list(await conn.execute(text(sql)))
@@ -69,7 +69,7 @@ async def _schema_differences(url: str) -> list[Any]:
         )
         return list(compare_metadata(context, Base.metadata))
 
-    engine: AsyncEngine = create_engine(url, pool_size=1)
+    engine: AsyncEngine = create_engine(url, pool_size=2)
     try:
         async with engine.connect() as conn:
             return await conn.run_sync(compare)
@@ -427,7 +427,7 @@ def _upgrade(database_url: str, settings: Settings) -> None:
 
 
 async def _execute(url: str, sql: str, params: dict[str, Any]) -> Any:
-    engine = create_engine(url, pool_size=1)
+    engine = create_engine(url, pool_size=2)
     try:
         async with engine.begin() as conn:
             result = await conn.execute(text(sql), params)
