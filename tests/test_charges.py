@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import defaultdict
 from decimal import Decimal
-from typing import Any
 
-import httpx
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import Connection, Engine, event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -25,7 +22,6 @@ from app.models.billing import CreditTransaction, Operation
 from app.models.tenancy import Account
 from app.runs.events import RunLog
 from tests.builders import create_automation_run
-from tests.engine import configure, feed, load_run, start, work
 from tests.factories import Tenant, create_tenant
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -353,41 +349,3 @@ class TestHoldsOfOneAccountTakeTurns:
                 assert not one.done()
         first_done.set()
         await one
-
-
-class TestAnItemsSettle:
-    async def test_within_its_hold_is_the_last_statement_before_the_commit(
-        self, client: httpx.AsyncClient, settings: Settings, session_factory: SessionFactory
-    ) -> None:
-        """A settle that gives back part of its hold updates the account's row, which every other
-        hold and settle of the account then waits for until the item commits: the item sends it
-        after its result and its counters, so that the row stays locked for the commit alone."""
-        tenant = await create_tenant(session_factory, credits=Decimal(100000))
-        await configure(client, tenant)
-        await feed(client, tenant, 5)
-        run_id = await start(client, tenant)
-        sent: defaultdict[int, list[str]] = defaultdict(list)
-
-        def statement(conn: Connection, _cursor: Any, sql: str, *_: Any) -> None:
-            sent[id(conn.connection.dbapi_connection)].append(sql.strip())
-
-        def commit(conn: Connection) -> None:
-            sent[id(conn.connection.dbapi_connection)].append("COMMIT")
-
-        event.listen(Engine, "before_cursor_execute", statement)
-        event.listen(Engine, "commit", commit)
-        try:
-            await work(settings)
-        finally:
-            event.remove(Engine, "before_cursor_execute", statement)
-            event.remove(Engine, "commit", commit)
-
-        assert (await load_run(session_factory, run_id)).status == RunStatus.COMPLETED
-        after_settles = [
-            sequence[n + 1] if n + 1 < len(sequence) else "nothing"
-            for sequence in sent.values()
-            for n, sql in enumerate(sequence)
-            if sql.startswith("WITH refund AS")
-        ]
-        assert after_settles  # every AI item settled within its hold
-        assert set(after_settles) == {"COMMIT"}

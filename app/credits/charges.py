@@ -145,15 +145,6 @@ async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hol
     return Hold(HoldState.HELD, amount)
 
 
-def charged_within_hold(hold: Hold, cost: Decimal) -> Decimal | None:
-    """What `settle` charges for `cost`, when that is known before it runs: a cost within the
-    hold in full (nothing where nothing was held). None above the hold, where what the balance
-    allows is read under the account's row lock."""
-    if cost > hold.amount:
-        return None
-    return cost if hold.amount > 0 else Decimal(0)
-
-
 async def settle(
     session: AsyncSession,
     charge: Charge,
@@ -169,11 +160,11 @@ async def settle(
     item's hold taken at an older price) is charged in full when the balance allows: the
     difference is taken under the account's row lock, never below 0. What the balance cannot
     cover is left uncharged, counted and logged: the charge is capped."""
-    within = charged_within_hold(hold, cost)
-    if within is not None:
-        if hold.amount > 0:
-            await _settle_within_hold(session, charge, hold.amount, cost, data)
-        return within
+    if cost <= hold.amount:
+        if hold.amount <= 0:
+            return Decimal(0)
+        await _settle_within_hold(session, charge, hold.amount, cost, data)
+        return cost
     # FOR NO KEY UPDATE, as the UPDATE itself locks: every row an item writes for the account
     # (its article, its images) holds a KEY SHARE lock on it through its foreign key until the
     # item commits, and FOR UPDATE waits for those. Two items above their holds at once, each

@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import partial
 from typing import TypeVar
 
 import structlog
@@ -21,7 +20,6 @@ from app.credits.charges import (
     Hold,
     HoldState,
     RunNotRunning,
-    charged_within_hold,
     release,
     reserve,
     settle,
@@ -137,21 +135,10 @@ async def ai_item(
                     written = await write(session, answer)
                     price = ctx.price(operation).cost(written.units, answer.usage)
                     usage = _usage_data(answer.usage)
-                    settle_item = partial(
-                        settle, session, charge, holding, price, data=usage or None
-                    )
-                    # A settle that updates the account's row (a refund, a charge above the
-                    # hold) makes every hold and settle of the account wait until this commits.
-                    # Within its hold, what it charges is known: it goes last, and the row is
-                    # locked for the commit's round trip only. Above its hold, what the balance
-                    # allows is read under that lock first.
-                    known = charged_within_hold(holding, price)
-                    cost = known if known is not None else await settle_item()
+                    cost = await settle(session, charge, holding, price, data=usage or None)
                     deltas = {**written.deltas, "credits_used": cost}
                     done = ItemEvent("item_done", written.message, data={**written.data, **usage})
                     await ctx.commit_progress(session, deltas, cost, done)
-                    if known is not None:
-                        await settle_item()
                 CREDITS_CHARGED.labels(operation.value).inc(float(cost))
                 return
             except AIError as exc:  # the answer did not fit the input: nothing was written
