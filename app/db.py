@@ -76,7 +76,7 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     size opens and closes connections all the time, and each costs PostgreSQL a new backend and
     asyncpg a fresh preparation of every statement (measured in `bench.sites`, 100 sites on two
     workers: 1,074 connections made in a 90 s run with 10 + 10, 46 with 20 kept; the AI server
-    busy 62 % of the time instead of 79 %, medians of eight and twelve runs)."""
+    busy 61 % of the time instead of 78 %, medians of six and ten runs)."""
     engine = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0)
     _ping_idle_connections(engine)
     return engine
