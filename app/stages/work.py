@@ -92,6 +92,7 @@ async def ai_item(
         # held.
         held = await _hold(ctx, item, operation, item_key, hold)
         if held is None:
+            await ctx.live.finish(item.id, 0)
             return
         charge, holding = held
         async with ctx.deps.gate.slot(ctx.run.site_id, read=control.signal_key) as turn:
@@ -109,7 +110,8 @@ async def ai_item(
                 stop = await control.check() if read is None else control.check_read(read.value)
             if stop is not None:
                 ctx.budget.done(operation, holding.amount, Decimal(0))
-                await _skip(ctx, item)
+                ctx.admitted.discard(item.id)
+                await ctx.live.finish(item.id, 0)
                 return
             error: AIError | None = None
             try:
@@ -150,12 +152,6 @@ async def ai_item(
         await ctx.live.finish(item.id, item.units)
 
 
-async def _skip(ctx: StageContext, item: Item) -> None:
-    """The item stopped before its call: no longer admitted, and off the live card."""
-    ctx.admitted.discard(item.id)
-    await ctx.live.finish(item.id, 0)
-
-
 async def _within_deadline(
     ctx: StageContext, call: Callable[[], Awaitable[Answer[T]]]
 ) -> Answer[T]:
@@ -185,14 +181,13 @@ def _count_tokens(operation: Operation, usage: Usage | None) -> None:
 async def _hold(
     ctx: StageContext, item: Item, operation: Operation, item_key: str, amount: Decimal
 ) -> tuple[Charge, Hold] | None:
-    """Hold the item's credits, or None when it must not be called (and is off the live card):
-    a limit or an empty balance stops the run, the item's hold was already spent in this run,
-    or the run is no longer running under this slice's fence (then the item is not through
-    either: a resumed run does it)."""
+    """Hold the item's credits, or None when it must not be called: a limit or an empty
+    balance stops the run, the item's hold was already spent in this run, or the run is no
+    longer running under this slice's fence (then the item is not through either: no longer
+    admitted, a resumed run does it)."""
     stop = ctx.budget.hold(operation, amount)
     if stop is not None:
         ctx.control.request_stop(stop)
-        await ctx.live.finish(item.id, 0)
         return None
     run = ctx.run
     charge = Charge(run.account_id, run.site_id, run.id, operation, item_key, run.fence)
@@ -203,18 +198,16 @@ async def _hold(
     except InsufficientCredits:
         ctx.budget.done(operation, amount, Decimal(0))
         ctx.control.request_stop(StopReason.INSUFFICIENT_CREDITS)
-        await ctx.live.finish(item.id, 0)
         return None
     except RunNotRunning as exc:
         ctx.budget.done(operation, amount, Decimal(0))
         ctx.control.note_row(exc.run_status, exc.fence)
-        await _skip(ctx, item)
+        ctx.admitted.discard(item.id)
         return None
     # A resumed item reuses the hold its first attempt left, whatever its size.
     ctx.budget.rehold(operation, amount, held.amount)
     if held.state is HoldState.SPENT:
         ctx.budget.done(operation, held.amount, Decimal(0))
-        await ctx.live.finish(item.id, 0)
         return None
     return charge, held
 
