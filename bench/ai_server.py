@@ -45,6 +45,11 @@ class AIServerProcess:
         self.base_url = line.decode().strip()
         return self
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
     async def in_flight(self) -> int:
         stats = await self._client.get(self.base_url.removesuffix("/v1") + "/stats")
         return int(stats.json()["in_flight"])

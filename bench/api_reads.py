@@ -34,6 +34,7 @@ import httpx
 
 from bench.ai_server import AIServerProcess
 from bench.backends import Backends, backends
+from bench.cpu import cpu_seconds
 from bench.load import Figures, load
 from bench.pipeline import make_keywords
 from bench.service import (
@@ -101,14 +102,6 @@ def paths(service: Service, floor: Floor, site_id: int, prefix: str) -> list[Rea
             pid,
         ),
     ]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process, all its threads (Linux: /proc)."""
-    # The command name, in parentheses, may hold spaces: the fields counted are after it.
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    user, system = int(fields[11]), int(fields[12])
-    return (user + system) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(

@@ -22,7 +22,8 @@ Printed: every site's completion time (from the first run's start), the max/min 
 K equal sites (1.0 is perfectly fair), the calls in flight against the cap while every site
 still had work (mean and share of samples at the cap), a timeline of the calls in flight (the
 gate's permits in Redis, and with `openai` the server's own count), and with worker processes
-each one's resident memory (peak, from /proc).
+each one's resident memory (peak, from /proc), and the CPU each part of the deployment spent per
+AI call with the calls in flight the machine's CPUs can pay for at that cost (`bench/cpu.py`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from app.ai.gate import ProviderGate
 from app.config import Settings
@@ -52,6 +54,8 @@ from app.models.automation import AutomationRun, RunStatus
 from app.tenancy.service import create_account, create_site
 from app.workers.worker import build_worker, close_worker
 from bench.ai_server import AIServerProcess
+from bench.cpu import CpuMeter, CpuUse
+from bench.cpu import report as report_cpu
 from bench.pipeline import (
     check_redis_free,
     fresh_database,
@@ -113,12 +117,18 @@ async def run_sites(server_url: str, redis_url: str, args: Any) -> None:
                 worker_max_jobs=args.sites + 2,
                 **provider.settings,
             )
+            cpu = None
             if args.worker_processes:
-                finished, timeline, memory = await run_deployed(settings, args, provider.server)
+                finished, timeline, memory, cpu = await run_deployed(
+                    settings, args, provider.server
+                )
             else:
                 finished, timeline = await run_in_process(settings, args, provider.server)
                 memory = {}
             report(finished, timeline, memory, args)
+            if cpu is not None:
+                calls = sum(f.calls for f in finished)
+                report_cpu(cpu, calls, args.latency_ms, args.cap)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -136,7 +146,7 @@ async def run_in_process(
     gate = ProviderGate(redis, settings.ai_provider, settings.ai_max_concurrency)
     timeline = Timeline([])
     worker = build_worker(settings, burst=True, handle_signals=False)
-    sampler = asyncio.create_task(_sample(timeline, time.monotonic(), gate, server, []))
+    sampler = asyncio.create_task(_sample(timeline, time.monotonic(), gate, server, [], None))
     try:
         await worker.async_run()
     finally:
@@ -148,9 +158,10 @@ async def run_in_process(
 
 async def run_deployed(
     settings: Settings, args: Any, server: AIServerProcess | None
-) -> tuple[list[Finished], Timeline, dict[str, int]]:
+) -> tuple[list[Finished], Timeline, dict[str, int], CpuUse]:
     """`automation api` and W `automation worker` processes; the runs started over HTTP, then
-    watched until every one has ended. Returns each worker's peak resident memory in KiB."""
+    watched until every one has ended. Returns each worker's peak resident memory in KiB, and
+    the CPU each part spent from the sites' feeding to the last run's end."""
     assert settings.redis_url is not None
     assert settings.data_dir is not None
     folder = Path(settings.data_dir)
@@ -167,22 +178,41 @@ async def run_deployed(
         for service in (api, *workers):
             await service.start()
         await _until_ready(api, workers, env["PORT"])
+        meter = _cpu_meter(settings, api, workers, server, redis)
+        await meter.start()
         async with _http_client(f"http://127.0.0.1:{env['PORT']}") as client:
             runs = await start_sites(client, sites, args)
-        sampler = asyncio.create_task(
-            _sample(timeline, time.monotonic(), gate, server, [pid_of(w) for w in workers])
-        )
+        pids = [pid_of(w) for w in workers]
+        began = time.monotonic()
+        sampler = asyncio.create_task(_sample(timeline, began, gate, server, pids, meter))
         try:
             await _until_over(settings, runs, [api, *workers])
         finally:
             sampler.cancel()
+        cpu = await meter.stop()
         memory = {w.name: _peak_rss_kib(pid_of(w)) for w in workers}
     finally:
         for service in (api, *workers):
             if service.running:
                 await service.stop()
         await redis.aclose()
-    return await read_runs(settings, runs), timeline, memory
+    return await read_runs(settings, runs), timeline, memory, cpu
+
+
+def _cpu_meter(
+    settings: Settings,
+    api: Service,
+    workers: list[Service],
+    server: AIServerProcess | None,
+    redis: Redis,
+) -> CpuMeter:
+    assert settings.database_url is not None
+    processes = {"workers": [pid_of(w) for w in workers], "API": [pid_of(api)]}
+    if server is not None:
+        processes["AI server (the bench's)"] = [server.pid]
+    database = make_url(settings.database_url).database
+    assert database is not None
+    return CpuMeter(processes, database, redis)
 
 
 def _environment(settings: Settings, args: Any) -> dict[str, str]:
@@ -320,8 +350,11 @@ async def _sample(
     gate: ProviderGate,
     server: AIServerProcess | None,
     pids: list[int],
+    meter: CpuMeter | None,
 ) -> None:
     while True:
+        if meter is not None:
+            meter.sample()
         held = await gate.in_flight()
         serving = await server.in_flight() if server is not None else -1
         rss = [_rss_kib(pid) for pid in pids]

@@ -36,8 +36,8 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import Job, JobStatus
 
 from app.workers.queue import run_job_id
-from bench.api_reads import cpu_seconds
 from bench.backends import Backends, backends
+from bench.cpu import cpu_seconds
 from bench.pipeline import make_keywords
 from bench.service import Service, call, create_site, serve
 from tests.servers.openai_compatible import OpenAICompatibleServer

@@ -1,0 +1,145 @@
+"""Where a bench's CPU goes: the CPU time each part of the deployment spent while the runs ran,
+per AI call, and what the machine can do at that cost.
+
+The parts are processes of this machine read from /proc (Linux): the workers, the API, the AI
+server the bench runs, PostgreSQL's processes of the bench's database (found by the database's
+name in their titles, sampled as they come and go), and this process. Redis says its own CPU
+(`INFO cpu`), so it counts wherever it runs. A PostgreSQL on another machine is left out, and the
+report says so.
+
+On a machine whose CPUs are all busy, the calls in flight cannot exceed what the CPUs can pay
+for: C CPUs at M ms of CPU a call finish at most 1000 C / M calls a second, so at a call latency
+of L ms at most C / M x L are in flight at once (Little's law). The report prints
+that ceiling beside the cap.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads (Linux: /proc)."""
+    # The command name, in parentheses, may hold spaces: the fields counted are after it.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    user, system = int(fields[11]), int(fields[12])
+    return (user + system) / TICKS
+
+
+def _own_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the machine since boot, over all its CPUs."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks) - idle) / TICKS, sum(ticks) / TICKS
+
+
+async def _redis_seconds(redis: Redis) -> float:
+    info = await redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def _database_processes(database: str) -> dict[int, float]:
+    """PostgreSQL's processes working on `database` now (its backends and autovacuum
+    workers: their titles name it), with their CPU seconds so far."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if title.startswith("postgres: ") and f" {database} " in title:
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds each part spent in the window; `machine_busy` the share of the machine's
+    CPU time that was busy (all processes, the bench's and any other)."""
+
+    parts: dict[str, float]
+    cpus: int
+    machine_busy: float
+    database_found: bool
+
+
+@dataclass
+class CpuMeter:
+    """`start()` before the work, `sample()` now and then while it goes on (PostgreSQL's
+    processes come and go), `stop()` after it."""
+
+    processes: dict[str, list[int]]
+    database: str
+    redis: Redis
+    _began: dict[str, float] = field(default_factory=dict)
+    _database_began: dict[int, float] = field(default_factory=dict)
+    _database_last: dict[int, float] = field(default_factory=dict)
+    _machine_began: tuple[float, float] = (0.0, 0.0)
+
+    async def start(self) -> None:
+        self._began = {name: self._seconds(pids) for name, pids in self.processes.items()}
+        self._began["Redis"] = await _redis_seconds(self.redis)
+        self._began["this bench"] = _own_seconds()
+        self._database_began = _database_processes(self.database)
+        self._database_last = dict(self._database_began)
+        self._machine_began = _machine()
+
+    def sample(self) -> None:
+        self._database_last.update(_database_processes(self.database))
+
+    async def stop(self) -> CpuUse:
+        self.sample()
+        parts = {
+            name: self._seconds(pids) - self._began[name] for name, pids in self.processes.items()
+        }
+        parts["PostgreSQL"] = sum(
+            seconds - self._database_began.get(pid, 0.0)
+            for pid, seconds in self._database_last.items()
+        )
+        parts["Redis"] = await _redis_seconds(self.redis) - self._began["Redis"]
+        parts["this bench"] = _own_seconds() - self._began["this bench"]
+        (busy_now, all_now), (busy_then, all_then) = _machine(), self._machine_began
+        busy, whole = busy_now - busy_then, all_now - all_then
+        return CpuUse(
+            parts,
+            os.cpu_count() or 1,
+            busy / whole if whole else 0.0,
+            database_found=bool(self._database_last),
+        )
+
+    @staticmethod
+    def _seconds(pids: list[int]) -> float:
+        return sum(cpu_seconds(pid) for pid in pids)
+
+
+def report(use: CpuUse, calls: int, latency_ms: int, cap: int) -> None:
+    """Print the CPU per AI call of each part and the calls in flight the CPUs allow."""
+    if not calls:
+        return
+    per_call = {name: 1000 * seconds / calls for name, seconds in use.parts.items()}
+    total = sum(per_call.values())
+    shown = ", ".join(f"{name} {ms:.1f}" for name, ms in per_call.items())
+    print(f"CPU per AI call while the runs ran, ms: {shown}; all {total:.1f}")
+    if not use.database_found:
+        print("  (PostgreSQL runs on another machine: its CPU is not counted)")
+    ceiling = use.cpus * 1000 / total
+    in_flight = ceiling * latency_ms / 1000
+    print(
+        f"  at that cost {use.cpus} CPUs pay for {ceiling:.0f} calls/s, {in_flight:.1f} calls in "
+        f"flight at {latency_ms} ms a call ({100 * in_flight / cap:.0f}% of the cap); the "
+        f"machine's CPUs were busy {100 * use.machine_busy:.0f}% of the time"
+    )
