@@ -10,7 +10,7 @@ report says so.
 On a machine whose CPUs are all busy, the calls in flight cannot exceed what the CPUs can pay
 for: C CPUs at M ms of CPU a call finish at most 1000 C / M calls a second, so at a call latency
 of L ms at most C / M x L are in flight at once (Little's law). The report prints
-that ceiling beside the cap.
+that ceiling beside the cap, and the CPU a call that 95 % of the cap needs.
 """
 
 from __future__ import annotations
@@ -142,4 +142,10 @@ def report(use: CpuUse, calls: int, latency_ms: int, cap: int) -> None:
         f"  at that cost {use.cpus} CPUs pay for {ceiling:.0f} calls/s, {in_flight:.1f} calls in "
         f"flight at {latency_ms} ms a call ({100 * in_flight / cap:.0f}% of the cap); the "
         f"machine's CPUs were busy {100 * use.machine_busy:.0f}% of the time"
+    )
+    needed = use.cpus * latency_ms / (0.95 * cap)
+    others = total - per_call.get("workers", 0.0)
+    print(
+        f"  95% of the cap at {latency_ms} ms a call needs at most {needed:.1f} ms of CPU a call "
+        f"in all on these CPUs; the parts besides the workers took {others:.1f}"
     )
