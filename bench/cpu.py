@@ -9,8 +9,8 @@ report says so.
 
 On a machine whose CPUs are all busy, the calls in flight cannot exceed what the CPUs can pay
 for: C CPUs at M ms of CPU a call finish at most 1000 C / M calls a second, so at a call latency
-of L ms at most C / M x L are in flight at once (Little's law). The report prints
-that ceiling beside the cap, and the CPU a call that 95 % of the cap needs.
+of L ms at most C / M x L are in flight at once (Little's law). The report prints that ceiling
+beside the cap, and the CPU a call that 95 % of the cap needs.
 """
 
 from __future__ import annotations
