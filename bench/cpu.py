@@ -85,6 +85,8 @@ class CpuMeter:
     processes: dict[str, list[int]]
     database: str
     redis: Redis
+    # What this process is, in the report.
+    own: str = "this bench"
     _began: dict[str, float] = field(default_factory=dict)
     _database_began: dict[int, float] = field(default_factory=dict)
     _database_last: dict[int, float] = field(default_factory=dict)
@@ -93,7 +95,7 @@ class CpuMeter:
     async def start(self) -> None:
         self._began = {name: self._seconds(pids) for name, pids in self.processes.items()}
         self._began["Redis"] = await _redis_seconds(self.redis)
-        self._began["this bench"] = _own_seconds()
+        self._began[self.own] = _own_seconds()
         self._database_began = _database_processes(self.database)
         self._database_last = dict(self._database_began)
         self._machine_began = _machine()
@@ -111,7 +113,7 @@ class CpuMeter:
             for pid, seconds in self._database_last.items()
         )
         parts["Redis"] = await _redis_seconds(self.redis) - self._began["Redis"]
-        parts["this bench"] = _own_seconds() - self._began["this bench"]
+        parts[self.own] = _own_seconds() - self._began[self.own]
         (busy_now, all_now), (busy_then, all_then) = _machine(), self._machine_began
         busy, whole = busy_now - busy_then, all_now - all_then
         return CpuUse(
@@ -126,8 +128,10 @@ class CpuMeter:
         return sum(cpu_seconds(pid) for pid in pids)
 
 
-def report(use: CpuUse, calls: int, latency_ms: int, cap: int) -> None:
-    """Print the CPU per AI call of each part and the calls in flight the CPUs allow."""
+def report(use: CpuUse, calls: int, latency_ms: int, slots: int, *, of: str, worker: str) -> None:
+    """Print the CPU per AI call of each part, the calls in flight the CPUs pay for at that cost
+    against `slots` (`of`: what they are, "the cap"), and what 95 % of them needs; `worker` is
+    the part the others are set against."""
     if not calls:
         return
     per_call = {name: 1000 * seconds / calls for name, seconds in use.parts.items()}
@@ -140,12 +144,12 @@ def report(use: CpuUse, calls: int, latency_ms: int, cap: int) -> None:
     in_flight = ceiling * latency_ms / 1000
     print(
         f"  at that cost {use.cpus} CPUs pay for {ceiling:.0f} calls/s, {in_flight:.1f} calls in "
-        f"flight at {latency_ms} ms a call ({100 * in_flight / cap:.0f}% of the cap); the "
+        f"flight at {latency_ms} ms a call ({100 * in_flight / slots:.0f}% of {of}); the "
         f"machine's CPUs were busy {100 * use.machine_busy:.0f}% of the time"
     )
-    needed = use.cpus * latency_ms / (0.95 * cap)
-    others = total - per_call.get("workers", 0.0)
+    needed = use.cpus * latency_ms / (0.95 * slots)
+    others = total - per_call.get(worker, 0.0)
     print(
-        f"  95% of the cap at {latency_ms} ms a call needs at most {needed:.1f} ms of CPU a call "
-        f"in all on these CPUs; the parts besides the workers took {others:.1f}"
+        f"  95% of {of} at {latency_ms} ms a call needs at most {needed:.1f} ms of CPU a call "
+        f"in all on these CPUs; the parts besides {worker} took {others:.1f}"
     )

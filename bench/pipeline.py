@@ -28,9 +28,10 @@ ceil(AI calls of the stage / ai_concurrency) x L; the issue's bound, the sum ove
 ceil(AI calls in the batch / ai_concurrency) x L with stage 1's calls one after the other, is
 printed beside it. The target (issue 13) is a makespan within 1.15 times the bound for the
 concurrent scenario, 1.25 with jitter. Per stage it also prints the calls' measured durations;
-per run, the
-time with no call in flight, the CPU the process used and the machine's load average, since a
-busy machine slows the run and not the provider's sleeps.
+per run, the time with no call in flight, the CPU the process used and the machine's load
+average, since a busy machine slows the run and not the provider's sleeps, and the CPU per AI
+call of each part (the worker, PostgreSQL, Redis, the AI server) with the calls in flight the
+machine's CPUs pay for at that cost (`bench/cpu.py`).
 """
 
 from __future__ import annotations
@@ -81,8 +82,16 @@ from app.workers.wakeups import wake_channel
 from app.workers.worker import build_worker, close_worker
 from bench.ai_server import AIServerProcess
 from bench.backends import backends
+from bench.cpu import CpuMeter, CpuUse
+from bench.cpu import report as report_cpu
 
 T = TypeVar("T")
+
+# The run's end is polled every 50 ms; PostgreSQL's processes are looked for every second (a
+# scan of /proc, in this process, whose CPU is the worker's).
+METER_EVERY_POLLS = 20
+# The runner's worker is this process, in `bench.cpu`'s report.
+WORKER_PART = "the worker (this process)"
 
 TOPICS = (
     "running shoes", "sourdough bread", "espresso machine", "indoor plants", "electric bikes",
@@ -246,12 +255,14 @@ def timed_provider(name: str, calls: Calls) -> Iterator[None]:
 @dataclass(frozen=True)
 class Work:
     """How long the worker ran (monotonic start, wall and process CPU seconds), and the
-    machine's load average before and after: other processes slow a run down."""
+    machine's load average before and after: other processes slow a run down; with an idle
+    worker, the CPU each part of the machine's work spent meanwhile (`bench.cpu`)."""
 
     started: float
     wall: float
     cpu: float
     load: tuple[float, float]
+    parts: CpuUse | None = None
 
 
 @dataclass(frozen=True)
@@ -389,7 +400,7 @@ async def run_scenario(
                 **provider.settings,
             )
             with timed_provider(settings.ai_provider, calls):
-                async with idle_worker(settings) as worker:
+                async with idle_worker(settings, provider.server) as worker:
                     run_id = await start(settings, keywords, s, worker.begin)
                     work = await worker.until_over(run_id)
             run = await read_run(url, run_id)
@@ -439,26 +450,42 @@ class IdleWorker:
     """A worker in this process, started and listening for jobs before the run is (as a
     deployed one waits), so its start is not counted in the run; stopped once the run is over."""
 
-    def __init__(self, settings: Settings, redis: Redis, running: asyncio.Task[None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        running: asyncio.Task[None],
+        server: AIServerProcess | None,
+    ) -> None:
         self.settings = settings
         self.redis = redis
         self.running = running
         self.started = 0.0
         self.cpu = 0.0
         self.load = 0.0
+        assert settings.database_url is not None
+        database = make_url(settings.database_url).database
+        assert database is not None
+        servers = {} if server is None else {"AI server (the bench's)": [server.pid]}
+        self.meter = CpuMeter(servers, database, redis, own=WORKER_PART)
 
     async def begin(self) -> None:
         """The run is about to start: the worker's time and CPU are counted from here."""
         await until_listening(self.redis)
         self.load = os.getloadavg()[0]
+        await self.meter.start()
         self.started, self.cpu = time.monotonic(), process_cpu()
 
     async def until_over(self, run_id: str) -> Work:
         assert self.settings.database_url is not None
         engine = create_engine(self.settings.database_url, pool_size=2)
         ended = ("completed", "failed", "cancelled")
+        polls = 0
         try:
             while True:
+                polls += 1
+                if polls % METER_EVERY_POLLS == 0:
+                    self.meter.sample()
                 async with engine.connect() as connection:
                     status = await connection.scalar(
                         select(AutomationRun.status).where(AutomationRun.run_id == run_id)
@@ -470,22 +497,21 @@ class IdleWorker:
                 await asyncio.sleep(0.05)
         finally:
             await engine.dispose()
-        return Work(
-            self.started,
-            time.monotonic() - self.started,
-            process_cpu() - self.cpu,
-            (self.load, os.getloadavg()[0]),
-        )
+        wall, cpu = time.monotonic() - self.started, process_cpu() - self.cpu
+        parts = await self.meter.stop()
+        return Work(self.started, wall, cpu, (self.load, os.getloadavg()[0]), parts)
 
 
 @asynccontextmanager
-async def idle_worker(settings: Settings) -> AsyncIterator[IdleWorker]:
+async def idle_worker(
+    settings: Settings, server: AIServerProcess | None = None
+) -> AsyncIterator[IdleWorker]:
     worker = build_worker(settings, handle_signals=False)
     running = asyncio.create_task(worker.async_run())
     assert settings.redis_url is not None
     redis = Redis.from_url(settings.redis_url)
     try:
-        yield IdleWorker(settings, redis, running)
+        yield IdleWorker(settings, redis, running, server)
     finally:
         await close_worker(worker)
         await asyncio.wait([running])
@@ -612,6 +638,10 @@ def report(o: Outcome, latency_ms: int) -> None:
         f"load average {o.work.load[0]:.1f} before, {o.work.load[1]:.1f} after "
         f"({os.cpu_count()} CPUs)"
     )
+    if o.work.parts is not None:
+        slots = o.scenario.concurrency
+        of = f"the run's {slots} slots"
+        report_cpu(o.work.parts, o.total_calls, latency_ms, slots, of=of, worker=WORKER_PART)
 
 
 def summary(outcomes: list[Outcome], jitter: bool) -> None:

@@ -129,7 +129,7 @@ async def run_sites(server_url: str, redis_url: str, args: Any) -> None:
             report(finished, timeline, memory, args)
             if cpu is not None:
                 calls = sum(f.calls for f in finished)
-                report_cpu(cpu, calls, args.latency_ms, args.cap)
+                report_cpu(cpu, calls, args.latency_ms, args.cap, of="the cap", worker="workers")
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
