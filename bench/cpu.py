@@ -9,12 +9,14 @@ report says so.
 
 On a machine whose CPUs are all busy, the calls in flight cannot exceed what the CPUs can pay
 for: C CPUs at M ms of CPU a call finish at most 1000 C / M calls a second, so at a call latency
-of L ms at most C / M x L are in flight at once (Little's law). The report prints that ceiling
-beside the cap, and the CPU a call that 95 % of the cap needs.
+of L ms at most C / M x L are in flight at once (Little's law); and a worker's event loop runs
+on one CPU at a time, however many the machine has. The report prints both ceilings beside the
+cap, and the CPU a call that 95 % of the cap needs.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 from dataclasses import dataclass, field
@@ -72,6 +74,8 @@ class CpuUse:
     CPU time that was busy (all processes, the bench's and any other)."""
 
     parts: dict[str, float]
+    # How many processes each part of this machine's is, where the meter was given them.
+    processes: dict[str, int]
     cpus: int
     machine_busy: float
     database_found: bool
@@ -116,8 +120,10 @@ class CpuMeter:
         parts[self.own] = _own_seconds() - self._began[self.own]
         (busy_now, all_now), (busy_then, all_then) = _machine(), self._machine_began
         busy, whole = busy_now - busy_then, all_now - all_then
+        counts = {name: len(pids) for name, pids in self.processes.items()}
         return CpuUse(
             parts,
+            {**counts, self.own: 1},
             os.cpu_count() or 1,
             busy / whole if whole else 0.0,
             database_found=bool(self._database_last),
@@ -147,9 +153,19 @@ def report(use: CpuUse, calls: int, latency_ms: int, slots: int, *, of: str, wor
         f"flight at {latency_ms} ms a call ({100 * in_flight / slots:.0f}% of {of}); the "
         f"machine's CPUs were busy {100 * use.machine_busy:.0f}% of the time"
     )
+    # A worker's event loop runs on one CPU at a time.
+    loops = use.processes.get(worker, 1)
+    alone = loops * 1000 / per_call[worker] if per_call.get(worker) else math.inf
+    print(
+        f"  {worker} alone, {loops} event loop{'s' if loops > 1 else ''} at one CPU"
+        f"{' each' if loops > 1 else ''} at most: {alone:.0f} calls/s, "
+        f"{alone * latency_ms / 1000:.1f} in flight "
+        f"({100 * alone * latency_ms / 1000 / slots:.0f}% of {of})"
+    )
     needed = use.cpus * latency_ms / (0.95 * slots)
     others = total - per_call.get(worker, 0.0)
     print(
         f"  95% of {of} at {latency_ms} ms a call needs at most {needed:.1f} ms of CPU a call "
-        f"in all on these CPUs; the parts besides {worker} took {others:.1f}"
+        f"in all on these CPUs, and at most {loops * latency_ms / (0.95 * slots):.1f} ms of "
+        f"{worker}; the other parts took {others:.1f}"
     )
