@@ -504,7 +504,7 @@ class IdleWorker:
 
 @asynccontextmanager
 async def idle_worker(
-    settings: Settings, server: AIServerProcess | None = None
+    settings: Settings, server: AIServerProcess | None
 ) -> AsyncIterator[IdleWorker]:
     worker = build_worker(settings, handle_signals=False)
     running = asyncio.create_task(worker.async_run())
@@ -640,7 +640,7 @@ def report(o: Outcome, latency_ms: int) -> None:
     )
     if o.work.parts is not None:
         slots = o.scenario.concurrency
-        of = f"the run's {slots} slots"
+        of = f"the run's {slots} slot{'s' if slots > 1 else ''}"
         report_cpu(o.work.parts, o.total_calls, latency_ms, slots, of=of, worker=WORKER_PART)
 
 
