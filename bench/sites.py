@@ -23,8 +23,8 @@ K equal sites (1.0 is perfectly fair), the calls in flight against the cap while
 still had work (mean and share of samples at the cap), a timeline of the calls in flight (the
 gate's permits in Redis, and with `openai` the server's own count), and with worker processes
 each one's resident memory (peak, from /proc), and the CPU each part of the deployment spent per
-AI call, with the calls in flight the machine's CPUs pay for at that cost and the CPU a call that
-95 % of the cap needs (`bench/cpu.py`).
+AI call, with the calls in flight the machine's CPUs and the workers' event loops pay for at that
+cost and the CPU a call that 95 % of the cap needs (`bench/cpu.py`).
 """
 
 from __future__ import annotations
