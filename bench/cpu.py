@@ -35,7 +35,8 @@ def cpu_seconds(pid: int) -> float:
     return (user + system) / TICKS
 
 
-def _own_seconds() -> float:
+def process_cpu() -> float:
+    """User and system CPU time of this process, all its threads."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -74,7 +75,7 @@ class CpuUse:
     CPU time that was busy (all processes, the bench's and any other)."""
 
     parts: dict[str, float]
-    # How many processes each part of this machine's is, where the meter was given them.
+    # How many processes make up each part the meter was given the processes of.
     processes: dict[str, int]
     cpus: int
     machine_busy: float
@@ -99,7 +100,7 @@ class CpuMeter:
     async def start(self) -> None:
         self._began = {name: self._seconds(pids) for name, pids in self.processes.items()}
         self._began["Redis"] = await _redis_seconds(self.redis)
-        self._began[self.own] = _own_seconds()
+        self._began[self.own] = process_cpu()
         self._database_began = _database_processes(self.database)
         self._database_last = dict(self._database_began)
         self._machine_began = _machine()
@@ -117,7 +118,7 @@ class CpuMeter:
             for pid, seconds in self._database_last.items()
         )
         parts["Redis"] = await _redis_seconds(self.redis) - self._began["Redis"]
-        parts[self.own] = _own_seconds() - self._began[self.own]
+        parts[self.own] = process_cpu() - self._began[self.own]
         (busy_now, all_now), (busy_then, all_then) = _machine(), self._machine_began
         busy, whole = busy_now - busy_then, all_now - all_then
         counts = {name: len(pids) for name, pids in self.processes.items()}

@@ -82,7 +82,7 @@ from app.workers.wakeups import wake_channel
 from app.workers.worker import build_worker, close_worker
 from bench.ai_server import AIServerProcess
 from bench.backends import backends
-from bench.cpu import CpuMeter, CpuUse
+from bench.cpu import CpuMeter, CpuUse, process_cpu
 from bench.cpu import report as report_cpu
 
 T = TypeVar("T")
@@ -288,11 +288,6 @@ class Outcome:
     @property
     def ratio(self) -> float:
         return self.makespan / self.total_bound if self.total_bound else math.inf
-
-
-def process_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def waves(calls: int, batch_size: int, concurrency: int) -> int:
