@@ -88,6 +88,17 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
+async def until_holds(session_factory: SessionFactory, run_id: str, count: int) -> None:
+    """Until the run's items have made `count` credit holds."""
+    run = await load_run(session_factory, run_id)
+    async with asyncio.timeout(30):
+        while True:
+            async with session_factory() as session:
+                if await session.scalar(ledger_rows(TransactionKind.RESERVE, run.id)) == count:
+                    return
+            await asyncio.sleep(0.02)
+
+
 async def until_saved_as_partial(session_factory: SessionFactory, run_id: str) -> None:
     """The slice saved stage 5 as stopped part-way: its worker is done with the run."""
     async with asyncio.timeout(30):
@@ -171,9 +182,11 @@ class TestAPauseMidWindow:
         server: OpenAICompatibleServer,
         tenant: Tenant,
     ) -> None:
-        """Every call takes a second; the pause comes while two are out. Both are written and
-        charged; no other call goes out, no other hold is taken, the stage is saved as partial
-        and the run is paused. Resumed, the run does the rest and charges each item once."""
+        """Every call takes a second; the pause comes while two are out, and the item admitted
+        ahead of them has held its credits. Both calls are written and charged; no other call
+        goes out, no other hold is taken, the stage is saved as partial and the run is paused
+        (the third hold stays with it). Resumed, the run does the rest, reusing that hold, and
+        holds and charges each item once."""
         await drafts(session_factory, tenant)
         await prompts_stage(client, tenant, stage_5_batch_size=10)
         server.always = Reply(delay=1.0)
@@ -181,6 +194,7 @@ class TestAPauseMidWindow:
 
         async with worker_running(openai_settings):
             await until(lambda: server.in_flight == 2)
+            await until_holds(session_factory, run_id, 3)
             response = await client.post(
                 "/api/v1/automation/pause/", params={"run_id": run_id}, headers=tenant.headers
             )
@@ -200,7 +214,7 @@ class TestAPauseMidWindow:
             holds = await session.scalar(ledger_rows(TransactionKind.RESERVE, run.id))
             settles = await session.scalar(ledger_rows(TransactionKind.SETTLE, run.id))
         assert images == 2 * (1 + 2)  # a featured and two in-article prompts each
-        assert (holds, settles) == (2, 2)
+        assert (holds, settles) == (3, 2)
 
         server.always = None
         response = await client.post(
@@ -214,5 +228,6 @@ class TestAPauseMidWindow:
         assert done.stage_5_result["content_processed"] == DRAFTS
         assert len(server.requests) == DRAFTS
         async with session_factory() as session:
+            holds = await session.scalar(ledger_rows(TransactionKind.RESERVE, done.id))
             settles = await session.scalar(ledger_rows(TransactionKind.SETTLE, done.id))
-        assert settles == DRAFTS
+        assert (holds, settles) == (DRAFTS, DRAFTS)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai import registry
@@ -24,6 +24,7 @@ from app.ai.schemas import ClusteringOut, KeywordBrief
 from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import AutomationRun, RunStatus
+from app.models.billing import CreditTransaction, TransactionKind
 from app.models.writer import Content
 from app.runs.events import RunLog
 from app.runs.states import set_run_state
@@ -90,6 +91,19 @@ def second_batch_loaded(run: AutomationRun) -> bool:
     return bool(run.stage_1_result and run.stage_1_result.get("batches_run") == 2)
 
 
+async def until_holds(session_factory: SessionFactory, run_pk: int, count: int) -> None:
+    """Until the run's items have made `count` credit holds."""
+    holds = select(func.count()).where(
+        CreditTransaction.run_pk == run_pk, CreditTransaction.kind == TransactionKind.RESERVE
+    )
+    async with asyncio.timeout(30):
+        while True:
+            async with session_factory() as session:
+                if await session.scalar(holds) == count:
+                    return
+            await asyncio.sleep(0.02)
+
+
 @asynccontextmanager
 async def permit_held(redis: Redis) -> AsyncIterator[asyncio.Event]:
     """The local provider's only permit, held for another site until the event is set."""
@@ -145,9 +159,11 @@ class TestBatchesRunCountsProcessedBatchesOnly:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """The pause is committed while a batch is in flight and its Redis signal is lost. One
-        slot: the second batch is loaded while the first call is held (its item waits, admitted,
-        for the slot); when the slot frees, the item's credit hold reads the run's row, finds
-        it paused and holds nothing: the item is not called and its batch is not counted."""
+        slot: the second batch is loaded while the first call is held, and its item, admitted
+        ahead, holds its credits and waits for the slot. When the slot frees that item, held
+        before the pause, is called (the signal that would stop it is lost); the third batch's
+        load reads the run's row, finds it paused and stops the stage: no batch is counted that
+        was not processed."""
         provider = HeldClustering()
         monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
         await feed(client, tenant, 4)
@@ -158,13 +174,14 @@ class TestBatchesRunCountsProcessedBatchesOnly:
             async with asyncio.timeout(30):
                 await provider.reached.wait()
             run = await until(session_factory, run_id, second_batch_loaded)
+            await until_holds(session_factory, run.id, 2)
             async with unit_of_work(session_factory) as session:
                 await set_run_state(session, RunLog(settings.log_path), run.id, RunStatus.PAUSED)
             provider.release.set()
             await until(session_factory, run_id, stage_1_stopped)
 
         result = (await get(client, tenant, f"runs/{run_id}/"))["stage_1_result"]
-        assert (result["keywords_processed"], result["batches_run"]) == (1, 1)
+        assert (result["keywords_processed"], result["batches_run"]) == (2, 2)
         assert result["partial"] is True
 
     async def test_a_pause_while_the_first_item_waits_for_the_provider_counts_no_batch(

@@ -72,8 +72,8 @@ async def ai_item(
     write: Callable[[AsyncSession, Answer[T]], Awaitable[Written]],
     failed: Callable[[AsyncSession, str], Awaitable[dict[str, Number]]],
 ) -> None:
-    """One AI call for one item, once admitted. Holding one of the run's slots: the credit
-    hold, the wait for a provider-wide permit, the stop check again if the slot or the permit was
+    """One AI call for one item, once admitted: the credit hold, then, holding one of the run's
+    slots, the wait for a provider-wide permit, the stop check again if the slot or the permit was
     long in coming, and the call (within the item's deadline). The slot goes to the next item as
     soon as the call is over, the permit right after; then the result, its cost and counters are
     written in one transaction (or, if the call failed, the release and the failure).
@@ -82,19 +82,18 @@ async def ai_item(
     the runner, which fails the run. The live card counts the item's `units` as done.
     """
     began = time.perf_counter()
+    # Held before the slot and the line, so that they cover the call alone: in a slot or a
+    # permit, every round trip is time the provider is not called (the item admitted ahead holds
+    # while the slots are busy). The hold reads the run's row: a pause, a cancel or a lost lease
+    # since the item's admission stops it there, nothing held.
+    held = await _hold(ctx, item, operation, item_key, hold)
+    if held is None:
+        return
+    charge, holding = held
+    control = ctx.control
     try:
         await ctx.slots.call(item.id)
         await ctx.live.start(item.id, item.title)
-        control = ctx.control
-        # Held before the line, so that the permit covers the call alone: in a permit, every
-        # round trip is time the provider is not called. The hold reads the run's row: a pause,
-        # a cancel or a lost lease while the item waited for its slot stops it there, nothing
-        # held.
-        held = await _hold(ctx, item, operation, item_key, hold)
-        if held is None:
-            await ctx.live.finish(item.id, 0)
-            return
-        charge, holding = held
         async with ctx.deps.gate.slot(ctx.run.site_id, read=control.signal_key) as turn:
             AI_GATE_WAIT_SECONDS.labels(ctx.deps.provider.name).observe(turn.waited)
             # A turn that was long in coming (the item waited for its slot, in line for the
