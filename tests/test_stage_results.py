@@ -160,10 +160,11 @@ class TestBatchesRunCountsProcessedBatchesOnly:
     ) -> None:
         """The pause is committed while a batch is in flight and its Redis signal is lost. One
         slot: the second batch is loaded while the first call is held, and its item, admitted
-        ahead, holds its credits and waits for the slot. When the slot frees that item, held
-        before the pause, is called (the signal that would stop it is lost); the third batch's
-        load reads the run's row, finds it paused and stops the stage: no batch is counted that
-        was not processed."""
+        ahead, holds its credits and waits for the slot. When the slot frees, the feeder loads
+        the third batch, whose transaction reads the run's row and finds it paused: the stage
+        stops there. The item held before the pause is called if its permit comes before that
+        read (the signal that would stop it is lost), else it stops with the stage, its batch
+        uncounted: either way no batch is counted that was not processed."""
         provider = HeldClustering()
         monkeypatch.setitem(registry.PROVIDERS, "local", lambda _: provider)
         await feed(client, tenant, 4)
@@ -181,7 +182,8 @@ class TestBatchesRunCountsProcessedBatchesOnly:
             await until(session_factory, run_id, stage_1_stopped)
 
         result = (await get(client, tenant, f"runs/{run_id}/"))["stage_1_result"]
-        assert (result["keywords_processed"], result["batches_run"]) == (2, 2)
+        assert result["keywords_processed"] in (1, 2)
+        assert result["batches_run"] == result["keywords_processed"]
         assert result["partial"] is True
 
     async def test_a_pause_while_the_first_item_waits_for_the_provider_counts_no_batch(
