@@ -26,7 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, case, exists, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, case, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -124,6 +124,19 @@ async def move(
 ) -> list[int]:
     """Move every article matching `where` and the steps' from-statuses in one UPDATE; returns
     the ids that moved (ascending). Other columns the move sets go in `values`."""
+    statement = _moving(*where, status=status, site_status=site_status, values=values, pick=pick)
+    moved = await session.scalars(statement.execution_options(synchronize_session="fetch"))
+    return sorted(moved)
+
+
+def _moving(
+    *where: ColumnElement[bool],
+    status: Step[ContentStatus] | None = None,
+    site_status: Step[SiteStatus] | None = None,
+    values: Mapping[str, Any] | None = None,
+    pick: Pick | None = None,
+) -> Update:
+    """`move`'s guarded UPDATE, returning the ids that moved."""
     check(status, STATUS_MOVES, "status")
     check(site_status, SITE_STATUS_MOVES, "site_status")
     sets = dict(values or {})
@@ -152,23 +165,32 @@ async def move(
             .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         guard.append(Content.id.in_(select(picked.c.id)))
-    moved = await session.scalars(
-        update(Content)
-        .where(*guard)
-        .values(**sets)
-        .returning(Content.id)
-        .execution_options(synchronize_session="fetch")
-    )
-    return sorted(moved)
+    return update(Content).where(*guard).values(**sets).returning(Content.id)
 
 
 # The named operations: what the pipeline, the reviewer and the publisher do to an article.
 
+_NO_IMAGE_PENDING = ~exists().where(
+    Image.content_id == Content.id, Image.status == ImageStatus.PENDING
+)
+_READY = Step.of({DRAFT}, REVIEW)
+# Stage 6 runs this for every image it stores: built once (an expression built per call took
+# more of the worker's CPU than PostgreSQL takes to run it), and with no article of the session
+# to keep in step (the item's transaction loads none).
+_ONE_READY = _moving(
+    Content.id == bindparam("content_id"), _NO_IMAGE_PENDING, status=_READY
+).execution_options(synchronize_session=False)
+
 
 async def mark_ready(session: AsyncSession, *where: ColumnElement[bool]) -> list[int]:
     """Stage 6: a draft with no image left pending goes to review."""
-    pending = exists().where(Image.content_id == Content.id, Image.status == ImageStatus.PENDING)
-    return await move(session, *where, ~pending, status=Step.of({DRAFT}, REVIEW))
+    return await move(session, *where, _NO_IMAGE_PENDING, status=_READY)
+
+
+async def mark_one_ready(session: AsyncSession, content_id: int) -> bool:
+    """`mark_ready` of one article, for stage 6's every image: whether it moved."""
+    moved = await session.execute(_ONE_READY, {"content_id": content_id})
+    return moved.first() is not None
 
 
 async def approve(
