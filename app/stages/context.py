@@ -67,10 +67,10 @@ class ItemEvent:
 
 class Slots:
     """The run's `ai_concurrency` slots, one per AI call in flight, and room for one item more,
-    admitted and ready for the next slot that frees (its stop check done, its credits held), so
-    that a slot given back goes straight to a call. The feeder takes room and gives it to the item it admits; the
-    item takes a slot for its call; when the call is over (or the item ends) it gives both back,
-    once."""
+    admitted and ready for the next slot that frees (its stop check done, its credits held),
+    so that a slot given back goes straight to a call. The feeder takes room and gives it to the
+    item it admits; the item takes a slot for its call; when the call is over (or the item ends)
+    it gives both back, once."""
 
     def __init__(self, count: int) -> None:
         self._room = asyncio.Semaphore(count + 1)
