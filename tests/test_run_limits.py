@@ -19,6 +19,7 @@ from app.db import unit_of_work
 from app.models.billing import CreditTransaction, Operation, TransactionKind
 from app.models.tenancy import Account
 from app.models.writer import Content, ContentStatus, Image
+from app.stages import work as item_work
 from tests.engine import charged, configure, feed, load_run, start, work
 from tests.factories import Tenant, create_tenant
 
@@ -126,6 +127,34 @@ class TestCreditBudget:
         assert run.status == "completed"
         assert run.stopped_reason == "credit_budget_reached"
         assert 0 < run.total_credits_used <= 30
+        assert await charged(session_factory, run.id) == run.total_credits_used
+
+    async def test_an_item_held_within_the_limit_is_called_though_the_next_hold_reached_it(
+        self,
+        client: httpx.AsyncClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The item admitted ahead holds while the one before it waits for its call; when that
+        next hold is over a function's share, the stage is to stop, but the item already held
+        within it is still called and charged. Every item here re-reads the stop before its call
+        (as one whose slot or permit was long in coming does): none stops for the limit."""
+        monkeypatch.setattr(item_work, "RECHECK_AFTER_SECONDS", 0.0)
+        tenant = await create_tenant(session_factory, credits=RICH)
+        await feed(client, tenant, 40)
+        await configure(client, tenant, max_credits_per_run=30)
+
+        run_id = await start(client, tenant)
+        await work(settings)
+
+        run = await load_run(session_factory, run_id)
+        assert run.status == "completed"
+        assert run.stopped_reason == "credit_budget_reached"
+        assert 0 < run.total_credits_used <= 30
+        for number in (1, 2, 4):  # each AI stage with work reached before its share ran out
+            result = getattr(run, f"stage_{number}_result")
+            assert result["credits_used"] > 0, (number, result)
         assert await charged(session_factory, run.id) == run.total_credits_used
 
     async def test_a_function_over_its_share_stops_its_stage_and_the_run_goes_on(

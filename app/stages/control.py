@@ -37,6 +37,11 @@ class StopReason(StrEnum):
 
 
 _FROM_SIGNAL = {"pause": StopReason.PAUSE, "cancel": StopReason.CANCEL}
+# What stops an item that holds its credits before its call. Not a credit limit or an empty
+# balance that another item's hold ran into: this item's own hold was within them.
+STOPS_A_HELD_ITEM = frozenset(
+    {StopReason.PAUSE, StopReason.CANCEL, StopReason.SLICE_END, StopReason.LEASE_LOST}
+)
 
 
 class Control:

@@ -36,7 +36,7 @@ from app.models.billing import Operation
 from app.pipeline.results import Number
 from app.stages.base import Item
 from app.stages.context import ItemEvent, StageContext
-from app.stages.control import StopReason
+from app.stages.control import STOPS_A_HELD_ITEM, StopReason
 
 log = structlog.get_logger(__name__)
 
@@ -101,13 +101,14 @@ async def ai_item(
             # meanwhile stops the item before its call, read with the run's signal that came
             # with the permit. One that came at once follows the item's admission check. Stopped
             # now, the item leaves its hold with the run: resumed, it reuses it; the run's end
-            # releases it.
+            # releases it. A credit limit that a later item's hold reached meanwhile does not
+            # stop it: its own hold is within the limit.
             late = turn.queued or time.perf_counter() - began > RECHECK_AFTER_SECONDS
             stop = None
             if late:
                 read = turn.read
                 stop = await control.check() if read is None else control.check_read(read.value)
-            if stop is not None:
+            if stop in STOPS_A_HELD_ITEM:
                 ctx.budget.done(operation, holding.amount, Decimal(0))
                 ctx.admitted.discard(item.id)
                 await ctx.live.finish(item.id, 0)
