@@ -128,7 +128,10 @@ async def _schedule(session: AsyncSession, content_id: int) -> list[int]:
     return await content_states.schedule(session, {content_id: datetime.now(UTC)})
 
 
-_MARK_READY = _step(content_states.mark_ready)
+async def _mark_ready(session: AsyncSession, content_id: int) -> list[int]:
+    return [content_id] if await content_states.mark_ready(session, content_id) else []
+
+
 _APPROVE = _step(content_states.approve)
 _REJECT = _step(content_states.reject)
 _CLAIM = _step(content_states.claim, now=datetime(2000, 1, 1, tzinfo=UTC), limit=1)
@@ -139,13 +142,13 @@ _PUBLISHED = _step(
     external_url=None,
 )
 _FAILED = _step(content_states.record_failed, reason="failed on the way")
-_TO_APPROVED = (_MARK_READY, _APPROVE)
+_TO_APPROVED = (_mark_ready, _APPROVE)
 # The door operations that take a draft to each state an article can be in.
 CONTENT_ROUTES: dict[tuple[ContentStatus, SiteStatus], tuple[Any, ...]] = {
     (ContentStatus.DRAFT, SiteStatus.NOT_PUBLISHED): (),
-    (ContentStatus.REVIEW, SiteStatus.NOT_PUBLISHED): (_MARK_READY,),
+    (ContentStatus.REVIEW, SiteStatus.NOT_PUBLISHED): (_mark_ready,),
     (ContentStatus.APPROVED, SiteStatus.NOT_PUBLISHED): _TO_APPROVED,
-    (ContentStatus.REJECTED, SiteStatus.NOT_PUBLISHED): (_MARK_READY, _REJECT),
+    (ContentStatus.REJECTED, SiteStatus.NOT_PUBLISHED): (_mark_ready, _REJECT),
     (ContentStatus.APPROVED, SiteStatus.SCHEDULED): (*_TO_APPROVED, _schedule),
     (ContentStatus.APPROVED, SiteStatus.PUBLISHING): (*_TO_APPROVED, _schedule, _CLAIM),
     (ContentStatus.APPROVED, SiteStatus.FAILED): (*_TO_APPROVED, _schedule, _CLAIM, _FAILED),

@@ -21,7 +21,7 @@ from app.pipeline.results import Number
 from app.stages.base import AIStage, Item
 from app.stages.context import StageContext
 from app.stages.work import Written, ai_item
-from app.writer.states import mark_one_ready
+from app.writer.states import mark_ready
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
@@ -72,7 +72,7 @@ class ImagesStage(AIStage):
             url = media_url(ctx.deps.settings, relative)
             await _lock_content(session, image.content_id)
             await session.execute(_GENERATED, {"image_id": image.id, "url": url})
-            await mark_one_ready(session, image.content_id)
+            await mark_ready(session, image.content_id)
             return Written(
                 units=1,
                 deltas={"images_processed": 1, "images_generated": 1},
@@ -84,7 +84,7 @@ class ImagesStage(AIStage):
         async def failed(session: AsyncSession, reason: str) -> dict[str, Number]:
             await _lock_content(session, image.content_id)
             await session.execute(_FAILED, {"image_id": image.id, "error": reason[:2000]})
-            await mark_one_ready(session, image.content_id)
+            await mark_ready(session, image.content_id)
             return {"images_processed": 1, "images_failed": 1, "errors": 1}
 
         await ai_item(

@@ -170,26 +170,19 @@ def _moving(
 
 # The named operations: what the pipeline, the reviewer and the publisher do to an article.
 
-_NO_IMAGE_PENDING = ~exists().where(
-    Image.content_id == Content.id, Image.status == ImageStatus.PENDING
-)
-_READY = Step.of({DRAFT}, REVIEW)
 # Stage 6 runs this for every image it stores: built once (an expression built per call took
 # more of the worker's CPU than PostgreSQL takes to run it), and with no article of the session
 # to keep in step (the item's transaction loads none).
-_ONE_READY = _moving(
-    Content.id == bindparam("content_id"), _NO_IMAGE_PENDING, status=_READY
+_READY = _moving(
+    Content.id == bindparam("content_id"),
+    ~exists().where(Image.content_id == Content.id, Image.status == ImageStatus.PENDING),
+    status=Step.of({DRAFT}, REVIEW),
 ).execution_options(synchronize_session=False)
 
 
-async def mark_ready(session: AsyncSession, *where: ColumnElement[bool]) -> list[int]:
-    """Stage 6: a draft with no image left pending goes to review."""
-    return await move(session, *where, _NO_IMAGE_PENDING, status=_READY)
-
-
-async def mark_one_ready(session: AsyncSession, content_id: int) -> bool:
-    """`mark_ready` of one article, for stage 6's every image: whether it moved."""
-    moved = await session.execute(_ONE_READY, {"content_id": content_id})
+async def mark_ready(session: AsyncSession, content_id: int) -> bool:
+    """Stage 6: a draft with no image left pending goes to review; whether it moved."""
+    moved = await session.execute(_READY, {"content_id": content_id})
     return moved.first() is not None
 
 
