@@ -109,40 +109,24 @@ class TestDisabledStages:
 
 
 class TestCreditBudget:
+    @pytest.mark.parametrize("every_item_rechecks", [False, True])
     async def test_max_credits_per_run_stops_the_run_before_it_would_exceed_them(
         self,
         client: httpx.AsyncClient,
         session_factory: async_sessionmaker[AsyncSession],
         settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+        every_item_rechecks: bool,
     ) -> None:
+        """Each stage stops when the next item's hold would go over its function's share, and
+        the run ends there. The item held before that one is still called and charged: with
+        every item re-reading the stop before its call (as one whose slot or permit was long in
+        coming does), none stops for the limit that the next item's hold reached."""
+        if every_item_rechecks:
+            monkeypatch.setattr(item_work, "RECHECK_AFTER_SECONDS", 0.0)
         tenant = await create_tenant(session_factory, credits=RICH)
         await feed(client, tenant, 40)
         # Split by the default shares: clustering gets 15% of 30, less than 40 keywords cost.
-        await configure(client, tenant, max_credits_per_run=30)
-
-        run_id = await start(client, tenant)
-        await work(settings)
-
-        run = await load_run(session_factory, run_id)
-        assert run.status == "completed"
-        assert run.stopped_reason == "credit_budget_reached"
-        assert 0 < run.total_credits_used <= 30
-        assert await charged(session_factory, run.id) == run.total_credits_used
-
-    async def test_an_item_held_within_the_limit_is_called_though_the_next_hold_reached_it(
-        self,
-        client: httpx.AsyncClient,
-        session_factory: async_sessionmaker[AsyncSession],
-        settings: Settings,
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
-        """The item admitted ahead holds while the one before it waits for its call; when that
-        next hold is over a function's share, the stage is to stop, but the item already held
-        within it is still called and charged. Every item here re-reads the stop before its call
-        (as one whose slot or permit was long in coming does): none stops for the limit."""
-        monkeypatch.setattr(item_work, "RECHECK_AFTER_SECONDS", 0.0)
-        tenant = await create_tenant(session_factory, credits=RICH)
-        await feed(client, tenant, 40)
         await configure(client, tenant, max_credits_per_run=30)
 
         run_id = await start(client, tenant)
