@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -82,6 +83,10 @@ class CpuUse:
     database_found: bool
 
 
+# The bench's OpenAI-compatible server, in the report.
+AI_SERVER_PART = "AI server (the bench's)"
+
+
 @dataclass
 class CpuMeter:
     """`start()` before the work, `sample()` now and then while it goes on (PostgreSQL's
@@ -129,6 +134,24 @@ class CpuMeter:
             busy / whole if whole else 0.0,
             database_found=bool(self._database_last),
         )
+
+    @classmethod
+    def of(
+        cls,
+        database_url: str | None,
+        redis: Redis,
+        processes: dict[str, list[int]],
+        ai_server_pid: int | None,
+        own: str = "this bench",
+    ) -> CpuMeter:
+        """A meter of these processes, the bench's AI server (when it runs one), and
+        PostgreSQL's processes of the URL's database."""
+        assert database_url is not None
+        database = make_url(database_url).database
+        assert database is not None
+        if ai_server_pid is not None:
+            processes = {**processes, AI_SERVER_PART: [ai_server_pid]}
+        return cls(processes, database, redis, own=own)
 
     @staticmethod
     def _seconds(pids: list[int]) -> float:

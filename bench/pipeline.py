@@ -458,11 +458,8 @@ class IdleWorker:
         self.started = 0.0
         self.cpu = 0.0
         self.load = 0.0
-        assert settings.database_url is not None
-        database = make_url(settings.database_url).database
-        assert database is not None
-        servers = {} if server is None else {"AI server (the bench's)": [server.pid]}
-        self.meter = CpuMeter(servers, database, redis, own=WORKER_PART)
+        server_pid = None if server is None else server.pid
+        self.meter = CpuMeter.of(settings.database_url, redis, {}, server_pid, own=WORKER_PART)
 
     async def begin(self) -> None:
         """The run is about to start: the worker's time and CPU are counted from here."""

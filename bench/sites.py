@@ -45,7 +45,6 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from app.ai.gate import ProviderGate
 from app.config import Settings
@@ -179,7 +178,12 @@ async def run_deployed(
         for service in (api, *workers):
             await service.start()
         await _until_ready(api, workers, env["PORT"])
-        meter = _cpu_meter(settings, api, workers, server, redis)
+        meter = CpuMeter.of(
+            settings.database_url,
+            redis,
+            {"workers": [pid_of(w) for w in workers], "API": [pid_of(api)]},
+            None if server is None else server.pid,
+        )
         await meter.start()
         async with _http_client(f"http://127.0.0.1:{env['PORT']}") as client:
             runs = await start_sites(client, sites, args)
@@ -198,22 +202,6 @@ async def run_deployed(
                 await service.stop()
         await redis.aclose()
     return await read_runs(settings, runs), timeline, memory, cpu
-
-
-def _cpu_meter(
-    settings: Settings,
-    api: Service,
-    workers: list[Service],
-    server: AIServerProcess | None,
-    redis: Redis,
-) -> CpuMeter:
-    assert settings.database_url is not None
-    processes = {"workers": [pid_of(w) for w in workers], "API": [pid_of(api)]}
-    if server is not None:
-        processes["AI server (the bench's)"] = [server.pid]
-    database = make_url(settings.database_url).database
-    assert database is not None
-    return CpuMeter(processes, database, redis)
 
 
 def _environment(settings: Settings, args: Any) -> dict[str, str]:

@@ -139,6 +139,21 @@ async def charged(session_factory: async_sessionmaker[AsyncSession], run_pk: int
     return -Decimal(total or 0)
 
 
+async def until_holds(
+    session_factory: async_sessionmaker[AsyncSession], run_pk: int, count: int
+) -> None:
+    """Until the run's items have made `count` credit holds."""
+    holds = select(func.count()).where(
+        CreditTransaction.run_pk == run_pk, CreditTransaction.kind == TransactionKind.RESERVE
+    )
+    async with asyncio.timeout(30):
+        while True:
+            async with session_factory() as session:
+                if await session.scalar(holds) == count:
+                    return
+            await asyncio.sleep(0.02)
+
+
 async def work_until_over(
     settings: Settings,
     session_factory: async_sessionmaker[AsyncSession],

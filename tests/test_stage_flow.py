@@ -24,7 +24,7 @@ from app.models.billing import CreditTransaction, TransactionKind
 from app.models.writer import Image
 from app.workers.worker import build_worker, close_worker
 from tests.builders import create_content
-from tests.engine import configure, load_run, start, work
+from tests.engine import configure, load_run, start, until_holds, work
 from tests.factories import Tenant, create_tenant
 from tests.servers.openai_compatible import OpenAICompatibleServer, Reply
 
@@ -86,17 +86,6 @@ async def until(condition: Callable[[], bool]) -> None:
             if condition():
                 return
             await asyncio.sleep(0.01)
-
-
-async def until_holds(session_factory: SessionFactory, run_id: str, count: int) -> None:
-    """Until the run's items have made `count` credit holds."""
-    run = await load_run(session_factory, run_id)
-    async with asyncio.timeout(30):
-        while True:
-            async with session_factory() as session:
-                if await session.scalar(ledger_rows(TransactionKind.RESERVE, run.id)) == count:
-                    return
-            await asyncio.sleep(0.02)
 
 
 async def until_saved_as_partial(session_factory: SessionFactory, run_id: str) -> None:
@@ -194,7 +183,7 @@ class TestAPauseMidWindow:
 
         async with worker_running(openai_settings):
             await until(lambda: server.in_flight == 2)
-            await until_holds(session_factory, run_id, 3)
+            await until_holds(session_factory, (await load_run(session_factory, run_id)).id, 3)
             response = await client.post(
                 "/api/v1/automation/pause/", params={"run_id": run_id}, headers=tenant.headers
             )

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai import registry
@@ -24,13 +24,12 @@ from app.ai.schemas import ClusteringOut, KeywordBrief
 from app.config import Settings
 from app.db import unit_of_work
 from app.models.automation import AutomationRun, RunStatus
-from app.models.billing import CreditTransaction, TransactionKind
 from app.models.writer import Content
 from app.runs.events import RunLog
 from app.runs.states import set_run_state
 from app.workers.worker import build_worker, close_worker
 from tests.builders import create_content, create_image
-from tests.engine import configure, feed, load_run, start, work
+from tests.engine import configure, feed, load_run, start, until_holds, work
 from tests.factories import Tenant, create_tenant
 
 API = "/api/v1/automation"
@@ -89,19 +88,6 @@ def stage_1_stopped(run: AutomationRun) -> bool:
 
 def second_batch_loaded(run: AutomationRun) -> bool:
     return bool(run.stage_1_result and run.stage_1_result.get("batches_run") == 2)
-
-
-async def until_holds(session_factory: SessionFactory, run_pk: int, count: int) -> None:
-    """Until the run's items have made `count` credit holds."""
-    holds = select(func.count()).where(
-        CreditTransaction.run_pk == run_pk, CreditTransaction.kind == TransactionKind.RESERVE
-    )
-    async with asyncio.timeout(30):
-        while True:
-            async with session_factory() as session:
-                if await session.scalar(holds) == count:
-                    return
-            await asyncio.sleep(0.02)
 
 
 @asynccontextmanager
