@@ -143,6 +143,37 @@ class TestHistoryFilters:
             finally:
                 await page.context.close()
 
+    async def test_two_changes_made_before_the_page_renders_again_both_stay(
+        self, browser: Browser, live_server: str, tenant: Tenant, runs: dict[str, str]
+    ) -> None:
+        """A status chosen, then a day typed at once, in one task: the router renders the
+        first change later (in a transition), so the second must start from the address as it
+        is, not from the page as last rendered, or it drops the status."""
+        page = await open_page(browser, WIDTHS[0], tenant.api_key)
+        try:
+            await page.goto(f"{live_server}/automation")
+            history = page.get_by_role("region", name="Run history", exact=True)
+            assert await shown(page, runs, 4) == ["d", "c", "b", "a"]
+            await history.evaluate(CHANGE_TWO_AT_ONCE)
+            assert await shown(page, runs, 1) == ["c"]
+            assert re.search(r"[?&]status=failed&from=2026-01-19$", page.url)
+            await expect(history.get_by_label("Status")).to_have_value("failed")
+        finally:
+            await page.context.close()
+
+
+# Sets the status select, then the first day's input (through the native setter, as typing
+# does, so that React sees the change), each with the event React listens to.
+CHANGE_TWO_AT_ONCE = """history => {
+    const status = history.querySelector("select");
+    status.value = "failed";
+    status.dispatchEvent(new Event("change", { bubbles: true }));
+    const day = history.querySelector('input[type="date"]');
+    const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set;
+    setter.call(day, "2026-01-19");
+    day.dispatchEvent(new Event("input", { bubbles: true }));
+}"""
+
 
 class TestStageResults:
     async def test_articles_left_in_review_then_a_run_with_only_approvals_to_do(

@@ -5,13 +5,13 @@ import { ErrorNote, Pager, TableScroll } from "../components/ui";
 import { formatCredits, formatDate, formatDuration, runName, secondsBetween } from "../lib/format";
 import { StatusBadge } from "./format";
 import {
+  changeFilters,
   historyQuery,
   isFiltered,
   rangeProblem,
   readFilters,
   RUN_STATUSES,
   TRIGGERS,
-  writeFilters,
   type HistoryFilters,
 } from "./historyFilters";
 import { automationQueries, isActive, type HistoryItem } from "./queries";
@@ -25,12 +25,17 @@ const PAGE = 20;
 export function RunHistory({ siteId, timeZone }: { siteId: number; timeZone?: string }) {
   const [search, setSearch] = useSearchParams();
   const filters = readFilters(search);
-  const setFilters = (next: HistoryFilters) =>
-    setSearch(writeFilters(search, next), { replace: true });
+  // Each change starts from the address as it is now, not from `search`: the router renders a
+  // change later (in a transition), so a second change made before that render (a status
+  // chosen, then a day cleared at once) would otherwise drop the first.
+  const changeTo = (change: HistoryFilters | null) =>
+    setSearch(changeFilters(new URLSearchParams(window.location.search), change), {
+      replace: true,
+    });
   return (
     <section className="card" aria-labelledby="history-title">
       <h2 id="history-title">Run history</h2>
-      <FilterControls filters={filters} timeZone={timeZone} onChange={setFilters} />
+      <FilterControls filters={filters} timeZone={timeZone} onChange={changeTo} />
       {/* A new filter starts again at the first page. */}
       <HistoryTable
         key={JSON.stringify(filters)}
@@ -45,12 +50,13 @@ export function RunHistory({ siteId, timeZone }: { siteId: number; timeZone?: st
 type ControlsProps = {
   filters: HistoryFilters;
   timeZone: string | undefined;
-  onChange: (filters: HistoryFilters) => void;
+  /** The filters to change (a key set to undefined is cleared); null clears them all. */
+  onChange: (change: HistoryFilters | null) => void;
 };
 
 function FilterControls({ filters, timeZone, onChange }: ControlsProps) {
   const set = (key: keyof HistoryFilters, value: string) =>
-    onChange({ ...filters, [key]: value || undefined });
+    onChange({ [key]: value || undefined });
   return (
     <fieldset className="filters history-filters">
       <legend className="sr-only">Filter the runs</legend>
@@ -95,7 +101,7 @@ function FilterControls({ filters, timeZone, onChange }: ControlsProps) {
         />
       </label>
       {isFiltered(filters) && (
-        <button type="button" className="secondary" onClick={() => onChange({})}>
+        <button type="button" className="secondary" onClick={() => onChange(null)}>
           Clear filters
         </button>
       )}

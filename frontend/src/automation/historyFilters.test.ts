@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  changeFilters,
   dayStart,
   historyQuery,
   isFiltered,
@@ -30,6 +31,15 @@ describe("the history's filters in the query string", () => {
     const next = writeFilters(search, { trigger: "manual", from: "2026-01-02" });
     expect(next.toString()).toBe("tab=log&from=2026-01-02&trigger=manual");
     expect(readFilters(next)).toEqual({ trigger: "manual", from: "2026-01-02" });
+  });
+  it("changes the filters it names and keeps the others", () => {
+    const search = new URLSearchParams("tab=log&status=running&from=2026-01-21&to=2026-01-20");
+    const cleared = changeFilters(search, { from: undefined });
+    expect(cleared.toString()).toBe("tab=log&status=running&to=2026-01-20");
+    expect(changeFilters(cleared, { trigger: "scheduled" }).toString()).toBe(
+      "tab=log&status=running&to=2026-01-20&trigger=scheduled",
+    );
+    expect(changeFilters(search, null).toString()).toBe("tab=log");
   });
   it("says when the first day is after the last", () => {
     expect(rangeProblem({ from: "2026-02-01", to: "2026-01-31" })).toMatch(/after the last day/);

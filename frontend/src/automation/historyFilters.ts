@@ -76,6 +76,17 @@ export function writeFilters(search: URLSearchParams, filters: HistoryFilters): 
   return next;
 }
 
+/**
+ * `search` with the filters `change` names replaced and the others kept (a key set to
+ * undefined is cleared); `null` clears them all.
+ */
+export function changeFilters(
+  search: URLSearchParams,
+  change: HistoryFilters | null,
+): URLSearchParams {
+  return writeFilters(search, change ? { ...readFilters(search), ...change } : {});
+}
+
 export function isFiltered(filters: HistoryFilters): boolean {
   return Object.values(filters).some((v) => v !== undefined);
 }
