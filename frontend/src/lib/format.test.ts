@@ -10,6 +10,9 @@ describe("formatDuration", () => {
     [600, "10 min"],
     [3720, "1 h 2 min"],
     [7200, "2 h"],
+    [86399, "23 h 59 min"],
+    [86400, "1 d"],
+    [27_345_360, "316 d 11 h"],
     [-3, "0 s"],
   ])("%s seconds read %s", (seconds, text) => {
     expect(formatDuration(seconds)).toBe(text);
