@@ -37,6 +37,19 @@ RUNS = (
 )
 
 
+# Sets the status select, then the first day's input (through the native setter, as typing
+# does, so that React sees the change), each with the event React listens to.
+CHANGE_TWO_AT_ONCE = """history => {
+    const status = history.querySelector("select");
+    status.value = "failed";
+    status.dispatchEvent(new Event("change", { bubbles: true }));
+    const day = history.querySelector('input[type="date"]');
+    const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set;
+    setter.call(day, "2026-01-19");
+    day.dispatchEvent(new Event("input", { bubbles: true }));
+}"""
+
+
 @pytest.fixture
 async def tenant(session_factory: async_sessionmaker[AsyncSession]) -> Tenant:
     return await create_tenant(session_factory, name="Acme", site_timezone="America/New_York")
@@ -160,19 +173,6 @@ class TestHistoryFilters:
             await expect(history.get_by_label("Status")).to_have_value("failed")
         finally:
             await page.context.close()
-
-
-# Sets the status select, then the first day's input (through the native setter, as typing
-# does, so that React sees the change), each with the event React listens to.
-CHANGE_TWO_AT_ONCE = """history => {
-    const status = history.querySelector("select");
-    status.value = "failed";
-    status.dispatchEvent(new Event("change", { bubbles: true }));
-    const day = history.querySelector('input[type="date"]');
-    const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set;
-    setter.call(day, "2026-01-19");
-    day.dispatchEvent(new Event("input", { bubbles: true }));
-}"""
 
 
 class TestStageResults:

@@ -4,7 +4,9 @@ export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 }
 
-/** Seconds as "4 min 6 s", "1 h 2 min", "3 d 4 h", "45 s"; whole seconds, the largest two units. */
+/**
+ * Seconds as "4 min 6 s", "1 h 2 min", "3 d 4 h", "45 s"; whole seconds, the largest two units.
+ */
 export function formatDuration(seconds: number): string {
   const total = Math.max(0, Math.round(seconds));
   const d = Math.floor(total / 86400);
