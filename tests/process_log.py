@@ -54,7 +54,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker is None:
         shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir()
+        # Another session in the same checkout may have made it again in between.
+        folder.mkdir(exist_ok=True)
     if worker is not None or not config.pluginmanager.hasplugin("dsession"):
         config.pluginmanager.register(ProcessLog(folder / f"{worker or 'main'}.log"))
 

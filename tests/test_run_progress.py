@@ -169,6 +169,13 @@ async def sampled_run(
     return run_id, samples
 
 
+def went_back(samples: list[dict[str, Any]]) -> str:
+    """Where the percentage first fell, with the two reads in full: a failure to act on."""
+    percentages = [s["global_progress"]["percentage"] for s in samples]
+    fell = next(i for i, (a, b) in enumerate(itertools.pairwise(percentages)) if b < a)
+    return f"{percentages}\nfell after read {fell}:\n{samples[fell]}\n{samples[fell + 1]}"
+
+
 class TestARunsProgressNeverGoesBack:
     async def test_sampled_throughout_a_real_run_it_only_rises_and_ends_at_100(
         self,
@@ -199,7 +206,7 @@ class TestARunsProgressNeverGoesBack:
         percentages = [s["global_progress"]["percentage"] for s in samples]
         totals = [s["global_progress"]["total_items"] for s in samples]
         assert len(samples) > 50
-        assert all(a <= b for a, b in itertools.pairwise(percentages)), percentages
+        assert all(a <= b for a, b in itertools.pairwise(percentages)), went_back(samples)
         assert percentages[-1] == 100
         assert any(b > a for a, b in itertools.pairwise(totals)), "no re-plan raised the total"
         last = samples[-1]
