@@ -145,12 +145,17 @@ async def sampled_run(
     provider: SamplingProvider,
 ) -> tuple[str, list[dict[str, Any]]]:
     """A run started now, its progress read at each AI call and between them until it is over,
-    then once more."""
+    then once more; the reads one after another."""
     run_id = await start(client, tenant)
     samples: list[dict[str, Any]] = []
+    # One read at a time, each sent once the one before was answered, as a client polls: reads
+    # that overlap (the items in flight each sample, beside the poller) were listed in the order
+    # of their answers, and one read late answered an older state after a newer one.
+    one_at_a_time = asyncio.Lock()
 
     async def sample() -> None:
-        samples.append(await get(client, tenant, "run_progress/", site_id=tenant.site_id))
+        async with one_at_a_time:
+            samples.append(await get(client, tenant, "run_progress/", site_id=tenant.site_id))
 
     async def poll() -> None:
         while (await load_run(session_factory, run_id)).status in ACTIVE:
