@@ -27,6 +27,16 @@ services.stop()
 """
 
 
+def start_in_a_process(script: str, server_folder: Path) -> subprocess.Popen[str]:
+    """`script` run by Python in a process of its own, given the folder, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(server_folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def waits_for_the_start_lock(pid: int) -> bool:
     """Whether process `pid` is blocked asking for the start lock, as the kernel lists it:
     `1: -> FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF`."""
@@ -40,12 +50,7 @@ def waits_for_the_start_lock(pid: int) -> bool:
 
 def test_a_start_waits_until_the_one_under_way_ends(server_folder: Path) -> None:
     with postgres_start_lock():
-        second = subprocess.Popen(
-            [sys.executable, "-c", START_ONE, str(server_folder)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        second = start_in_a_process(START_ONE, server_folder)
         try:
             deadline = time.monotonic() + ASK_TIMEOUT_SECONDS
             while not waits_for_the_start_lock(second.pid):
@@ -95,12 +100,7 @@ def test_a_server_left_by_a_killed_process_is_stopped_by_the_next_one_that_stops
 ) -> None:
     """The killed process stays on pgserver's list of the server's users unless the next start
     takes it off; the next clean stop then left the server running, for good."""
-    first = subprocess.Popen(
-        [sys.executable, "-c", START_AND_STAY, str(server_folder)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_in_a_process(START_AND_STAY, server_folder)
     try:
         assert first.stdout is not None
         assert first.stdout.readline().startswith("postgresql://"), first.communicate()
