@@ -52,7 +52,7 @@ def postgres_start_lock() -> Iterator[None]:
         os.close(descriptor)
 
 
-def forget_dead_users(pg_dir: Path) -> None:
+def _forget_dead_users(pg_dir: Path) -> None:
     """Take the processes that died without leaving off pgserver's list of the server's users.
 
     pgserver stops a server when the last process on its list leaves it, at that process's exit.
@@ -118,7 +118,7 @@ class EmbeddedServices:
         if not self.database.isidentifier():
             raise ValueError(f"invalid database name {self.database!r}")
         with postgres_start_lock():
-            forget_dead_users(pg_dir)
+            _forget_dead_users(pg_dir)
             self._postgres = get_server(pg_dir, cleanup_mode="stop")
         # psql takes no parameters; the name was checked to be a plain identifier above.
         exists = self._postgres.psql(
