@@ -1,5 +1,6 @@
 import {
   queryOptions,
+  replaceEqualDeep,
   skipToken,
   useMutation,
   useQueryClient,
@@ -8,6 +9,7 @@ import {
 import { useCallback } from "react";
 import { accountKeys } from "../account/queries";
 import { api, unwrap, type Schemas } from "../api/client";
+import { newerProgress } from "../lib/progress";
 import type { HistoryQuery } from "./historyFilters";
 
 export type Run = Schemas["RunOut"];
@@ -116,6 +118,9 @@ export const automationQueries = {
   progress: (siteId: number | undefined, runId?: string) =>
     queryOptions({
       queryKey: automationKeys.progress(siteId ?? 0, runId),
+      // The stream's events are set into this query too: an older answer never replaces them.
+      structuralSharing: (shown: unknown, next: unknown) =>
+        replaceEqualDeep(shown, newerProgress(shown as Progress | undefined, next as Progress)),
       queryFn:
         siteId === undefined
           ? skipToken

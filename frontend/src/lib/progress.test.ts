@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { etaSeconds, limitHint, runsNeeded, timeLeft } from "./progress";
+import { etaSeconds, limitHint, newerProgress, runsNeeded, timeLeft } from "./progress";
 
 const base = { percentage: 40, total_items: 10, completed_items: 4 };
 
@@ -54,5 +54,40 @@ describe("timeLeft", () => {
   });
   it("says nothing for a run that is over", () => {
     expect(timeLeft({ ...base, eta_seconds: 230 } as typeof base, false)).toBeNull();
+  });
+});
+
+describe("newerProgress", () => {
+  type Answer = {
+    run: { run_id: string; status: string } | null;
+    global_progress: { completed_items: number };
+  };
+  const answer = (runId: string, status: string, completed: number): Answer => ({
+    run: { run_id: runId, status },
+    global_progress: { completed_items: completed },
+  });
+
+  it("keeps what is shown when an answer of the same run is behind it", () => {
+    const shown = answer("run_a", "running", 57);
+    expect(newerProgress(shown, answer("run_a", "running", 56))).toBe(shown);
+  });
+  it("takes an answer as far or further on, a pause and a resume included", () => {
+    const paused = answer("run_a", "paused", 57);
+    expect(newerProgress(answer("run_a", "running", 57), paused)).toBe(paused);
+    const further = answer("run_a", "running", 58);
+    expect(newerProgress(paused, further)).toBe(further);
+  });
+  it("never takes an ended run back to running", () => {
+    const ended = answer("run_a", "completed", 82);
+    expect(newerProgress(ended, answer("run_a", "running", 82))).toBe(ended);
+    const cancelled = answer("run_a", "cancelled", 40);
+    expect(newerProgress(answer("run_a", "running", 40), cancelled)).toBe(cancelled);
+  });
+  it("takes another run's answer, or the first one", () => {
+    const other = answer("run_b", "running", 0);
+    expect(newerProgress(answer("run_a", "completed", 82), other)).toBe(other);
+    expect(newerProgress(undefined, other)).toBe(other);
+    const none: Answer = { run: null, global_progress: { completed_items: 0 } };
+    expect(newerProgress(none, other)).toBe(other);
   });
 });

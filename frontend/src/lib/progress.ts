@@ -24,6 +24,26 @@ export function timeLeft(global: GlobalProgress | undefined, active: boolean): s
   return eta === null ? "estimating…" : formatEta(eta);
 }
 
+type RunAnswer = {
+  run?: { run_id: string; status: string } | null;
+  global_progress: { completed_items: number };
+};
+
+/**
+ * Of the progress shown and a new answer, the one to show. The stream's events and a refetch of
+ * the query (a window's focus, a change's invalidation) can arrive out of order: a refetch read
+ * before an event may be answered after it. For one run the items handled only grow, and an
+ * ended run does not start again, so an answer behind the one shown is an older read: kept out.
+ */
+export function newerProgress<T extends RunAnswer>(shown: T | undefined, next: T): T {
+  const [before, after] = [shown?.run, next.run];
+  if (!shown || !before || !after || before.run_id !== after.run_id) return next;
+  const ended = (status: string) => status !== "running" && status !== "paused";
+  if (ended(before.status) && !ended(after.status)) return shown;
+  const behind = next.global_progress.completed_items < shown.global_progress.completed_items;
+  return behind ? shown : next;
+}
+
 /**
  * How many runs a stage's per-run limit takes to work through what waits for it: null when the
  * limit is 0 (unlimited) or unreadable, or when nothing waits.
