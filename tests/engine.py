@@ -139,13 +139,18 @@ async def charged(session_factory: async_sessionmaker[AsyncSession], run_pk: int
     return -Decimal(total or 0)
 
 
+def ledger_rows(kind: TransactionKind, run_pk: int) -> Any:
+    """How many ledger rows of this kind the run has: a count to execute."""
+    return select(func.count()).where(
+        CreditTransaction.run_pk == run_pk, CreditTransaction.kind == kind
+    )
+
+
 async def until_holds(
     session_factory: async_sessionmaker[AsyncSession], run_pk: int, count: int
 ) -> None:
     """Until the run's items have made `count` credit holds."""
-    holds = select(func.count()).where(
-        CreditTransaction.run_pk == run_pk, CreditTransaction.kind == TransactionKind.RESERVE
-    )
+    holds = ledger_rows(TransactionKind.RESERVE, run_pk)
     async with asyncio.timeout(30):
         while True:
             async with session_factory() as session:

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.models.automation import RunStatus
-from app.models.billing import CreditTransaction, TransactionKind
+from app.models.billing import TransactionKind
 from app.models.writer import Image
 from app.workers.worker import build_worker, close_worker
 from tests.builders import create_content
-from tests.engine import configure, load_run, start, until_holds, work
+from tests.engine import configure, ledger_rows, load_run, start, until_holds, work
 from tests.factories import Tenant, create_tenant
 from tests.servers.openai_compatible import OpenAICompatibleServer, Reply
 
@@ -96,12 +96,6 @@ async def until_saved_as_partial(session_factory: SessionFactory, run_id: str) -
             if (run.stage_5_result or {}).get("partial"):
                 return
             await asyncio.sleep(0.02)
-
-
-def ledger_rows(kind: TransactionKind, run_pk: int) -> Any:
-    return select(func.count()).where(
-        CreditTransaction.run_pk == run_pk, CreditTransaction.kind == kind
-    )
 
 
 class TestASlowCallHoldsOneSlotOnly:

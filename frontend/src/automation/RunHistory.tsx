@@ -3,6 +3,7 @@ import { useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { ErrorNote, Pager, TableScroll } from "../components/ui";
 import { formatCredits, formatDate, formatDuration, runName, secondsBetween } from "../lib/format";
+import { isActive } from "../lib/progress";
 import { StatusBadge } from "./format";
 import {
   changeFilters,
@@ -14,7 +15,7 @@ import {
   TRIGGERS,
   type HistoryFilters,
 } from "./historyFilters";
-import { automationQueries, isActive, type HistoryItem } from "./queries";
+import { automationQueries, type HistoryItem } from "./queries";
 
 const PAGE = 20;
 

@@ -9,7 +9,7 @@ import {
 import { useCallback } from "react";
 import { accountKeys } from "../account/queries";
 import { api, unwrap, type Schemas } from "../api/client";
-import { newerProgress } from "../lib/progress";
+import { isActive, newerProgress } from "../lib/progress";
 import type { HistoryQuery } from "./historyFilters";
 
 export type Run = Schemas["RunOut"];
@@ -53,9 +53,6 @@ export const automationKeys = {
   budget: (siteId: number) => ["ai-budget", siteId] as const,
 };
 
-export function isActive(status: RunStatus | undefined): boolean {
-  return status === "running" || status === "paused";
-}
 
 /** A query whose argument is missing (no run to show yet) waits for it: `skipToken`. */
 export const automationQueries = {

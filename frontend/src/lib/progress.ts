@@ -24,6 +24,11 @@ export function timeLeft(global: GlobalProgress | undefined, active: boolean): s
   return eta === null ? "estimating…" : formatEta(eta);
 }
 
+/** Whether a run of this status has not ended: running, or paused. */
+export function isActive(status: string | undefined): boolean {
+  return status === "running" || status === "paused";
+}
+
 type RunAnswer = {
   run?: { run_id: string; status: string } | null;
   global_progress: { completed_items: number };
@@ -38,8 +43,7 @@ type RunAnswer = {
 export function newerProgress<T extends RunAnswer>(shown: T | undefined, next: T): T {
   const [before, after] = [shown?.run, next.run];
   if (!shown || !before || !after || before.run_id !== after.run_id) return next;
-  const ended = (status: string) => status !== "running" && status !== "paused";
-  if (ended(before.status) && !ended(after.status)) return shown;
+  if (!isActive(before.status) && isActive(after.status)) return shown;
   const behind = next.global_progress.completed_items < shown.global_progress.completed_items;
   return behind ? shown : next;
 }

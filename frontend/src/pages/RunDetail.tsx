@@ -13,7 +13,6 @@ import {
   applyProgress,
   automationKeys,
   automationQueries,
-  isActive,
   POLL_MS,
   type LogSize,
 } from "../automation/queries";
@@ -21,7 +20,7 @@ import { StageResultTable } from "../automation/StageResultTable";
 import { useRunStream } from "../automation/useRunStream";
 import { ErrorNote, useDocumentTitle } from "../components/ui";
 import { formatCredits, formatDate, formatDuration, runName, secondsBetween } from "../lib/format";
-import { timeLeft } from "../lib/progress";
+import { isActive, timeLeft } from "../lib/progress";
 import { useSession } from "../session";
 
 /** One run: its outcome, each stage's result, and its log. */
