@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,7 +28,7 @@ from app.api.limits import BodySizeLimit
 from app.api.openapi import build_openapi
 from app.api.polls import POLLED, PolledReads
 from app.config import Settings, get_settings
-from app.db import create_engine, create_poll_pool, create_session_factory
+from app.db import create_engine, create_poll_pool, create_session_factory, open_first_connection
 from app.media import MediaFiles
 from app.observability import RequestMetrics, configure_logging
 from app.redis import create_redis
@@ -69,9 +70,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis
         app.state.queue = ArqQueue(redis)
         app.state.poll_pool = await create_poll_pool(database_url)
+        first_connection = asyncio.create_task(open_first_connection(engine))
         try:
             yield
         finally:
+            first_connection.cancel()
+            await asyncio.wait([first_connection])
             await app.state.poll_pool.close()
             await redis.aclose()
             await engine.dispose()
