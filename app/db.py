@@ -81,8 +81,9 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     The most recently returned connection is taken first (LIFO): at a light load the same few
     connections serve everything, with their statements already prepared and the server's
     catalog caches warm, and each was used within `PING_AFTER_IDLE_SECONDS`, so it is taken
-    without a ping; taken in turn (FIFO), every connection of the pool comes back idle longer
-    than that and is pinged first."""
+    without a ping. Taken in turn (FIFO), as before, a light load cycled through all of them:
+    each came back after more than that idle, was pinged first, and prepared its statements
+    again (issue 13, the start of a run)."""
     engine = create_async_engine(
         async_url(url), pool_size=pool_size, max_overflow=0, pool_use_lifo=True
     )
