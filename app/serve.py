@@ -7,7 +7,6 @@ import gc
 import signal
 
 from fastapi import FastAPI
-from sqlalchemy.orm import configure_mappers
 
 from app.config import Settings
 from app.credits.yields import prepare_clustering
@@ -70,20 +69,18 @@ async def serve_api(settings: Settings) -> None:
 async def settle(app: FastAPI) -> None:
     """What the process does once, beside its start, so that its first requests and runs do not
     pay for it (issue 13: the first `run_now`s' start latencies). On a thread, the API answering
-    meanwhile: the estimate's clustering loaded and run once (~1.5 s), the ORM's mappers
-    configured (else by the first query: 20-30 ms), and the OpenAPI document built, which
-    prepares every route (FastAPI prepares a router's routes on the first request into it, and
-    the document is what /docs serves anyway). Then every object so far (the modules, the app,
-    the worker) is set aside from the garbage collector: a full collection otherwise walks them
-    all, 100-250 ms with the event loop stopped, whenever the objects kept grow by a quarter,
-    which the first requests' caches do."""
+    meanwhile: the estimate's clustering loaded and run once (~1.5 s), and the OpenAPI document
+    built, which prepares every route (FastAPI prepares a router's routes on the first request
+    into it, and the document is what /docs serves anyway). Then every object so far (the
+    modules, the app, the worker) is set aside from the garbage collector: a full collection
+    otherwise walks them all, 100-250 ms with the event loop stopped, whenever the objects kept
+    grow by a quarter, which the first requests' caches do."""
     await asyncio.to_thread(_prepare, app)
     gc.freeze()
 
 
 def _prepare(app: FastAPI) -> None:
     prepare_clustering()
-    configure_mappers()
     app.openapi()
 
 

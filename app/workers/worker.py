@@ -20,7 +20,6 @@ from arq.worker import Worker
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
-from sqlalchemy.orm import configure_mappers
 
 from app.ai.registry import create_provider
 from app.config import Settings
@@ -48,8 +47,6 @@ async def startup(ctx: dict[str, Any]) -> None:
     """Open what jobs share: a database engine, its session factory, the AI provider, the run
     log, the job queue (arq adds `redis`)."""
     mend_redis_py()
-    # Otherwise the first job's first query configures the ORM's mappers (20-30 ms of CPU).
-    configure_mappers()
     settings: Settings = ctx["settings"]
     engine = create_engine(_required(settings.database_url, "DATABASE_URL"), settings.db_pool_size)
     ctx["engine"] = engine

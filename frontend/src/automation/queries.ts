@@ -53,7 +53,6 @@ export const automationKeys = {
   budget: (siteId: number) => ["ai-budget", siteId] as const,
 };
 
-
 /** A query whose argument is missing (no run to show yet) waits for it: `skipToken`. */
 export const automationQueries = {
   config: (siteId: number) =>
