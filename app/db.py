@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, DateTime, MetaData, Select, event, func, sele
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -26,6 +27,11 @@ from app.effects import begin_effects, run_effects, take_effects
 from app.errors import ConnectionLost, is_backend_down
 
 T = TypeVar("T")
+
+# What runs prebuilt statements: an ORM session (the API, the runner) or a Core connection (an
+# AI item's hold and result, `app.stages.work`: the session's own work per statement and per
+# transaction is CPU that every AI call would pay for nothing).
+Executor = AsyncSession | AsyncConnection
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

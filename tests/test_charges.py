@@ -74,13 +74,14 @@ async def an_item(
 
 
 async def hold(session_factory: SessionFactory, charge: Charge, amount: str) -> Hold:
-    async with unit_of_work(session_factory) as session:
-        return await reserve(session, charge, Decimal(amount))
+    # On a Core connection, as an AI item holds and settles (app.stages.work).
+    async with session_factory.kw["bind"].begin() as connection:
+        return await reserve(connection, charge, Decimal(amount))
 
 
 async def pay(session_factory: SessionFactory, charge: Charge, held: Hold, cost: str) -> Decimal:
-    async with unit_of_work(session_factory) as session:
-        return await settle(session, charge, held, Decimal(cost))
+    async with session_factory.kw["bind"].begin() as connection:
+        return await settle(connection, charge, held, Decimal(cost))
 
 
 async def balance_of(session_factory: SessionFactory, tenant: Tenant) -> Decimal:

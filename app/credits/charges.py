@@ -20,10 +20,11 @@ from enum import Enum
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import exists, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.db import Executor
 from app.errors import InsufficientCredits
 from app.metrics import CHARGES_OVER_HOLD, CREDITS_UNCHARGED
 from app.models.billing import CreditTransaction, Operation, TransactionKind
@@ -108,7 +109,7 @@ _RESERVE = text(
 )
 
 
-async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hold:
+async def reserve(session: Executor, charge: Charge, amount: Decimal) -> Hold:
     """Hold `amount` credits for the call, or reuse the hold a previous attempt left: one
     statement, one round trip. Raises `RunNotRunning` (nothing held) once the run is no longer
     running under the charge's fence."""
@@ -146,7 +147,7 @@ async def reserve(session: AsyncSession, charge: Charge, amount: Decimal) -> Hol
 
 
 async def settle(
-    session: AsyncSession,
+    session: Executor,
     charge: Charge,
     hold: Hold,
     cost: Decimal,
@@ -178,9 +179,13 @@ async def settle(
     charged = min(cost, available + hold.amount)
     balance = await _credit(session, charge.account_id, hold.amount - charged)
     if hold.amount > 0:
-        _add_row(session, charge, TransactionKind.RELEASE, hold.amount, available + hold.amount)
+        await _add_row(
+            session, charge, TransactionKind.RELEASE, hold.amount, available + hold.amount
+        )
     over = {"held": str(hold.amount), "cost": str(cost)}
-    _add_row(session, charge, TransactionKind.SETTLE, -charged, balance, {**(data or {}), **over})
+    await _add_row(
+        session, charge, TransactionKind.SETTLE, -charged, balance, {**(data or {}), **over}
+    )
     outcome = "settled" if charged == cost else "capped"
     CHARGES_OVER_HOLD.labels(charge.operation.value, outcome).inc()
     if charged < cost:
@@ -231,7 +236,7 @@ _SETTLE_WITHIN_HOLD = text(
 
 
 async def _settle_within_hold(
-    session: AsyncSession,
+    session: Executor,
     charge: Charge,
     held: Decimal,
     cost: Decimal,
@@ -255,12 +260,12 @@ async def _settle_within_hold(
     await session.execute(_SETTLE_WITHIN_HOLD, params)
 
 
-async def release(session: AsyncSession, charge: Charge, hold: Hold) -> None:
+async def release(session: Executor, charge: Charge, hold: Hold) -> None:
     """Give the whole hold back: the call failed."""
     if hold.amount <= 0:
         return
     balance = await _credit(session, charge.account_id, hold.amount)
-    _add_row(session, charge, TransactionKind.RELEASE, hold.amount, balance)
+    await _add_row(session, charge, TransactionKind.RELEASE, hold.amount, balance)
 
 
 async def release_dangling(session: AsyncSession, run_pk: int) -> Decimal:
@@ -302,7 +307,7 @@ async def release_dangling(session: AsyncSession, run_pk: int) -> Decimal:
     return total
 
 
-async def _credit(session: AsyncSession, account_id: int, amount: Decimal) -> Decimal:
+async def _credit(session: Executor, account_id: int, amount: Decimal) -> Decimal:
     balance: Decimal | None = await session.scalar(
         update(Account)
         .where(Account.id == account_id)
@@ -334,16 +339,13 @@ def _row_values(charge: Charge, kind: TransactionKind, amount: Decimal) -> dict[
     }
 
 
-def _add_row(
-    session: AsyncSession,
+async def _add_row(
+    session: Executor,
     charge: Charge,
     kind: TransactionKind,
     amount: Decimal,
     balance_after: Decimal,
     data: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        CreditTransaction(
-            **_row_values(charge, kind, amount), balance_after=balance_after, data=data
-        )
-    )
+    row = {**_row_values(charge, kind, amount), "balance_after": balance_after, "data": data}
+    await session.execute(insert(CreditTransaction).values(row))

@@ -4,7 +4,7 @@ reused where one of the same name exists, and the keywords mapped to them."""
 from __future__ import annotations
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.ai.base import Answer
 from app.ai.schemas import ClusteringOut, KeywordBrief, normalised
@@ -82,10 +82,10 @@ class ClusteringStage(AIStage):
     async def process_item(self, ctx: StageContext, item: Item) -> None:
         briefs: list[KeywordBrief] = item.data
 
-        async def write(session: AsyncSession, answer: Answer[ClusteringOut]) -> Written:
-            return await _write_clusters(session, ctx, briefs, answer.output)
+        async def write(connection: AsyncConnection, answer: Answer[ClusteringOut]) -> Written:
+            return await _write_clusters(connection, ctx, briefs, answer.output)
 
-        async def failed(session: AsyncSession, reason: str) -> dict[str, Number]:
+        async def failed(connection: AsyncConnection, reason: str) -> dict[str, Number]:
             return {"errors": len(briefs)}
 
         await ai_item(
@@ -101,7 +101,10 @@ class ClusteringStage(AIStage):
 
 
 async def _write_clusters(
-    session: AsyncSession, ctx: StageContext, briefs: list[KeywordBrief], output: ClusteringOut
+    connection: AsyncConnection,
+    ctx: StageContext,
+    briefs: list[KeywordBrief],
+    output: ClusteringOut,
 ) -> Written:
     ids = {normalised(brief.keyword): brief.id for brief in briefs}
     unknown = [k for c in output.clusters for k in c.keywords if normalised(k) not in ids]
@@ -116,7 +119,7 @@ async def _write_clusters(
         named.setdefault(key, (_stored_name(out.name), out.description))
         for keyword in out.keywords:
             owner.setdefault(ids[normalised(keyword)], key)
-    created, mapped = await _map(session, ctx, named, owner) if named else (0, 0)
+    created, mapped = await _map(connection, ctx, named, owner) if named else (0, 0)
     left = len(briefs) - mapped
     # A keyword the answer left out stays pending: the next run offers it again.
     unclustered = f"; {left} left for the next run" if left > 0 else ""
@@ -130,7 +133,7 @@ async def _write_clusters(
 
 
 async def _map(
-    session: AsyncSession,
+    connection: AsyncConnection,
     ctx: StageContext,
     named: dict[str, tuple[str, str]],
     owner: dict[int, str],
@@ -145,11 +148,11 @@ async def _map(
     }
     cluster_ids: dict[str, int] = {}
     created = 0
-    for row in await session.execute(_CLUSTERS, params):
+    for row in await connection.execute(_CLUSTERS, params):
         cluster_ids[row.key] = row.id
         created += row.created
     keyword_ids = sorted(owner)
-    mapped = await session.scalar(
+    mapped = await connection.scalar(
         _MAP_KEYWORDS,
         {
             "keyword_ids": keyword_ids,

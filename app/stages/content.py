@@ -7,7 +7,7 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.ai.base import Answer
 from app.ai.html import sanitize_html, word_count
@@ -69,13 +69,13 @@ class ContentStage(AIStage):
         brief: ContentBrief = item.data
         task_id = item.id
 
-        async def write(session: AsyncSession, answer: Answer[ArticleOut]) -> Written:
+        async def write(connection: AsyncConnection, answer: Answer[ArticleOut]) -> Written:
             article = answer.output
             html = sanitize_html(article.html)
             words = word_count(html)
             if words == 0:
                 raise InvalidOutput("the article has no text")
-            await session.execute(
+            await connection.execute(
                 _INSERT_CONTENT,
                 {
                     "account_id": ctx.run.account_id,
@@ -88,7 +88,7 @@ class ContentStage(AIStage):
                     "meta_description": article.meta_description[:500],
                 },
             )
-            await session.execute(_TASK_COMPLETED, {"task_id": task_id})
+            await connection.execute(_TASK_COMPLETED, {"task_id": task_id})
             return Written(
                 units=words,
                 deltas={"tasks_processed": 1, "content_created": 1, "total_words": words},
@@ -96,8 +96,8 @@ class ContentStage(AIStage):
                 data={"task_id": task_id, "words": words},
             )
 
-        async def failed(session: AsyncSession, reason: str) -> dict[str, Number]:
-            await session.execute(_TASK_FAILED, {"task_id": task_id, "error": reason[:2000]})
+        async def failed(connection: AsyncConnection, reason: str) -> dict[str, Number]:
+            await connection.execute(_TASK_FAILED, {"task_id": task_id, "error": reason[:2000]})
             return {"errors": 1}
 
         price = ctx.price(Operation.CONTENT_GENERATION)

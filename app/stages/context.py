@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.ai.base import AIProvider
 from app.ai.gate import ProviderGate
 from app.config import Settings
 from app.credits.costs import Price, Prices, price_of
 from app.credits.turns import AccountTurns
-from app.db import unit_of_work
+from app.db import Executor, unit_of_work
 from app.models.automation import AutomationConfig
 from app.models.billing import Operation
 from app.pipeline.results import Number, progress_statement
@@ -49,6 +49,12 @@ class WorkerDeps:
     def __post_init__(self) -> None:
         gate = ProviderGate(self.redis, self.provider.name, self.settings.ai_max_concurrency)
         object.__setattr__(self, "gate", gate)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine the sessions are bound to: an AI item uses its connections directly."""
+        engine: AsyncEngine = self.session_factory.kw["bind"]
+        return engine
 
     @property
     def media_path(self) -> Path:
@@ -136,16 +142,24 @@ class StageContext:
             yield session
 
     @asynccontextmanager
-    async def statement(self) -> AsyncIterator[AsyncSession]:
-        """A session for work that is one statement, atomic by itself: run in autocommit, with
-        no BEGIN and COMMIT around it (two round trips fewer)."""
-        async with self.deps.session_factory() as session:
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            yield session
+    async def item_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """An AI item's result (or failure), its cost and its counters: one transaction on a
+        Core connection. The item runs prebuilt statements only; an ORM session's unit of work
+        and its handling of each statement took a sixth of the worker's CPU per call (issue 13:
+        10.5 against 9.0 ms)."""
+        async with self.deps.engine.begin() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for work that is one statement, atomic by itself: run in autocommit,
+        with no BEGIN and COMMIT around it (two round trips fewer)."""
+        async with self.deps.engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
     async def commit_progress(
         self,
-        session: AsyncSession,
+        session: Executor,
         deltas: dict[str, Number],
         credits: Decimal = Decimal(0),
         event: ItemEvent | None = None,

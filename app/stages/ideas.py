@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.ai.base import Answer
 from app.ai.schemas import ClusterBrief, IdeasOut
@@ -69,7 +69,7 @@ class IdeasStage(AIStage):
     async def process_item(self, ctx: StageContext, item: Item) -> None:
         brief: ClusterBrief = item.data
 
-        async def write(session: AsyncSession, answer: Answer[IdeasOut]) -> Written:
+        async def write(connection: AsyncConnection, answer: Answer[IdeasOut]) -> Written:
             ideas = [
                 {
                     "account_id": ctx.run.account_id,
@@ -85,8 +85,8 @@ class IdeasStage(AIStage):
                 }
                 for idea in answer.output.ideas
             ]
-            await session.execute(_INSERT_IDEAS, ideas)  # IdeasOut holds 3 to 7
-            await session.execute(_MAPPED, {"cluster_id": item.id})
+            await connection.execute(_INSERT_IDEAS, ideas)  # IdeasOut holds 3 to 7
+            await connection.execute(_MAPPED, {"cluster_id": item.id})
             count = len(answer.output.ideas)
             return Written(
                 units=1,
@@ -95,7 +95,7 @@ class IdeasStage(AIStage):
                 data={"cluster_id": item.id, "ideas": count},
             )
 
-        async def failed(session: AsyncSession, reason: str) -> dict[str, Number]:
+        async def failed(connection: AsyncConnection, reason: str) -> dict[str, Number]:
             return {"errors": 1}
 
         await ai_item(

@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.ai.base import Answer
 from app.ai.schemas import ImageOut
@@ -67,12 +67,12 @@ class ImagesStage(AIStage):
     async def process_item(self, ctx: StageContext, item: Item) -> None:
         image: Image = item.data
 
-        async def write(session: AsyncSession, answer: Answer[ImageOut]) -> Written:
+        async def write(connection: AsyncConnection, answer: Answer[ImageOut]) -> Written:
             relative = await _store(ctx, image, answer.output)
             url = media_url(ctx.deps.settings, relative)
-            await _lock_content(session, image.content_id)
-            await session.execute(_GENERATED, {"image_id": image.id, "url": url})
-            await mark_ready(session, image.content_id)
+            await _lock_content(connection, image.content_id)
+            await connection.execute(_GENERATED, {"image_id": image.id, "url": url})
+            await mark_ready(connection, image.content_id)
             return Written(
                 units=1,
                 deltas={"images_processed": 1, "images_generated": 1},
@@ -81,10 +81,10 @@ class ImagesStage(AIStage):
                 data={"image_id": image.id, "url": url},
             )
 
-        async def failed(session: AsyncSession, reason: str) -> dict[str, Number]:
-            await _lock_content(session, image.content_id)
-            await session.execute(_FAILED, {"image_id": image.id, "error": reason[:2000]})
-            await mark_ready(session, image.content_id)
+        async def failed(connection: AsyncConnection, reason: str) -> dict[str, Number]:
+            await _lock_content(connection, image.content_id)
+            await connection.execute(_FAILED, {"image_id": image.id, "error": reason[:2000]})
+            await mark_ready(connection, image.content_id)
             return {"images_processed": 1, "images_failed": 1, "errors": 1}
 
         await ai_item(
@@ -116,6 +116,6 @@ async def _store(ctx: StageContext, image: Image, out: ImageOut) -> PurePosixPat
     return relative
 
 
-async def _lock_content(session: AsyncSession, content_id: int) -> None:
+async def _lock_content(connection: AsyncConnection, content_id: int) -> None:
     # Two images of one content finishing at once: the second must see the first's commit.
-    await session.execute(_LOCK_CONTENT, {"content_id": content_id})
+    await connection.execute(_LOCK_CONTENT, {"content_id": content_id})

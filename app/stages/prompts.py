@@ -7,7 +7,7 @@ from typing import cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.ai.base import Answer
 from app.ai.schemas import ArticleBrief, ImagePromptsOut
@@ -48,12 +48,12 @@ class PromptsStage(AIStage):
         article: ArticleBrief = item.data
         in_article = ctx.config.max_in_article_images
 
-        async def write(session: AsyncSession, answer: Answer[ImagePromptsOut]) -> Written:
+        async def write(connection: AsyncConnection, answer: Answer[ImagePromptsOut]) -> Written:
             prompts = [(ImageType.FEATURED, 0, answer.output.featured)] + [
                 (ImageType.IN_ARTICLE, position, prompt)
                 for position, prompt in enumerate(answer.output.in_article[:in_article], start=1)
             ]
-            await session.execute(
+            await connection.execute(
                 _INSERT_IMAGES,
                 [
                     {
@@ -74,7 +74,7 @@ class PromptsStage(AIStage):
                 data={"content_id": item.id, "prompts": len(prompts)},
             )
 
-        async def failed(session: AsyncSession, reason: str) -> dict[str, Number]:
+        async def failed(connection: AsyncConnection, reason: str) -> dict[str, Number]:
             return {"errors": 1}
 
         await ai_item(

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.ai.base import AIError, AIFatalError, Answer
 from app.ai.schemas import Usage
@@ -69,8 +69,8 @@ async def ai_item(
     operation: Operation,
     hold: Decimal,
     call: Callable[[], Awaitable[Answer[T]]],
-    write: Callable[[AsyncSession, Answer[T]], Awaitable[Written]],
-    failed: Callable[[AsyncSession, str], Awaitable[dict[str, Number]]],
+    write: Callable[[AsyncConnection, Answer[T]], Awaitable[Written]],
+    failed: Callable[[AsyncConnection, str], Awaitable[dict[str, Number]]],
 ) -> None:
     """One AI call for one item, once admitted: the credit hold, then, holding one of the run's
     slots, the wait for a provider-wide permit, the stop check again if the slot or the permit was
@@ -133,14 +133,14 @@ async def ai_item(
     try:
         if error is None:
             try:
-                async with ctx.transaction() as session:
-                    written = await write(session, answer)
+                async with ctx.item_transaction() as connection:
+                    written = await write(connection, answer)
                     price = ctx.price(operation).cost(written.units, answer.usage)
                     usage = _usage_data(answer.usage)
-                    cost = await settle(session, charge, holding, price, data=usage or None)
+                    cost = await settle(connection, charge, holding, price, data=usage or None)
                     deltas = {**written.deltas, "credits_used": cost}
                     done = ItemEvent("item_done", written.message, data={**written.data, **usage})
-                    await ctx.commit_progress(session, deltas, cost, done)
+                    await ctx.commit_progress(connection, deltas, cost, done)
                 CREDITS_CHARGED.labels(operation.value).inc(float(cost))
                 return
             except AIError as exc:  # the answer did not fit the input: nothing was written
@@ -193,8 +193,8 @@ async def _hold(
     charge = Charge(run.account_id, run.site_id, run.id, operation, item_key, run.fence)
     try:
         # One statement, in the account's turn (`app.credits.turns`).
-        async with ctx.deps.holds.turn(charge.account_id), ctx.statement() as session:
-            held = await reserve(session, charge, amount)
+        async with ctx.deps.holds.turn(charge.account_id), ctx.statement() as connection:
+            held = await reserve(connection, charge, amount)
     except InsufficientCredits:
         ctx.budget.done(operation, amount, Decimal(0))
         ctx.control.request_stop(StopReason.INSUFFICIENT_CREDITS)
@@ -219,18 +219,18 @@ async def _fail(
     held: Hold,
     item_key: str,
     error: AIError,
-    failed: Callable[[AsyncSession, str], Awaitable[dict[str, Number]]],
+    failed: Callable[[AsyncConnection, str], Awaitable[dict[str, Number]]],
 ) -> None:
     AI_CALL_ERRORS.labels(operation.value, type(error).__name__).inc()
     reason = str(error) or type(error).__name__
     # Tokens the failed requests used all the same: not charged (the hold is released), kept in
     # the log so the provider's bill can be reconciled.
     _count_tokens(operation, error.usage)
-    async with ctx.transaction() as session:
-        await release(session, charge, held)
-        deltas = await failed(session, reason)
+    async with ctx.item_transaction() as connection:
+        await release(connection, charge, held)
+        deltas = await failed(connection, reason)
         await ctx.commit_progress(
-            session,
+            connection,
             {**deltas, "errors": deltas.get("errors", 1)},
             event=ItemEvent(
                 "item_failed",

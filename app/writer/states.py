@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, Update, bindparam, case, exists, select, u
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.db import Executor
 from app.models.writer import Content, ContentStatus, Image, ImageStatus, SiteStatus
 
 DRAFT, REVIEW, APPROVED, REJECTED, PUBLISHED = (
@@ -180,7 +181,7 @@ _READY = _moving(
 ).execution_options(synchronize_session=False)
 
 
-async def mark_ready(session: AsyncSession, content_id: int) -> bool:
+async def mark_ready(session: Executor, content_id: int) -> bool:
     """Stage 6: a draft with no image left pending goes to review; whether it moved."""
     moved = await session.execute(_READY, {"content_id": content_id})
     return moved.first() is not None
