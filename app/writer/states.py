@@ -145,11 +145,11 @@ def _moving(
         raise ValueError("statuses move through `status` and `site_status` steps, not `values`")
     guard = list(where)
     if status is not None:
-        guard.append(Content.status.in_(status.from_))
+        guard.append(_one_of(Content.status, status.from_))
         if status.to is not None:
             sets["status"] = status.to
     if site_status is not None:
-        guard.append(Content.site_status.in_(site_status.from_))
+        guard.append(_one_of(Content.site_status, site_status.from_))
         if site_status.to is not None:
             sets["site_status"] = site_status.to
     if not sets:
@@ -167,6 +167,15 @@ def _moving(
         )
         guard.append(Content.id.in_(select(picked.c.id)))
     return update(Content).where(*guard).values(**sets).returning(Content.id)
+
+
+def _one_of(column: InstrumentedAttribute[S], statuses: frozenset[S]) -> ColumnElement[bool]:
+    """`column IN (...)`, or `column = ...` for one status: an IN list is rendered again at
+    every execution of a statement built once (stage 6 moves an article for every image)."""
+    if len(statuses) == 1:
+        (status,) = statuses
+        return column == status
+    return column.in_(statuses)
 
 
 # The named operations: what the pipeline, the reviewer and the publisher do to an article.
