@@ -34,7 +34,7 @@ import httpx
 
 from bench.ai_server import AIServerProcess
 from bench.backends import Backends, backends
-from bench.cpu import cpu_seconds
+from bench.cpu import cpu_seconds, machine_speed
 from bench.load import Figures, load
 from bench.pipeline import make_keywords
 from bench.service import (
@@ -204,9 +204,10 @@ def main() -> None:
     parser.add_argument("--busy-keywords", type=int, default=400, help="of the run in progress")
     parser.add_argument("--latency-ms", type=int, default=100, help="of the AI server")
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}", flush=True)
+    print(f"cores: {os.cpu_count()}; {machine_speed()}", flush=True)
     with backends(args.database_url, args.redis_url) as found:
         asyncio.run(run(args, found))
+    print(machine_speed())
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ from app.workers.wakeups import wake_channel
 from app.workers.worker import build_worker, close_worker
 from bench.ai_server import AIServerProcess
 from bench.backends import backends
-from bench.cpu import CpuMeter, CpuUse, process_cpu
+from bench.cpu import CpuMeter, CpuUse, machine_speed, process_cpu
 from bench.cpu import report as report_cpu
 
 T = TypeVar("T")
@@ -722,8 +722,10 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL"))
     args = parser.parse_args()
+    print(machine_speed(), flush=True)
     with backends(args.database_url, args.redis_url) as servers:
         asyncio.run(run(servers.database_url, servers.redis_url, args))
+    print(machine_speed())
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from arq.jobs import Job, JobStatus
 
 from app.workers.queue import run_job_id
 from bench.backends import Backends, backends
-from bench.cpu import cpu_seconds
+from bench.cpu import cpu_seconds, machine_speed
 from bench.pipeline import make_keywords
 from bench.service import Service, call, create_site, serve
 from tests.servers.openai_compatible import OpenAICompatibleServer
@@ -156,8 +156,10 @@ def main() -> None:
     parser.add_argument("--keywords", type=int, default=5, help="per site")
     parser.add_argument("--latency-ms", type=int, default=20, help="of the AI server")
     args = parser.parse_args()
+    print(machine_speed(), flush=True)
     with backends(args.database_url, args.redis_url) as found:
         asyncio.run(run(args, found))
+    print(machine_speed())
 
 
 if __name__ == "__main__":
