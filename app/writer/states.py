@@ -181,8 +181,8 @@ def _one_of(column: InstrumentedAttribute[S], statuses: frozenset[S]) -> ColumnE
 # The named operations: what the pipeline, the reviewer and the publisher do to an article.
 
 # Stage 6 runs this for every image it stores: built once (an expression built per call took
-# more of the worker's CPU than PostgreSQL takes to run it), and with no article of the session
-# to keep in step (the item's transaction loads none).
+# more of the worker's CPU than PostgreSQL takes to run it), and with no session's articles to
+# keep in step (stage 6 runs it on its item's Core connection, which has none).
 _READY = _moving(
     Content.id == bindparam("content_id"),
     ~exists().where(Image.content_id == Content.id, Image.status == ImageStatus.PENDING),
